@@ -1,0 +1,28 @@
+"""Shared type aliases of the ``facilities`` package."""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+ZoneType = Literal[
+    "perimeter",
+    "housing",
+    "administration",
+    "guard_post",
+    "agriculture",
+    "quarry",
+    "industry",
+    "other",
+]
+"""The kinds of zone a facility is divided into."""
+
+ZONE_TYPES: tuple[str, ...] = get_args(ZoneType)
+
+FacilityType = Literal["kwanliso", "kyohwaso", "rodong-danryeondae", "jipkyulso", "other"]
+"""North Korean detention-facility categories (political prison camp, long-term
+re-education camp, labour-training camp, holding centre) plus ``other``."""
+
+FACILITY_TYPES: tuple[str, ...] = get_args(FacilityType)
+
+EpsgCode = str
+"""A CRS as an authority string such as ``"EPSG:32652"``."""

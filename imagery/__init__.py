@@ -1,0 +1,1 @@
+"""Getting pixels onto a facility's grid: providers, capture catalogue, masks, warping."""
