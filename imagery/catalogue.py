@@ -1,0 +1,338 @@
+"""The capture catalogue: one GeoPackage per facility workspace (an I/O module).
+
+Layers ``captures`` and ``changes`` (polygons in the facility grid CRS) and the
+attribute table ``timeline``. Every write is one SQLite transaction: a crash
+leaves the catalogue as it was before the write, never half-written. Keys are
+UNIQUE, so rerunning a stage replaces its rows instead of duplicating them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import sqlite3
+import types
+import typing
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from shapely.geometry import Polygon
+from shapely.geometry.base import BaseGeometry
+
+from imagery import gpkg
+from imagery.capture import Capture
+from imagery.errors import CatalogueError
+from imagery.records import StoredChange, TimelineRow
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Table:
+    """How one record type maps onto one GeoPackage table."""
+
+    name: str
+    cls: type
+    key: tuple[str, ...]
+    geometry: str | None
+    description: str
+
+
+_TABLES = (
+    _Table("captures", Capture, ("capture_id",), "footprint", "Captures of the facility"),
+    _Table("changes", StoredChange, ("change_id",), "geometry", "Change polygons between captures"),
+    _Table("timeline", TimelineRow, ("capture_id", "zone_id"), None, "Per-zone activity timeline"),
+)
+_BY_CLS = {t.cls: t for t in _TABLES}
+
+
+def _columns(cls: type) -> list[tuple[str, Any]]:
+    hints = typing.get_type_hints(cls)
+    return [(f.name, hints[f.name]) for f in dataclasses.fields(cls)]
+
+
+def _base_type(tp: Any) -> Any:
+    """``X | None`` -> ``X``; generic aliases -> their origin."""
+    if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        tp = args[0]
+    return typing.get_origin(tp) or tp
+
+
+def _sql_type(tp: Any) -> str:
+    base = _base_type(tp)
+    if base is bool or base is int:
+        return "INTEGER"
+    if base is float:
+        return "REAL"
+    return "TEXT"
+
+
+def _to_sql(value: Any, tp: Any) -> Any:
+    if value is None:
+        return None
+    base = _base_type(tp)
+    if base is datetime:
+        return value.isoformat()
+    if base in (tuple, list, dict):
+        return json.dumps(value, sort_keys=True, default=str)
+    if base is bool:
+        return int(value)
+    return value
+
+
+def _from_sql(value: Any, tp: Any) -> Any:
+    if value is None:
+        return None
+    base = _base_type(tp)
+    if base is datetime:
+        return datetime.fromisoformat(value)
+    if base is tuple:
+        return tuple(json.loads(value))
+    if base in (list, dict):
+        return json.loads(value)
+    if base is bool:
+        return bool(value)
+    return value
+
+
+class Catalogue:
+    """An open catalogue. Use :func:`open_catalogue` rather than the constructor."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path, crs: str, srs_id: int) -> None:
+        self._conn = conn
+        self.path = path
+        """The GeoPackage file."""
+        self.crs = crs
+        """The facility grid CRS of every layer."""
+        self.srs_id = srs_id
+
+    # -- generic ---------------------------------------------------------------------------
+    def _create(self) -> None:
+        for table in _TABLES:
+            cols = []
+            for name, tp in _columns(table.cls):
+                if name == table.geometry:
+                    cols.append("geom POLYGON")
+                else:
+                    cols.append(f'"{name}" {_sql_type(tp)}')
+            key = ", ".join(f'"{k}"' for k in table.key)
+            self._conn.execute(
+                f'CREATE TABLE IF NOT EXISTS "{table.name}" (fid INTEGER PRIMARY KEY '
+                f"AUTOINCREMENT, {', '.join(cols)}, UNIQUE ({key}))"
+            )
+            gpkg.register_table(
+                self._conn,
+                table.name,
+                srs_id=self.srs_id if table.geometry else None,
+                geometry_type="POLYGON" if table.geometry else None,
+                description=table.description,
+            )
+
+    def _row(self, table: _Table, record: Any) -> dict[str, Any]:
+        row: dict[str, Any] = {}
+        for name, tp in _columns(table.cls):
+            value = getattr(record, name)
+            if name == table.geometry:
+                row["geom"] = gpkg.encode_geometry(value, self.srs_id)
+            else:
+                row[name] = _to_sql(value, tp)
+        return row
+
+    def _record(self, table: _Table, row: sqlite3.Row) -> Any:
+        kwargs: dict[str, Any] = {}
+        for name, tp in _columns(table.cls):
+            if name == table.geometry:
+                kwargs[name] = gpkg.decode_geometry(row["geom"])
+            else:
+                kwargs[name] = _from_sql(row[name], tp)
+        return table.cls(**kwargs)
+
+    def _insert(self, table: _Table, records: Iterable[Any], *, replace: bool) -> int:
+        n = 0
+        verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
+        for record in records:
+            row = self._row(table, record)
+            names = ", ".join(f'"{k}"' for k in row)
+            marks = ", ".join("?" for _ in row)
+            cur = self._conn.execute(
+                f'{verb} INTO "{table.name}" ({names}) VALUES ({marks})', list(row.values())
+            )
+            n += cur.rowcount
+        return n
+
+    def _select(self, table: _Table, where: str = "", params: Sequence[Any] = ()) -> list[Any]:
+        sql = f'SELECT * FROM "{table.name}"' + (f" WHERE {where}" if where else "")
+        return [self._record(table, r) for r in self._conn.execute(sql, list(params))]
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One write transaction: everything inside commits together or not at all."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    def _refresh_extent(self, table: _Table) -> None:
+        row = self._conn.execute(f'SELECT geom FROM "{table.name}" WHERE geom IS NOT NULL').fetchall()
+        geoms = [g for g in (gpkg.decode_geometry(r[0]) for r in row) if g is not None]
+        if geoms:
+            bounds = [
+                min(g.bounds[0] for g in geoms),
+                min(g.bounds[1] for g in geoms),
+                max(g.bounds[2] for g in geoms),
+                max(g.bounds[3] for g in geoms),
+            ]
+            gpkg.update_extent(self._conn, table.name, bounds)
+
+    # -- captures --------------------------------------------------------------------------
+    def add_capture(self, capture: Capture) -> bool:
+        """Add a capture in one transaction; False (and no change) if its id is already there.
+
+        Example:
+            >>> # with open_catalogue(ws.catalogue_path, grid.crs) as cat:
+            >>> #     cat.add_capture(capture)
+            True
+        """
+        table = _BY_CLS[Capture]
+        with self.transaction():
+            added = self._insert(table, [capture], replace=False) == 1
+            if added:
+                self._refresh_extent(table)
+        return added
+
+    def update_capture(self, capture: Capture) -> None:
+        """Replace the row of a capture already in the catalogue."""
+        table = _BY_CLS[Capture]
+        with self.transaction():
+            if self.get_capture(capture.capture_id) is None:
+                raise CatalogueError(
+                    f"{self.path}: capture_id {capture.capture_id!r} is not in the catalogue"
+                )
+            self._insert(table, [capture], replace=True)
+
+    def captures(self) -> list[Capture]:
+        """Every capture, oldest first."""
+        rows: list[Capture] = self._select(_BY_CLS[Capture])
+        return sorted(rows, key=lambda c: (c.acquired, c.capture_id))
+
+    def get_capture(self, capture_id: str) -> Capture | None:
+        """One capture by id, or None."""
+        rows: list[Capture] = self._select(_BY_CLS[Capture], "capture_id = ?", [capture_id])
+        return rows[0] if rows else None
+
+    # -- changes ---------------------------------------------------------------------------
+    def replace_changes(
+        self, before_id: str, after_id: str, changes: Sequence[StoredChange]
+    ) -> None:
+        """Replace all change polygons of one capture pair in one transaction."""
+        for c in changes:
+            if (c.before_id, c.after_id) != (before_id, after_id):
+                raise CatalogueError(
+                    f"{self.path}: change {c.change_id!r} belongs to pair "
+                    f"{c.before_id}->{c.after_id}, not {before_id}->{after_id}"
+                )
+        table = _BY_CLS[StoredChange]
+        with self.transaction():
+            self._conn.execute(
+                'DELETE FROM "changes" WHERE before_id = ? AND after_id = ?', (before_id, after_id)
+            )
+            self._insert(table, changes, replace=True)
+            self._refresh_extent(table)
+
+    def delete_changes_except(self, pairs: Iterable[tuple[str, str]]) -> int:
+        """Delete change polygons of pairs not in ``pairs`` (stale after a capture was dropped)."""
+        keep = set(pairs)
+        stale = [
+            (b, a)
+            for b, a in self._conn.execute('SELECT DISTINCT before_id, after_id FROM "changes"')
+            if (b, a) not in keep
+        ]
+        with self.transaction():
+            for b, a in stale:
+                self._conn.execute(
+                    'DELETE FROM "changes" WHERE before_id = ? AND after_id = ?', (b, a)
+                )
+        return len(stale)
+
+    def changes(self) -> list[StoredChange]:
+        """Every change polygon, by pair then id."""
+        rows: list[StoredChange] = self._select(_BY_CLS[StoredChange])
+        return sorted(rows, key=lambda c: (c.after_acquired, c.change_id))
+
+    # -- timeline --------------------------------------------------------------------------
+    def replace_timeline(self, rows: Sequence[TimelineRow]) -> None:
+        """Replace the whole timeline in one transaction."""
+        with self.transaction():
+            self._conn.execute('DELETE FROM "timeline"')
+            self._insert(_BY_CLS[TimelineRow], rows, replace=True)
+
+    def timeline(self) -> list[TimelineRow]:
+        """Every timeline row, by time then zone."""
+        rows: list[TimelineRow] = self._select(_BY_CLS[TimelineRow])
+        return sorted(rows, key=lambda r: (r.acquired, r.zone_id))
+
+
+@contextmanager
+def open_catalogue(path: Path, crs: str) -> Iterator[Catalogue]:
+    """Open (creating if needed) a facility's catalogue GeoPackage.
+
+    Raises:
+        CatalogueError: the file is not a GeoPackage, or its CRS differs from ``crs``.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "catalogue.gpkg"
+        >>> with open_catalogue(p, "EPSG:32652") as cat:
+        ...     cat.captures()
+        []
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+    except sqlite3.Error as exc:
+        raise CatalogueError(f"{path}: cannot open catalogue: {exc}") from exc
+    conn.row_factory = sqlite3.Row
+    try:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL").fetchone()
+            existing = {
+                r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            }
+        except sqlite3.DatabaseError as exc:
+            raise CatalogueError(f"{path}: not a GeoPackage catalogue: {exc}") from exc
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            srs_id = gpkg.initialise(conn, crs)
+            if "captures" in existing:
+                stored = conn.execute(
+                    "SELECT srs_id FROM gpkg_geometry_columns WHERE table_name = 'captures'"
+                ).fetchone()
+                if stored is not None and stored[0] != srs_id:
+                    raise CatalogueError(
+                        f"{path}: catalogue CRS is EPSG:{stored[0]}, but the facility grid is {crs}"
+                    )
+            cat = Catalogue(conn, path, crs, srs_id)
+            cat._create()
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        yield cat
+    finally:
+        conn.close()
+
+
+def geometry_or_none(geom: BaseGeometry | None) -> Polygon | None:
+    """Return ``geom`` if it is a Polygon, else None (helper for callers building records)."""
+    return geom if isinstance(geom, Polygon) else None

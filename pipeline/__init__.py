@@ -1,0 +1,1 @@
+"""What happened: change detection, timeline, reports and exports, the run loop, the CLI."""

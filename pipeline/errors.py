@@ -1,0 +1,15 @@
+"""The one exception root of the ``pipeline`` package."""
+
+from __future__ import annotations
+
+
+class PipelineError(Exception):
+    """Root of every error raised by :mod:`pipeline`."""
+
+
+class ChangeInputError(PipelineError, ValueError):
+    """Inputs to change detection that cannot be compared (names files, shapes, values)."""
+
+
+class OutputExistsError(PipelineError, FileExistsError):
+    """An output that exists and would be clobbered without ``--overwrite``."""
