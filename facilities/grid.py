@@ -11,9 +11,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from affine import Affine
-from pyproj import CRS, Transformer
+import numpy as np
 import shapely
+from affine import Affine
+from numpy.typing import NDArray
+from pyproj import CRS, Transformer
 from shapely.geometry import Polygon, box
 
 from facilities.errors import FacilityError
@@ -79,14 +81,19 @@ def utm_crs_for(lon: float, lat: float) -> EpsgCode:
     """
     if not (-180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0):
         raise GridError(f"point lon={lon!r}, lat={lat!r} is outside WGS 84 bounds")
-    zone = int(math.floor((lon + 180.0) / 6.0)) % 60 + 1
+    zone = math.floor((lon + 180.0) / 6.0) % 60 + 1
     return f"EPSG:{32600 + zone if lat >= 0 else 32700 + zone}"
 
 
 def to_grid_crs(geom: Polygon, crs: EpsgCode) -> Polygon:
     """Reproject a WGS 84 (lon, lat) geometry into ``crs``."""
     tr = Transformer.from_crs(CRS.from_epsg(4326), CRS.from_user_input(crs), always_xy=True)
-    out: Polygon = shapely.transform(geom, lambda x, y: tr.transform(x, y), interleaved=False)
+
+    def project(xy: NDArray[np.float64]) -> NDArray[np.float64]:
+        x, y = tr.transform(xy[:, 0], xy[:, 1])
+        return np.column_stack([x, y])
+
+    out: Polygon = shapely.transform(geom, project)
     return out
 
 
@@ -120,6 +127,6 @@ def facility_grid(
     south = math.floor(miny / snap_m) * snap_m
     east = math.ceil(maxx / snap_m) * snap_m
     north = math.ceil(maxy / snap_m) * snap_m
-    width = int(round((east - west) / resolution))
-    height = int(round((north - south) / resolution))
+    width = round((east - west) / resolution)
+    height = round((north - south) / resolution)
     return FacilityGrid(crs, float(resolution), west, north, width, height)

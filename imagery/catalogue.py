@@ -42,11 +42,19 @@ class _Table:
     key: tuple[str, ...]
     geometry: str | None
     description: str
+    geometry_type: str = "POLYGON"
 
 
 _TABLES = (
     _Table("captures", Capture, ("capture_id",), "footprint", "Captures of the facility"),
-    _Table("changes", StoredChange, ("change_id",), "geometry", "Change polygons between captures"),
+    _Table(
+        "changes",
+        StoredChange,
+        ("change_id",),
+        "geometry",
+        "Change polygons between captures",
+        "GEOMETRY",  # a change object may be a multipart polygon
+    ),
     _Table("timeline", TimelineRow, ("capture_id", "zone_id"), None, "Per-zone activity timeline"),
 )
 _BY_CLS = {t.cls: t for t in _TABLES}
@@ -119,7 +127,7 @@ class Catalogue:
             cols = []
             for name, tp in _columns(table.cls):
                 if name == table.geometry:
-                    cols.append("geom POLYGON")
+                    cols.append(f"geom {table.geometry_type}")
                 else:
                     cols.append(f'"{name}" {_sql_type(tp)}')
             key = ", ".join(f'"{k}"' for k in table.key)
@@ -131,7 +139,7 @@ class Catalogue:
                 self._conn,
                 table.name,
                 srs_id=self.srs_id if table.geometry else None,
-                geometry_type="POLYGON" if table.geometry else None,
+                geometry_type=table.geometry_type if table.geometry else None,
                 description=table.description,
             )
 
@@ -183,7 +191,8 @@ class Catalogue:
         self._conn.execute("COMMIT")
 
     def _refresh_extent(self, table: _Table) -> None:
-        row = self._conn.execute(f'SELECT geom FROM "{table.name}" WHERE geom IS NOT NULL').fetchall()
+        sql = f'SELECT geom FROM "{table.name}" WHERE geom IS NOT NULL'
+        row = self._conn.execute(sql).fetchall()
         geoms = [g for g in (gpkg.decode_geometry(r[0]) for r in row) if g is not None]
         if geoms:
             bounds = [

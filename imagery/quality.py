@@ -75,5 +75,7 @@ def assess_quality(
     aoi = fraction(regions["aoi"])
     zones = {k: round(fraction(m), 4) for k, m in regions.items() if k != "aoi"}
     usable = aoi >= min_clear
-    reason = "" if usable else f"AOI clear fraction {aoi:.2f} is below the threshold {min_clear:.2f}"
+    reason = (
+        "" if usable else f"AOI clear fraction {aoi:.2f} is below the threshold {min_clear:.2f}"
+    )
     return Quality(round(aoi, 4), zones, usable, reason)

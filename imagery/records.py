@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from shapely.geometry import Polygon
+from shapely.geometry import MultiPolygon, Polygon
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class StoredChange:
     """Acquisition time of the earlier capture."""
     after_acquired: datetime
     """Acquisition time of the later capture."""
-    geometry: Polygon
+    geometry: Polygon | MultiPolygon
     """Outline in the facility grid CRS."""
     area_m2: float
     """Area in square metres."""

@@ -5,11 +5,15 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import rasterio
+import rasterio.shutil
+from rasterio.windows import Window
 
 from facilities.grid import FacilityGrid
 from imagery.errors import ImageryError
@@ -33,6 +37,99 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def _temp_path(path: Path, suffix: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    return Path(name)
+
+
+class GridRasterSink:
+    """Receives blocks for a raster being written by :func:`grid_raster_writer`."""
+
+    def __init__(self, dataset: Any, grid: FacilityGrid) -> None:
+        self._dst = dataset
+        self.grid = grid
+        """The grid being written."""
+        self.sha256 = ""
+        """SHA-256 of the finished file (set when the ``with`` block ends)."""
+
+    def write(self, window: Window, array: np.ndarray) -> None:
+        """Write a (bands, h, w) block at ``window``."""
+        self._dst.write(array, window=window)
+
+
+@contextmanager
+def grid_raster_writer(
+    path: Path,
+    grid: FacilityGrid,
+    *,
+    count: int,
+    dtype: str,
+    nodata: float | int | None,
+    band_names: Sequence[str],
+    tags: Mapping[str, str] | None = None,
+) -> Iterator[GridRasterSink]:
+    """Write a raster on ``grid`` block by block, finishing as a COG, atomically.
+
+    Blocks go into a temporary tiled GeoTIFF; when the ``with`` block ends it is
+    copied into a Cloud-Optimized GeoTIFF (DEFLATE, 256 px blocks, overviews:
+    average for float, nearest for integers) under a temporary name that is then
+    renamed into place. Memory stays bounded by the block size. If anything
+    fails, no file is left at ``path`` and the temporary files are removed.
+
+    Example:
+        >>> # with grid_raster_writer(p, grid, count=1, dtype="uint8", nodata=None,
+        >>> #                         band_names=("clear",)) as sink:
+        >>> #     for window, block in blocks: sink.write(window, block)
+        >>> # sink.sha256
+    """
+    if len(band_names) != count:
+        raise ImageryError(f"{path}: {count} bands but band names {list(band_names)}")
+    kind = np.dtype(dtype).kind
+    staging = _temp_path(path, ".stage.tif")
+    final_tmp = _temp_path(path, ".tmp")
+    try:
+        with rasterio.open(
+            staging,
+            "w",
+            driver="GTiff",
+            width=grid.width,
+            height=grid.height,
+            count=count,
+            dtype=dtype,
+            crs=grid.crs,
+            transform=grid.transform,
+            nodata=nodata,
+            tiled=True,
+            blockxsize=256,
+            blockysize=256,
+            compress="zstd" if kind == "f" else "deflate",
+            BIGTIFF="IF_SAFER",
+        ) as dst:
+            for i, name in enumerate(band_names, start=1):
+                dst.set_band_description(i, name)
+            if tags:
+                dst.update_tags(**tags)
+            sink = GridRasterSink(dst, grid)
+            yield sink
+        rasterio.shutil.copy(
+            staging,
+            final_tmp,
+            driver="COG",
+            compress="deflate",
+            predictor="YES",
+            blocksize=256,
+            overview_resampling="average" if kind == "f" else "nearest",
+            bigtiff="IF_SAFER",
+        )
+        sink.sha256 = sha256_file(final_tmp)
+        os.replace(final_tmp, path)
+    finally:
+        staging.unlink(missing_ok=True)
+        final_tmp.unlink(missing_ok=True)
+
+
 def write_grid_raster(
     path: Path,
     array: np.ndarray,
@@ -42,18 +139,10 @@ def write_grid_raster(
     band_names: Sequence[str],
     tags: Mapping[str, str] | None = None,
 ) -> str:
-    """Write ``array`` (bands, H, W) on ``grid`` as a Cloud-Optimized GeoTIFF, atomically.
-
-    DEFLATE compression, 256 px blocks and overviews (average for float
-    reflectance, nearest for integer masks), so viewers and windowed readers
-    can use the file directly.
-
-    The file is written to a temporary name in the same directory and renamed
-    into place, so a reader never sees half a file. Returns the SHA-256 of the
-    written file.
+    """Write a whole (bands, H, W) array on ``grid`` as a COG, atomically; return its SHA-256.
 
     Example:
-        >>> # write_grid_raster(ws / "captures/x.tif", arr, grid, nodata=np.nan,
+        >>> # write_grid_raster(ws.captures_dir / "x.tif", arr, grid, nodata=np.nan,
         >>> #                   band_names=("blue", "green", "red", "nir"))
     """
     if array.ndim != 3 or array.shape[1:] != grid.shape:
@@ -61,36 +150,14 @@ def write_grid_raster(
             f"{path}: array shape {array.shape} does not match grid shape (bands, {grid.height}, "
             f"{grid.width})"
         )
-    if len(band_names) != array.shape[0]:
-        raise ImageryError(f"{path}: {array.shape[0]} bands but band names {list(band_names)}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    profile = {
-        "driver": "COG",
-        "width": grid.width,
-        "height": grid.height,
-        "count": array.shape[0],
-        "dtype": array.dtype.name,
-        "crs": grid.crs,
-        "transform": grid.transform,
-        "nodata": nodata,
-        "blocksize": 256,
-        "compress": "deflate",
-        "predictor": 3 if array.dtype.kind == "f" else 2,
-        "overview_resampling": "average" if array.dtype.kind == "f" else "nearest",
-    }
-    try:
-        with rasterio.open(tmp, "w", **profile) as dst:
-            dst.write(array)
-            for i, name in enumerate(band_names, start=1):
-                dst.set_band_description(i, name)
-            if tags:
-                dst.update_tags(**tags)
-        digest = sha256_file(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return digest
+    with grid_raster_writer(
+        path,
+        grid,
+        count=array.shape[0],
+        dtype=array.dtype.name,
+        nodata=nodata,
+        band_names=band_names,
+        tags=tags,
+    ) as sink:
+        sink.write(Window(0, 0, grid.width, grid.height), array)
+    return sink.sha256

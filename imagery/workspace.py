@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from facilities.grid import FacilityGrid, facility_grid
+from facilities.model import Facility
+from imagery.errors import ImageryError
 
 
 @dataclass(frozen=True)
@@ -68,3 +74,57 @@ class FacilityWorkspace:
     def absolute(self, stored: str) -> Path:
         """The absolute path of a catalogue-relative path."""
         return self.dir / stored
+
+
+GRID_FILE = "grid.json"
+
+
+def workspace_grid(
+    ws: FacilityWorkspace, facility: Facility, resolution: float | None
+) -> FacilityGrid:
+    """The facility grid of a workspace, fixed by the first run that created it.
+
+    The first call must name ``resolution``; it is stored in ``grid.json``. Later
+    calls may omit it, and naming a different one is an error: a workspace never
+    mixes grids, and a resolution is never guessed.
+
+    Example:
+        >>> # grid = workspace_grid(ws, facility, 1.0)   # first run
+        >>> # grid = workspace_grid(ws, facility, None)  # later runs
+    """
+    path = ws.dir / GRID_FILE
+    if path.exists():
+        try:
+            stored = json.loads(path.read_text(encoding="utf-8"))
+            stored_res = float(stored["resolution"])
+            stored_crs = str(stored["crs"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ImageryError(f"{path}: unreadable grid record: {exc}") from exc
+        if resolution is not None and abs(resolution - stored_res) > 1e-9:
+            raise ImageryError(
+                f"{path}: workspace grid resolution is {stored_res} m, but {resolution} m was "
+                "asked for; use another workspace for another resolution"
+            )
+        grid = facility_grid(facility, stored_res)
+        if grid.crs != stored_crs:
+            raise ImageryError(f"{path}: stored grid CRS {stored_crs} != facility CRS {grid.crs}")
+        return grid
+    if resolution is None:
+        raise ImageryError(
+            f"{ws.dir}: no grid resolution recorded yet; name one (e.g. --resolution 1.0)"
+        )
+    grid = facility_grid(facility, resolution)
+    ws.dir.mkdir(parents=True, exist_ok=True)
+    record = {
+        "facility_id": facility.id,
+        "crs": grid.crs,
+        "resolution": grid.resolution,
+        "west": grid.west,
+        "north": grid.north,
+        "width": grid.width,
+        "height": grid.height,
+    }
+    tmp = path.with_name(f".{GRID_FILE}.tmp")
+    tmp.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return grid

@@ -1,0 +1,153 @@
+"""`campwatch facilities list | show | validate` through click's CliRunner."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+
+from facilities.load import BUNDLED_DIR, ENV_VAR
+from pipeline.cli_facilities import facilities
+
+Definition = dict[str, Any]
+Write = Callable[..., Path]
+KANGDONG = BUNDLED_DIR / "kangdong-kyohwaso-4.geojson"
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> Any:
+    return CliRunner().invoke(facilities, list(args), env=env)
+
+
+def test_list() -> None:
+    result = run("list")
+    assert result.exit_code == 0, result.output
+    assert result.output == (
+        f"kangdong-kyohwaso-4  kyohwaso            Kyo-hwa-so No. 4, Kangdong  ({KANGDONG})\n"
+    )
+
+
+def test_list_json_with_explicit_and_env_dirs(
+    write_definition: Write, make_definition: Callable[..., Definition]
+) -> None:
+    a = write_definition(make_definition(facility_id="camp-a"), "a.geojson", subdir="a")
+    b = write_definition(make_definition(facility_id="camp-b"), "b.geojson", subdir="b")
+    result = run("list", "--json", "--facilities", str(a.parent), env={ENV_VAR: str(b.parent)})
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert [r["id"] for r in rows] == ["camp-a", "camp-b", "kangdong-kyohwaso-4"]
+    assert rows[0] == {"id": "camp-a", "type": "other", "name": "Tiny test camp", "file": str(a)}
+
+
+def test_show_text() -> None:
+    result = run("show", "kangdong-kyohwaso-4")
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "WARNING: 10 of 10 zones are SIMULATED" in out
+    for text in [
+        "강동 제4호 교화소",
+        "Kangdong Kyohwaso 4-ho",
+        "Gangdong Gyohwaso 4-ho",
+        "Chaek-kol",
+        "type:                 kyohwaso",
+        "country:              PRK",
+        "lat 39.008838, lon 126.153277",
+        "Bermudez",
+        "AOI area:             3,136,548 m² (in EPSG:32652)",
+        "Circular buffer of 1000 m radius",
+        "EPSG:32652, origin (west 252480, north 4322640), 204 x 204 pixels",
+        "quarry-1       quarry                75,601 m²  Quarry (simulated)  SIMULATED",
+    ]:
+        assert text in out, text
+    assert out.count("SIMULATED") == 11
+
+
+def test_show_json() -> None:
+    result = run("show", "kangdong-kyohwaso-4", "--json")
+    assert result.exit_code == 0, result.output
+    s = json.loads(result.output)
+    assert s["names"]["korean"] == "강동 제4호 교화소"
+    assert s["reported_point"]["lat"] == 39.008838
+    assert s["grid"] == {
+        "crs": "EPSG:32652",
+        "resolution_m": 10.0,
+        "west": 252480.0,
+        "north": 4322640.0,
+        "width": 204,
+        "height": 204,
+        "bounds": [252480.0, 4320600.0, 254520.0, 4322640.0],
+    }
+    assert all(z["simulated"] for z in s["zones"]) and s["simulated_zones"] == 10
+    assert 3.0e6 < s["aoi"]["area_m2"] < 3.2e6  # a 1000 m buffer: pi km², less the 64-gon's cut
+
+
+def test_show_unknown_id() -> None:
+    result = run("show", "nowhere-camp")
+    assert result.exit_code == 1
+    assert "Error: no facility with id 'nowhere-camp'" in result.output
+    assert "known ids: kangdong-kyohwaso-4" in result.output
+
+
+def test_show_missing_facilities_dir(tmp_path: Path) -> None:
+    result = run("show", "kangdong-kyohwaso-4", "--facilities", str(tmp_path / "absent"))
+    assert result.exit_code == 1
+    assert f"Error: facility definition directory '{tmp_path / 'absent'}' does not exist" in (
+        result.output
+    )
+
+
+def test_validate_all_ok() -> None:
+    result = run("validate")
+    assert result.exit_code == 0, result.output
+    assert result.output == "1 definitions OK\n"
+
+
+def test_validate_given_file_ok(write_definition: Write, definition: Definition) -> None:
+    path = write_definition(definition)
+    result = run("validate", str(path))
+    assert result.exit_code == 0, result.output
+    assert result.output == "1 definitions OK\n"
+
+
+def test_validate_bad_file(write_definition: Write, definition: Definition) -> None:
+    definition["features"][0]["properties"]["reported_lat"] = 126.15
+    definition["features"][0]["properties"]["reported_lon"] = 39.0
+    definition["features"][1]["properties"]["zone_type"] = "barracks"
+    path = write_definition(definition)
+    result = run("validate", str(path))
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        f"{path}: feature tiny-camp: field 'reported_lat' = 126.15: looks swapped with "
+        "reported_lon=39.0: a latitude must be within [-90, 90]",
+        f"{path}: feature z1: field 'zone_type' = 'barracks': unknown zone type; expected one "
+        "of perimeter, housing, administration, guard_post, agriculture, quarry, industry, other",
+    ]
+    assert result.stderr == "2 problem(s) in 1 of 1 definition(s)\n"
+    assert "Traceback" not in result.output
+
+
+def test_validate_registry_with_bad_env_dir(write_definition: Write) -> None:
+    path = write_definition("not json", "broken.geojson")
+    result = run("validate", env={ENV_VAR: str(path.parent)})
+    assert result.exit_code == 1
+    assert result.stdout == (
+        f"{path}: feature -: field 'json' = 'line 1 column 1': invalid JSON: Expecting value\n"
+    )
+    assert result.stderr == "1 problem(s) in 1 of 2 definition(s)\n"
+
+
+def test_validate_duplicate_of_bundled(tmp_path: Path) -> None:
+    copy = tmp_path / "copy.geojson"
+    copy.write_bytes(KANGDONG.read_bytes())
+    result = run("validate", "--facilities", str(tmp_path))
+    assert result.exit_code == 1
+    assert f"{KANGDONG}: feature kangdong-kyohwaso-4: field 'id'" in result.stdout
+    assert f"also defined in {copy}" in result.stdout
+
+
+def test_validate_empty_directory(tmp_path: Path) -> None:
+    result = run("validate", str(tmp_path))
+    assert result.exit_code == 1
+    assert result.output == f"Error: no *.geojson definition files in {tmp_path}\n"
