@@ -1,0 +1,321 @@
+"""Ingest local rasters (vendor deliveries, the simulated archive) onto a facility grid.
+
+For each file: hash the original, read its metadata, warp it block by block onto
+the facility grid as float32 reflectance (a COG), derive a clear-sky mask,
+measure clear fractions per zone, then add the capture to the catalogue in one
+transaction. A failure leaves neither a catalogue row nor a stored raster.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import rasterio
+import shapely
+from affine import Affine
+from rasterio.errors import RasterioError
+from rasterio.features import shapes
+from rasterio.io import DatasetReader
+from rasterio.windows import Window
+from shapely.geometry import Polygon, shape
+
+from facilities.grid import FacilityGrid
+from facilities.model import Facility
+from imagery import __version__ as campwatch_version
+from imagery.capture import BANDS, Capture, safe_id
+from imagery.catalogue import open_catalogue
+from imagery.errors import ImageryError, IngestError
+from imagery.mask import MaskParams, clear_mask
+from imagery.metadata import Overrides, SourceMetadata, read_source_metadata
+from imagery.quality import DEFAULT_MIN_CLEAR, assess_quality, region_masks
+from imagery.store import grid_raster_writer, sha256_file
+from imagery.warp import DEFAULT_BLOCK, warp_blocks
+from imagery.workspace import FacilityWorkspace
+
+log = logging.getLogger(__name__)
+
+MASK_RESOLUTION_M = 4.0
+"""Clouds are large: the clear-sky mask is computed at this resolution (or the grid's)."""
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """What an ingest did, file by file."""
+
+    added: tuple[Capture, ...] = ()
+    """Captures newly catalogued."""
+    skipped: tuple[tuple[str, str], ...] = ()
+    """(path, reason) of files already catalogued."""
+    failed: tuple[tuple[str, str], ...] = ()
+    """(path, reason) of files that could not be ingested."""
+    notes: tuple[str, ...] = field(default=())
+    """Anything else worth telling the user."""
+
+
+def _band_indexes(src: DatasetReader, path: Path) -> list[int]:
+    """1-based indexes of blue, green, red, nir: by band description, else the first four."""
+    desc = [(d or "").strip().lower() for d in src.descriptions]
+    if all(b in desc for b in BANDS):
+        return [desc.index(b) + 1 for b in BANDS]
+    if src.count < 4:
+        raise IngestError(
+            f"{path}: has {src.count} band(s); campwatch needs blue, green, red and near-infrared "
+            "(4 bands, in that order or named by band descriptions)"
+        )
+    return [1, 2, 3, 4]
+
+
+def _scale_offset(src: DatasetReader, indexes: Sequence[int]) -> tuple[float, float, str]:
+    scales = {src.scales[i - 1] for i in indexes}
+    offsets = {src.offsets[i - 1] for i in indexes}
+    if len(scales) == 1 and len(offsets) == 1 and (scales != {1.0} or offsets != {0.0}):
+        return scales.pop(), offsets.pop(), "band scale/offset from the file"
+    kind = np.dtype(src.dtypes[indexes[0] - 1])
+    if kind == np.uint16 or kind == np.int16:
+        return 1e-4, 0.0, "DN / 10000 (no scale in the file; the usual reflectance convention)"
+    if kind == np.uint8:
+        return 1 / 255, 0.0, "DN / 255 (8-bit product: relative brightness, not reflectance)"
+    return 1.0, 0.0, "values taken as reflectance"
+
+
+def _coarse_mean(block: np.ndarray, f: int) -> np.ndarray:
+    """Mean over f×f cells (NaN-aware); block dims are padded up to multiples of f."""
+    if f == 1:
+        return block
+    b, h, w = block.shape
+    hp, wp = math.ceil(h / f) * f, math.ceil(w / f) * f
+    padded = np.full((b, hp, wp), np.nan, dtype=np.float32)
+    padded[:, :h, :w] = block
+    cells = padded.reshape(b, hp // f, f, wp // f, f)
+    with np.errstate(invalid="ignore"):
+        count = np.isfinite(cells).sum(axis=(2, 4))
+        total = np.nansum(cells, axis=(2, 4))
+        out = np.where(count > (f * f) // 2, total / np.maximum(count, 1), np.nan)
+    return out.astype(np.float32)
+
+
+def _footprint(valid: np.ndarray, grid: FacilityGrid, f: int) -> Polygon:
+    transform = grid.transform @ Affine.scale(f, f)
+    polys = [
+        shape(geom)
+        for geom, val in shapes(valid.astype(np.uint8), mask=valid, transform=transform)
+        if val == 1
+    ]
+    if not polys:
+        return Polygon()
+    merged = shapely.union_all(polys).simplify(grid.resolution * f)
+    if merged.is_empty:
+        return Polygon()
+    if not isinstance(merged, Polygon):
+        merged = merged.convex_hull
+    assert isinstance(merged, Polygon)
+    return Polygon(merged.exterior)
+
+
+def ingest_file(
+    path: Path,
+    facility: Facility,
+    grid: FacilityGrid,
+    ws: FacilityWorkspace,
+    *,
+    overrides: Overrides | None = None,
+    provider: str = "local",
+    min_clear: float = DEFAULT_MIN_CLEAR,
+    progress: Callable[[int, int], None] | None = None,
+) -> Capture | None:
+    """Ingest one raster; return the new capture, or None if it was already catalogued.
+
+    Raises:
+        IngestError: unreadable file, missing metadata (naming the override flag),
+            too few bands, or no overlap with the facility grid.
+
+    Example:
+        >>> # cap = ingest_file(Path("delivery/scene.tif"), facility, grid, ws)
+    """
+    path = Path(path)
+    try:
+        source_sha = sha256_file(path)
+    except OSError as exc:
+        raise IngestError(f"{path}: cannot be read: {exc}") from exc
+    try:
+        with rasterio.open(path) as src:
+            meta: SourceMetadata = read_source_metadata(src, path, overrides or Overrides())
+            capture_id = f"{meta.acquired:%Y%m%dT%H%M%S}-{safe_id(meta.sensor)}-{source_sha[:8]}"
+            with open_catalogue(ws.catalogue_path, grid.crs) as cat:
+                if cat.get_capture(capture_id) is not None:
+                    log.info("%s: already catalogued as %s", path, capture_id)
+                    return None
+            return _ingest_open(
+                src,
+                path,
+                source_sha,
+                capture_id,
+                meta,
+                facility,
+                grid,
+                ws,
+                provider=provider,
+                min_clear=min_clear,
+                progress=progress,
+            )
+    except RasterioError as exc:
+        raise IngestError(f"{path}: cannot be read as a raster: {exc}") from exc
+
+
+def _ingest_open(
+    src: DatasetReader,
+    path: Path,
+    source_sha: str,
+    capture_id: str,
+    meta: SourceMetadata,
+    facility: Facility,
+    grid: FacilityGrid,
+    ws: FacilityWorkspace,
+    *,
+    provider: str,
+    min_clear: float,
+    progress: Callable[[int, int], None] | None,
+) -> Capture:
+    indexes = _band_indexes(src, path)
+    scale, offset, radiometry = _scale_offset(src, indexes)
+    f = max(1, int(round(max(MASK_RESOLUTION_M, grid.resolution) / grid.resolution)))
+    if DEFAULT_BLOCK % f:
+        f = 1
+    coarse = np.full((4, math.ceil(grid.height / f), math.ceil(grid.width / f)), np.nan, np.float32)
+    valid = np.zeros(grid.shape, dtype=bool)
+    raster_path = ws.captures_dir / f"{capture_id}.tif"
+    mask_path = ws.masks_dir / f"{capture_id}.tif"
+    written: list[Path] = []
+    try:
+        with grid_raster_writer(
+            raster_path,
+            grid,
+            count=4,
+            dtype="float32",
+            nodata=float("nan"),
+            band_names=BANDS,
+            tags={
+                "CAPTURE_ID": capture_id,
+                "RADIOMETRY": radiometry,
+                "SIMULATED": str(meta.simulated).lower(),
+            },
+        ) as sink:
+            for window, block in warp_blocks(
+                src, grid, bands=indexes, scale=scale, offset=offset, progress=progress
+            ):
+                sink.write(window, block)
+                r, c = int(window.row_off), int(window.col_off)
+                valid[r : r + block.shape[1], c : c + block.shape[2]] = np.all(
+                    np.isfinite(block), axis=0
+                )
+                cm = _coarse_mean(block, f)
+                coarse[:, r // f : r // f + cm.shape[1], c // f : c // f + cm.shape[2]] = cm
+        written.append(raster_path)
+        if not valid.any():
+            raise IngestError(f"{path}: has no valid pixels on the facility grid of {facility.id}")
+        coarse_clear = clear_mask(coarse, grid.resolution * f, MaskParams())
+        clear = np.repeat(np.repeat(coarse_clear, f, axis=0), f, axis=1)
+        clear = clear[: grid.height, : grid.width]
+        clear &= valid
+        with grid_raster_writer(
+            mask_path,
+            grid,
+            count=1,
+            dtype="uint8",
+            nodata=None,
+            band_names=("clear",),
+            tags={"CAPTURE_ID": capture_id, "VALUES": "1 = clear, 0 = not clear or no data"},
+        ) as msink:
+            msink.write(Window(0, 0, grid.width, grid.height), clear[np.newaxis].astype(np.uint8))
+        written.append(mask_path)
+        quality = assess_quality(clear, region_masks(facility, grid), min_clear=min_clear)
+        capture = Capture(
+            capture_id=capture_id,
+            facility_id=facility.id,
+            acquired=meta.acquired,
+            sensor=meta.sensor,
+            gsd_m=meta.gsd_m,
+            footprint=_footprint(np.isfinite(coarse[0]), grid, f),
+            provider=provider,
+            source_path=str(path.resolve()),
+            source_sha256=source_sha,
+            credit=meta.credit,
+            off_nadir_deg=meta.off_nadir_deg,
+            sun_elevation_deg=meta.sun_elevation_deg,
+            raster_path=ws.relative(raster_path),
+            raster_sha256=sink.sha256,
+            mask_path=ws.relative(mask_path),
+            mask_sha256=msink.sha256,
+            clear_fraction=quality.clear_fraction,
+            zone_clear=quality.zone_clear,
+            usable=quality.usable,
+            reason=quality.reason,
+            fetched_at=datetime.now(UTC),
+            campwatch_version=campwatch_version,
+            gdal_version=rasterio.__gdal_version__,
+            simulated=meta.simulated,
+        )
+        with open_catalogue(ws.catalogue_path, grid.crs) as cat:
+            if not cat.add_capture(capture):
+                raise IngestError(f"{path}: capture {capture_id} was catalogued concurrently")
+        return capture
+    except BaseException:
+        for p in written:
+            p.unlink(missing_ok=True)
+        raise
+
+
+def ingest_paths(
+    paths: Sequence[Path],
+    facility: Facility,
+    grid: FacilityGrid,
+    ws: FacilityWorkspace,
+    *,
+    overrides: Overrides | None = None,
+    provider: str = "local",
+    min_clear: float = DEFAULT_MIN_CLEAR,
+    fail_fast: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> IngestReport:
+    """Ingest files and folders (``*.tif``/``*.tiff`` inside folders), one capture each.
+
+    A file that fails is reported with its reason and the others carry on
+    (unless ``fail_fast``).
+
+    Example:
+        >>> # report = ingest_paths([Path("deliveries/")], facility, grid, ws)
+        >>> # len(report.added)
+    """
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files.extend(sorted(q for q in p.iterdir() if q.suffix.lower() in (".tif", ".tiff")))
+        else:
+            files.append(p)
+    added: list[Capture] = []
+    skipped: list[tuple[str, str]] = []
+    failed: list[tuple[str, str]] = []
+    for i, f in enumerate(files):
+        try:
+            cap = ingest_file(
+                f, facility, grid, ws, overrides=overrides, provider=provider, min_clear=min_clear
+            )
+        except ImageryError as exc:
+            if fail_fast:
+                raise
+            log.warning("%s", exc)
+            failed.append((str(f), str(exc)))
+        else:
+            if cap is None:
+                skipped.append((str(f), "already catalogued"))
+            else:
+                added.append(cap)
+        if progress is not None:
+            progress(i + 1, len(files))
+    return IngestReport(tuple(added), tuple(skipped), tuple(failed))

@@ -1,0 +1,99 @@
+"""Events: change objects that persist (pure geometry over stored changes).
+
+A change between captures A and B is an *event* when the next usable capture
+C of the same series does not revert it: no change of the opposite kind
+between B and C covers most of it. Changes in the last pair of a series
+cannot be confirmed yet and are reported as ``unconfirmed``. Vegetation gain
+or loss inside agriculture zones is the seasonal cycle, tracked by the
+timeline's NDVI, not an event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from imagery.capture import Capture
+from imagery.records import StoredChange
+from pipeline.pairs import capture_pairs
+
+OPPOSITE = {
+    "new_or_brighter": "removed_or_darker",
+    "removed_or_darker": "new_or_brighter",
+    "vegetation_gain": "vegetation_loss",
+    "vegetation_loss": "vegetation_gain",
+    "earthworks": "vegetation_gain",
+}
+REVERT_SHARE = 0.5
+"""A later opposite change covering this share of a change reverts it."""
+
+
+@dataclass(frozen=True)
+class Event:
+    """A persistent change, bracketed by the captures before and after it."""
+
+    change: StoredChange
+    """The change object."""
+    before: Capture
+    """Last usable capture before the event."""
+    after: Capture
+    """First usable capture showing it."""
+    status: str
+    """"confirmed" (not reverted in the next capture) or "unconfirmed" (no next capture yet)."""
+
+    def statement(self) -> str:
+        """The event as a sentence, e.g. "New or brighter structure, 420 m², housing zone: ..."."""
+        kind = {
+            "new_or_brighter": "New or brighter structure",
+            "removed_or_darker": "Structure removed or darkened",
+            "vegetation_gain": "Vegetation gain",
+            "vegetation_loss": "Vegetation loss",
+            "earthworks": "Earthworks",
+        }.get(self.change.change_type, self.change.change_type)
+        zone = f"{self.change.zone_type.replace('_', ' ')} zone" if self.change.zone_type else (
+            "outside the defined zones"
+        )
+        return (
+            f"{kind}, {self.change.area_m2:,.0f} m², {zone}: appeared between "
+            f"{self.before.acquired:%Y-%m-%d} ({self.before.sensor}, {self.before.gsd_m:g} m) and "
+            f"{self.after.acquired:%Y-%m-%d} ({self.after.sensor}, {self.after.gsd_m:g} m), "
+            f"confidence {self.change.confidence_label}"
+            + ("" if self.status == "confirmed" else " (unconfirmed: no later capture yet)")
+        )
+
+
+def find_events(captures: Sequence[Capture], changes: Sequence[StoredChange]) -> list[Event]:
+    """The persistent changes among ``changes``, oldest first.
+
+    Example:
+        >>> find_events([], [])
+        []
+    """
+    pairs = capture_pairs(list(captures))
+    by_id = {c.capture_id: c for c in captures}
+    next_pair = {p.before.capture_id: p for p in pairs}
+    by_pair: dict[tuple[str, str], list[StoredChange]] = {}
+    for ch in changes:
+        by_pair.setdefault((ch.before_id, ch.after_id), []).append(ch)
+    events: list[Event] = []
+    for pair in pairs:
+        following = next_pair.get(pair.after.capture_id)
+        later = (
+            by_pair.get((following.before.capture_id, following.after.capture_id), [])
+            if following is not None and following.series == pair.series
+            else []
+        )
+        for ch in by_pair.get((pair.before.capture_id, pair.after.capture_id), []):
+            if ch.zone_type == "agriculture" and ch.change_type.startswith("vegetation"):
+                continue
+            reverted = any(
+                later_ch.change_type == OPPOSITE.get(ch.change_type)
+                and later_ch.geometry.intersection(ch.geometry).area
+                >= REVERT_SHARE * ch.geometry.area
+                for later_ch in later
+            )
+            if reverted:
+                continue
+            status = "confirmed" if following is not None else "unconfirmed"
+            events.append(Event(ch, by_id[ch.before_id], by_id[ch.after_id], status))
+    return events

@@ -1,0 +1,114 @@
+"""Ingest of local rasters: metadata, grid, mask, quality, idempotency and bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+
+from facilities.load import load_facility_by_id
+from imagery.catalogue import open_catalogue
+from imagery.errors import ImageryError, IngestError
+from imagery.ingest import ingest_file, ingest_paths
+from imagery.metadata import Overrides
+from imagery.workspace import FacilityWorkspace, workspace_grid
+
+FACILITY = load_facility_by_id("kangdong-kyohwaso-4")
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> FacilityWorkspace:
+    return FacilityWorkspace(tmp_path / "ws", FACILITY.id)
+
+
+def scene(tmp_path: Path, name: str, *, tags: dict[str, str] | None = None, cloud: bool = False,
+          res: float = 10.0, bands: int = 4) -> Path:
+    grid = workspace_grid(FacilityWorkspace(tmp_path / "g", FACILITY.id), FACILITY, 10.0)
+    h, w = int(grid.height * 10 / res), int(grid.width * 10 / res)
+    rng = np.random.default_rng(len(name))
+    data = (rng.normal(0.1, 0.01, (bands, h, w)) * 10000).astype(np.uint16)
+    data[-1] = 3000  # vegetation-like NIR
+    if cloud:
+        data[:, : h * 3 // 4, :] = 7000
+    path = tmp_path / name
+    with rasterio.open(path, "w", driver="GTiff", width=w, height=h, count=bands,
+                       dtype="uint16", crs=grid.crs, nodata=0,
+                       transform=Affine(res, 0, grid.west + 3, 0, -res, grid.north - 3)) as dst:
+        dst.write(data)
+        dst.update_tags(**(tags if tags is not None else {
+            "ACQUISITION_DATETIME": "2014-06-30T02:13:00Z", "SENSOR": "WorldView-2",
+            "GSD_M": "0.5", "CREDIT": "© 2014 DigitalGlobe"}))
+    return path
+
+
+def test_ingest_catalogues_a_capture_on_the_grid(tmp_path: Path, ws: FacilityWorkspace) -> None:
+    grid = workspace_grid(ws, FACILITY, 10.0)
+    cap = ingest_file(scene(tmp_path, "a.tif"), FACILITY, grid, ws)
+    assert cap is not None
+    assert cap.capture_id.startswith("20140630T021300-WorldView-2-")
+    assert (cap.sensor, cap.gsd_m, cap.credit) == ("WorldView-2", 0.5, "© 2014 DigitalGlobe")
+    assert cap.usable and cap.clear_fraction is not None and cap.clear_fraction > 0.9
+    assert set(cap.zone_clear) == {z.id for z in FACILITY.zones}
+    with rasterio.open(ws.absolute(cap.raster_path)) as src:
+        assert src.transform == grid.transform and src.crs.to_string() == grid.crs
+        assert src.dtypes[0] == "float32" and src.descriptions == ("blue", "green", "red", "nir")
+        assert float(np.nanmedian(src.read(4))) == pytest.approx(0.3, abs=1e-3)
+    assert cap.footprint.area > 0.5 * grid.polygon().area
+
+
+def test_rerun_is_idempotent(tmp_path: Path, ws: FacilityWorkspace) -> None:
+    grid = workspace_grid(ws, FACILITY, 10.0)
+    src = scene(tmp_path, "a.tif")
+    first = ingest_paths([src], FACILITY, grid, ws)
+    second = ingest_paths([src], FACILITY, grid, ws)
+    assert len(first.added) == 1 and second.added == ()
+    assert second.skipped == ((str(src), "already catalogued"),)
+    with open_catalogue(ws.catalogue_path, grid.crs) as cat:
+        assert len(cat.captures()) == 1
+
+
+def test_cloudy_capture_is_kept_but_not_usable(tmp_path: Path, ws: FacilityWorkspace) -> None:
+    grid = workspace_grid(ws, FACILITY, 10.0)
+    cap = ingest_file(scene(tmp_path, "c.tif", cloud=True), FACILITY, grid, ws)
+    assert cap is not None and cap.usable is False
+    assert cap.reason.startswith("AOI clear fraction 0.")
+    assert "is below the threshold 0.60" in cap.reason
+
+
+def test_missing_date_names_the_override_flag(tmp_path: Path, ws: FacilityWorkspace) -> None:
+    grid = workspace_grid(ws, FACILITY, 10.0)
+    good = scene(tmp_path, "good.tif")
+    ingest_file(good, FACILITY, grid, ws)
+    bad = scene(tmp_path, "nodate.tif", tags={"SENSOR": "WorldView-2"})
+    with pytest.raises(IngestError, match=r"nodate.tif: missing acquisition time \(--date\)"):
+        ingest_file(bad, FACILITY, grid, ws)
+    with open_catalogue(ws.catalogue_path, grid.crs) as cat:
+        assert len(cat.captures()) == 1  # nothing already stored is lost
+    cap = ingest_file(bad, FACILITY, grid, ws, overrides=Overrides(
+        date=__import__("datetime").datetime(2015, 1, 2, tzinfo=__import__("datetime").UTC)))
+    assert cap is not None and cap.acquired.year == 2015
+
+
+def test_too_few_bands_and_unreadable_file_fail_cleanly(tmp_path: Path,
+                                                         ws: FacilityWorkspace) -> None:
+    grid = workspace_grid(ws, FACILITY, 10.0)
+    rgb = scene(tmp_path, "rgb.tif", bands=3)
+    junk = tmp_path / "junk.tif"
+    junk.write_bytes(b"not a tiff")
+    report = ingest_paths([rgb, junk], FACILITY, grid, ws)
+    reasons = dict(report.failed)
+    assert "has 3 band(s); campwatch needs blue, green, red and near-infrared" in reasons[str(rgb)]
+    assert "cannot be read as a raster" in reasons[str(junk)]
+    assert not list(ws.captures_dir.glob("*")) if ws.captures_dir.exists() else True
+
+
+def test_grid_resolution_is_fixed_by_the_first_run(ws: FacilityWorkspace) -> None:
+    with pytest.raises(ImageryError, match="no grid resolution recorded yet; name one"):
+        workspace_grid(ws, FACILITY, None)
+    workspace_grid(ws, FACILITY, 10.0)
+    assert workspace_grid(ws, FACILITY, None).resolution == 10.0
+    with pytest.raises(ImageryError, match="workspace grid resolution is 10.0 m, but 2.0 m was asked"):
+        workspace_grid(ws, FACILITY, 2.0)
