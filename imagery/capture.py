@@ -86,3 +86,13 @@ class Capture:
     """GDAL version that read it."""
     simulated: bool = False
     """True for captures from the simulated archive: never evidence."""
+    vendor: str | None = None
+    """Imagery vendor (Maxar, Airbus, Planet, ...) when known."""
+    product_id: str | None = None
+    """Vendor product or order id when known."""
+    sidecar_path: str | None = None
+    """The vendor metadata file the acquisition facts were read from."""
+    sidecar_sha256: str | None = None
+    """SHA-256 of that sidecar file."""
+    radiometry: str = ""
+    """How stored values were derived from the source (scale, offset, rule)."""

@@ -32,8 +32,8 @@ from imagery.capture import BANDS, Capture, safe_id
 from imagery.catalogue import open_catalogue
 from imagery.errors import ImageryError, IngestError
 from imagery.mask import MaskParams, clear_mask
-from imagery.metadata import Overrides, SourceMetadata, read_source_metadata
 from imagery.quality import DEFAULT_MIN_CLEAR, assess_quality, region_masks
+from imagery.sidecars import Overrides, VendorMetadata, read_vendor_metadata
 from imagery.store import grid_raster_writer, sha256_file
 from imagery.warp import DEFAULT_BLOCK, warp_blocks
 from imagery.workspace import FacilityWorkspace
@@ -145,7 +145,9 @@ def ingest_file(
         raise IngestError(f"{path}: cannot be read: {exc}") from exc
     try:
         with rasterio.open(path) as src:
-            meta: SourceMetadata = read_source_metadata(src, path, overrides or Overrides())
+            meta = read_vendor_metadata(path, overrides=overrides or Overrides(), src=src)
+            if meta.acquired is None or meta.sensor is None or meta.gsd_m is None:
+                raise IngestError(f"{path}: acquisition time, sensor or GSD missing")
             capture_id = f"{meta.acquired:%Y%m%dT%H%M%S}-{safe_id(meta.sensor)}-{source_sha[:8]}"
             with open_catalogue(ws.catalogue_path, grid.crs) as cat:
                 if cat.get_capture(capture_id) is not None:
@@ -173,7 +175,7 @@ def _ingest_open(
     path: Path,
     source_sha: str,
     capture_id: str,
-    meta: SourceMetadata,
+    meta: VendorMetadata,
     facility: Facility,
     grid: FacilityGrid,
     ws: FacilityWorkspace,
@@ -182,6 +184,7 @@ def _ingest_open(
     min_clear: float,
     progress: Callable[[int, int], None] | None,
 ) -> Capture:
+    assert meta.acquired is not None and meta.sensor is not None and meta.gsd_m is not None
     indexes = _band_indexes(src, path)
     scale, offset, radiometry = _scale_offset(src, indexes)
     f = max(1, int(round(max(MASK_RESOLUTION_M, grid.resolution) / grid.resolution)))
@@ -245,7 +248,7 @@ def _ingest_open(
             provider=provider,
             source_path=str(path.resolve()),
             source_sha256=source_sha,
-            credit=meta.credit,
+            credit=meta.credit or "",
             off_nadir_deg=meta.off_nadir_deg,
             sun_elevation_deg=meta.sun_elevation_deg,
             raster_path=ws.relative(raster_path),
@@ -260,6 +263,11 @@ def _ingest_open(
             campwatch_version=campwatch_version,
             gdal_version=rasterio.__gdal_version__,
             simulated=meta.simulated,
+            vendor=meta.vendor,
+            product_id=meta.product_id,
+            sidecar_path=str(meta.sidecar_path) if meta.sidecar_path else None,
+            sidecar_sha256=meta.sidecar_sha256,
+            radiometry=radiometry,
         )
         with open_catalogue(ws.catalogue_path, grid.crs) as cat:
             if not cat.add_capture(capture):

@@ -105,18 +105,22 @@ def test_failed_write_rolls_back_and_keeps_stored_rows(tmp_path: Path) -> None:
 
 
 def test_update_capture_of_unknown_id_is_an_error(tmp_path: Path) -> None:
-    with open_catalogue(tmp_path / "c.gpkg", CRS) as cat:
-        with pytest.raises(CatalogueError, match="capture_id 'cap-7' is not in the catalogue"):
-            cat.update_capture(capture(7))
+    with (
+        open_catalogue(tmp_path / "c.gpkg", CRS) as cat,
+        pytest.raises(CatalogueError, match="capture_id 'cap-7' is not in the catalogue"),
+    ):
+        cat.update_capture(capture(7))
 
 
 def test_crs_mismatch_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "c.gpkg"
     with open_catalogue(path, CRS) as cat:
         cat.add_capture(capture(0))
-    with pytest.raises(CatalogueError, match="catalogue CRS is EPSG:32652, but the facility grid is EPSG:32651"):
-        with open_catalogue(path, "EPSG:32651"):
-            pass
+    with (
+        pytest.raises(CatalogueError, match="catalogue CRS is EPSG:32652, but the facility grid is EPSG:32651"),
+        open_catalogue(path, "EPSG:32651"),
+    ):
+        pass
     with open_catalogue(path, CRS) as cat:
         assert len(cat.captures()) == 1
 
@@ -124,9 +128,8 @@ def test_crs_mismatch_is_refused(tmp_path: Path) -> None:
 def test_not_a_geopackage_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "c.gpkg"
     path.write_bytes(b"this is not sqlite at all" * 100)
-    with pytest.raises(CatalogueError, match="not a GeoPackage catalogue"):
-        with open_catalogue(path, CRS):
-            pass
+    with pytest.raises(CatalogueError, match="not a GeoPackage catalogue"), open_catalogue(path, CRS):
+        pass
     assert path.read_bytes().startswith(b"this is not sqlite")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ from facilities.load import load_facility_by_id
 from imagery.catalogue import open_catalogue
 from imagery.errors import ImageryError, IngestError
 from imagery.ingest import ingest_file, ingest_paths
-from imagery.metadata import Overrides
+from imagery.sidecars import Overrides
 from imagery.workspace import FacilityWorkspace, workspace_grid
 
 FACILITY = load_facility_by_id("kangdong-kyohwaso-4")
@@ -82,13 +83,16 @@ def test_missing_date_names_the_override_flag(tmp_path: Path, ws: FacilityWorksp
     grid = workspace_grid(ws, FACILITY, 10.0)
     good = scene(tmp_path, "good.tif")
     ingest_file(good, FACILITY, grid, ws)
-    bad = scene(tmp_path, "nodate.tif", tags={"SENSOR": "WorldView-2"})
-    with pytest.raises(IngestError, match=r"nodate.tif: missing acquisition time \(--date\)"):
+    bad = scene(tmp_path, "nodate.tif", tags={"SENSOR": "WorldView-2", "GSD_M": "0.5"})
+    with pytest.raises(
+        IngestError,
+        match=r"nodate.tif: missing acquisition time \(--date\); looked at GeoTIFF tags "
+        r"\(no sidecar files found beside it\)\. Supply --date\.",
+    ):
         ingest_file(bad, FACILITY, grid, ws)
     with open_catalogue(ws.catalogue_path, grid.crs) as cat:
         assert len(cat.captures()) == 1  # nothing already stored is lost
-    cap = ingest_file(bad, FACILITY, grid, ws, overrides=Overrides(
-        date=__import__("datetime").datetime(2015, 1, 2, tzinfo=__import__("datetime").UTC)))
+    cap = ingest_file(bad, FACILITY, grid, ws, overrides=Overrides(date=datetime(2015, 1, 2, tzinfo=UTC)))
     assert cap is not None and cap.acquired.year == 2015
 
 
@@ -110,5 +114,5 @@ def test_grid_resolution_is_fixed_by_the_first_run(ws: FacilityWorkspace) -> Non
         workspace_grid(ws, FACILITY, None)
     workspace_grid(ws, FACILITY, 10.0)
     assert workspace_grid(ws, FACILITY, None).resolution == 10.0
-    with pytest.raises(ImageryError, match="workspace grid resolution is 10.0 m, but 2.0 m was asked"):
+    with pytest.raises(ImageryError, match=r"workspace grid resolution is 10\.0 m, but 2\.0 m was asked"):
         workspace_grid(ws, FACILITY, 2.0)

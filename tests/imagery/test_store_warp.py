@@ -40,10 +40,11 @@ def test_write_grid_raster_is_a_cog_on_the_grid(tmp_path: Path) -> None:
 
 def test_failed_write_leaves_no_file(tmp_path: Path) -> None:
     path = tmp_path / "x.tif"
-    with pytest.raises(RuntimeError, match="boom"):
-        with grid_raster_writer(path, GRID, count=1, dtype="uint8", nodata=None,
-                                band_names=("m",)):
-            raise RuntimeError("boom")
+    with (
+        pytest.raises(RuntimeError, match="boom"),
+        grid_raster_writer(path, GRID, count=1, dtype="uint8", nodata=None, band_names=("m",)),
+    ):
+        raise RuntimeError("boom")
     assert list(tmp_path.iterdir()) == []
 
 
