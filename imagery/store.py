@@ -73,7 +73,8 @@ def grid_raster_writer(
     """Write a raster on ``grid`` block by block, finishing as a COG, atomically.
 
     Blocks go into a temporary tiled GeoTIFF; when the ``with`` block ends it is
-    copied into a Cloud-Optimized GeoTIFF (DEFLATE, 256 px blocks, overviews:
+    copied into a Cloud-Optimized GeoTIFF (ZSTD level 1 with a predictor: about as
+    small as DEFLATE on imagery and three times faster; 256 px blocks, overviews:
     average for float, nearest for integers) under a temporary name that is then
     renamed into place. Memory stays bounded by the block size. If anything
     fails, no file is left at ``path`` and the temporary files are removed.
@@ -104,7 +105,6 @@ def grid_raster_writer(
             tiled=True,
             blockxsize=256,
             blockysize=256,
-            compress="zstd" if kind == "f" else "deflate",
             BIGTIFF="IF_SAFER",
         ) as dst:
             for i, name in enumerate(band_names, start=1):
@@ -117,7 +117,8 @@ def grid_raster_writer(
             staging,
             final_tmp,
             driver="COG",
-            compress="deflate",
+            compress="zstd",
+            level=1,
             predictor="YES",
             blocksize=256,
             overview_resampling="average" if kind == "f" else "nearest",

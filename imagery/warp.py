@@ -95,16 +95,19 @@ def warp_blocks(
         src_nodata=nodata,
         nodata=nodata if nodata is not None else 0,
         add_alpha=nodata is None,
+        warp_extras={"NUM_THREADS": "ALL_CPUS"},
     ) as vrt:
+        read = indexes + ([vrt.count] if nodata is None and not categorical else [])
         for i, window in enumerate(windows):
-            data = vrt.read(indexes, window=window)
+            data = vrt.read(read, window=window)
             if categorical:
                 out = data
             else:
-                if nodata is None:
-                    valid = vrt.read(vrt.count, window=window) > 0
-                else:
-                    valid = vrt.read_masks(indexes[0], window=window) > 0
+                if nodata is None:  # the alpha band added by the VRT marks the footprint
+                    valid = data[-1] > 0
+                    data = data[:-1]
+                else:  # a pixel equal to the nodata value in any band is not data
+                    valid = np.all(data != data.dtype.type(nodata), axis=0)
                 out = data.astype(np.float32) * np.float32(scale) + np.float32(offset)
                 out[:, ~valid] = np.nan
             yield window, out
