@@ -135,6 +135,15 @@ class Catalogue:
                 f'CREATE TABLE IF NOT EXISTS "{table.name}" (fid INTEGER PRIMARY KEY '
                 f"AUTOINCREMENT, {', '.join(cols)}, UNIQUE ({key}))"
             )
+            # A catalogue written by an older campwatch lacks newer fields: add them
+            # (NULL in old rows) rather than refuse the file or rewrite it.
+            have = {r[1] for r in self._conn.execute(f'PRAGMA table_info("{table.name}")')}
+            for name, tp in _columns(table.cls):
+                if name != table.geometry and name not in have:
+                    log.info("%s: adding column %s.%s", self.path, table.name, name)
+                    self._conn.execute(
+                        f'ALTER TABLE "{table.name}" ADD COLUMN "{name}" {_sql_type(tp)}'
+                    )
             gpkg.register_table(
                 self._conn,
                 table.name,

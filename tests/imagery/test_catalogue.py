@@ -142,3 +142,20 @@ def test_concurrent_reader_sees_committed_rows_only(tmp_path: Path) -> None:
             assert conn.execute("SELECT count(*) FROM captures").fetchone()[0] == 1
         finally:
             conn.close()
+
+
+def test_catalogue_from_an_older_schema_gains_new_columns(tmp_path: Path) -> None:
+    path = tmp_path / "c.gpkg"
+    with open_catalogue(path, CRS) as cat:
+        cat.add_capture(capture(0))
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute('ALTER TABLE captures DROP COLUMN "radiometry"')
+        conn.commit()
+    finally:
+        conn.close()
+    with open_catalogue(path, CRS) as cat:
+        (old,) = cat.captures()
+        assert old.capture_id == "cap-0" and old.radiometry is None
+        assert cat.add_capture(capture(1, radiometry="DN / 10000"))
+        assert cat.get_capture("cap-1").radiometry == "DN / 10000"  # type: ignore[union-attr]

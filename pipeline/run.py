@@ -1,0 +1,150 @@
+"""The run loop for one facility: pairs → change → timeline → events → report.
+
+Stages are plain function calls; each stage's output goes to the catalogue in
+its own transaction, so a rerun replaces rather than duplicates.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import rasterio
+
+from facilities.grid import FacilityGrid
+from facilities.model import Facility
+from imagery.capture import Capture
+from imagery.catalogue import open_catalogue
+from imagery.quality import region_masks
+from imagery.records import TimelineRow
+from imagery.workspace import FacilityWorkspace
+from pipeline.compare import PairResult, compare_pair
+from pipeline.detect import ChangeParams
+from pipeline.events import Event, find_events
+from pipeline.pairs import capture_pairs
+from pipeline.timeline import build_timeline, zone_metrics
+from pipeline.zones import grid_zones
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int], None]
+"""Called with (stage, done, total)."""
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a run produced for one facility."""
+
+    facility_id: str
+    """The facility."""
+    captures: int
+    """Captures in the catalogue."""
+    usable: int
+    """Captures usable for detection."""
+    pairs: tuple[PairResult, ...]
+    """Pairs compared."""
+    events: tuple[Event, ...]
+    """Persistent changes."""
+    timeline_rows: int
+    """Rows in the timeline table."""
+    outputs: dict[str, str] = field(default_factory=dict)
+    """Named output files."""
+
+    @property
+    def changes(self) -> int:
+        """Number of change objects over all pairs."""
+        return sum(len(p.changes) for p in self.pairs)
+
+
+def _capture_metrics(
+    cap: Capture, ws: FacilityWorkspace, grid: FacilityGrid, facility: Facility,
+    regions: dict[str, np.ndarray],
+) -> dict[str, dict[str, float]]:
+    with rasterio.open(ws.absolute(cap.raster_path)) as src:
+        refl = src.read()
+    with rasterio.open(ws.absolute(cap.mask_path)) as src:
+        clear = src.read(1) == 1
+    types = {z.id: z.zone_type for z in facility.zones}
+    return zone_metrics(refl, clear, regions, types, grid.resolution**2)
+
+
+def write_timeline_csv(rows: list[TimelineRow], path: Path) -> None:
+    """Write the timeline as CSV, atomically."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    names = [
+        "facility_id", "capture_id", "acquired", "sensor", "gsd_m", "series", "zone_id",
+        "zone_type", "clear_fraction", "usable", "previous_capture_id", "changed_area_m2",
+        "change_count", "changed_by_type", "metrics",
+    ]
+    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(names)
+        for r in rows:
+            w.writerow(
+                [
+                    r.facility_id, r.capture_id, r.acquired.isoformat(), r.sensor, r.gsd_m,
+                    r.series, r.zone_id, r.zone_type, f"{r.clear_fraction:.4f}", int(r.usable),
+                    r.previous_capture_id, f"{r.changed_area_m2:.2f}", r.change_count,
+                    ";".join(f"{k}={v:.2f}" for k, v in sorted(r.changed_by_type.items())),
+                    ";".join(f"{k}={v:.4f}" for k, v in sorted(r.metrics.items())),
+                ]
+            )
+    os.replace(tmp, path)
+
+
+def run_facility(
+    facility: Facility,
+    ws: FacilityWorkspace,
+    grid: FacilityGrid,
+    *,
+    params: ChangeParams | None = None,
+    progress: Progress | None = None,
+) -> RunSummary:
+    """Run detection, timeline and events on the captures already in a workspace.
+
+    Example:
+        >>> # summary = run_facility(facility, ws, workspace_grid(ws, facility, None))
+    """
+    base = params or ChangeParams()
+    zones = grid_zones(facility, grid.crs)
+    with open_catalogue(ws.catalogue_path, grid.crs) as cat:
+        captures = cat.captures()
+    pairs = capture_pairs(captures)
+    results: list[PairResult] = []
+    for i, pair in enumerate(pairs):
+        result = compare_pair(pair, ws, grid, zones, base)
+        with open_catalogue(ws.catalogue_path, grid.crs) as cat:
+            cat.replace_changes(pair.before.capture_id, pair.after.capture_id, result.changes)
+        results.append(result)
+        if progress:
+            progress("detect", i + 1, len(pairs))
+    regions = region_masks(facility, grid)
+    usable = [c for c in captures if c.usable]
+    metrics = {}
+    for i, cap in enumerate(usable):
+        metrics[cap.capture_id] = _capture_metrics(cap, ws, grid, facility, regions)
+        if progress:
+            progress("metrics", i + 1, len(usable))
+    with open_catalogue(ws.catalogue_path, grid.crs) as cat:
+        cat.delete_changes_except((p.before.capture_id, p.after.capture_id) for p in pairs)
+        changes = cat.changes()
+        rows = build_timeline(facility, captures, changes, zones, metrics)
+        cat.replace_timeline(rows)
+    csv_path = ws.report_dir / "timeline.csv"
+    write_timeline_csv(rows, csv_path)
+    events = find_events(captures, changes)
+    return RunSummary(
+        facility_id=facility.id,
+        captures=len(captures),
+        usable=len(usable),
+        pairs=tuple(results),
+        events=tuple(events),
+        timeline_rows=len(rows),
+        outputs={"catalogue": str(ws.catalogue_path), "timeline_csv": str(csv_path)},
+    )

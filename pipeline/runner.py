@@ -1,0 +1,68 @@
+"""Compose the stages for one facility workspace: run, then report (plain function calls)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from facilities.model import Facility
+from imagery.catalogue import open_catalogue
+from imagery.simulate import read_truth
+from imagery.workspace import FacilityWorkspace, workspace_grid
+from pipeline.detect import ChangeParams
+from pipeline.report import write_report
+from pipeline.run import RunSummary, run_facility
+from pipeline.validation import Validation, validate_events
+
+log = logging.getLogger(__name__)
+
+ProgressFactory = Callable[[str], Callable[[int, int], None]]
+"""Makes a (done, total) progress callable for a named stage (the CLI's progress bars)."""
+
+TRUTH_RELATIVE = Path("originals") / "simulated" / "truth.json"
+"""Where the demo keeps the simulation's truth inside a facility workspace."""
+
+
+def run_and_report(
+    facility: Facility,
+    workspace: Path,
+    *,
+    method: str = "default",
+    min_area_m2: float | None = None,
+    progress: ProgressFactory | None = None,
+) -> tuple[RunSummary, dict[str, str], Validation | None]:
+    """Run a facility's workspace end to end and write its report.
+
+    When the workspace holds a simulated archive, events are also validated
+    against the simulation's truth (the report's "demo validation" section).
+
+    Example:
+        >>> # summary, outputs, validation = run_and_report(facility, Path("ws"))
+    """
+    ws = FacilityWorkspace(workspace, facility.id)
+    grid = workspace_grid(ws, facility, None)
+    bars: dict[str, Callable[[int, int], None]] = {}
+
+    def stage_progress(stage: str, done: int, total: int) -> None:
+        if progress is not None:
+            bars.setdefault(stage, progress(stage))(done, total)
+
+    params = ChangeParams(method=method)
+    if min_area_m2 is not None:
+        params = ChangeParams(method=method, min_area_m2=min_area_m2)
+    summary = run_facility(facility, ws, grid, params=params, progress=stage_progress)
+    truth_path = ws.dir / TRUTH_RELATIVE
+    validation = None
+    if truth_path.exists():
+        truth = read_truth(truth_path)
+        validation = validate_events(truth.events, summary.events)
+    with open_catalogue(ws.catalogue_path, grid.crs) as cat:
+        captures = cat.captures()
+        rows = cat.timeline()
+    report = write_report(facility, ws, grid, captures, rows, summary, validation=validation)
+    outputs = dict(summary.outputs)
+    outputs["report_html"] = str(report.html)
+    outputs["timeline_png"] = str(report.timeline_png)
+    outputs["figures"] = str(report.html.parent / "figures")
+    return summary, outputs, validation
