@@ -27,6 +27,7 @@ from imagery.workspace import FacilityWorkspace, workspace_grid
 from pipeline.cli_facilities import facilities as facilities_group
 from pipeline.cli_fetch import fetch as fetch_command
 from pipeline.cli_verify import verify as verify_command
+from pipeline.cli_view import view as view_command
 from pipeline.errors import PipelineError
 
 log = logging.getLogger(__name__)
@@ -219,10 +220,12 @@ def run(
 @click.option("--resolution", type=float, default=None,
               help="Facility grid resolution in metres (default: the demo's).")
 @click.option("--seed", type=int, default=None, help="Simulation seed.")
+@click.option("--vhr-gsd", "vhr_gsd_m", type=float, default=None,
+              help="GSD of the simulated very-high-resolution captures (default 0.5 m).")
 @json_option
 def demo(
     workspace: Path, captures: int | None, size_m: float | None, resolution: float | None,
-    seed: int | None, as_json: bool,
+    seed: int | None, vhr_gsd_m: float | None, as_json: bool,
 ) -> None:
     """Simulate the Kangdong capture archive and run everything on it, offline.
 
@@ -234,7 +237,7 @@ def demo(
     with user_errors():
         summary, outputs, validation = run_demo(
             workspace, captures=captures, size_m=size_m, resolution=resolution, seed=seed,
-            progress=progress_bar,
+            vhr_gsd_m=vhr_gsd_m, progress=progress_bar,
         )
     payload = _summary_payload(summary, outputs, validation)
     _emit(as_json, payload, _summary_lines(payload))
@@ -243,3 +246,12 @@ def demo(
 main.add_command(facilities_group)
 main.add_command(fetch_command)
 main.add_command(verify_command)
+main.add_command(view_command)
+
+from pipeline.cli_report import export as export_command  # noqa: E402
+from pipeline.cli_report import report as report_command  # noqa: E402
+from pipeline.cli_review import review as review_command  # noqa: E402
+
+main.add_command(export_command)
+main.add_command(report_command)
+main.add_command(review_command)

@@ -25,12 +25,14 @@ DEMO_FACILITY = "kangdong-kyohwaso-4"
 """The bundled default facility."""
 DEMO_CAPTURES = 16
 """Captures in the default demo archive (about 15 years)."""
-DEMO_SIZE_M = 1500.0
-"""Side of the default simulated scene, metres (centred on the facility grid)."""
+DEMO_SIZE_M: float | None = None
+"""Side of the default simulated scene in metres; None covers the whole facility grid."""
 DEMO_RESOLUTION_M = 1.0
 """Facility grid resolution of the default demo, metres."""
 DEMO_SEED = 4
 """Default simulation seed."""
+DEMO_VHR_GSD_M = 0.5
+"""GSD of the simulated commercial-like captures."""
 
 
 def run_demo(
@@ -40,6 +42,7 @@ def run_demo(
     size_m: float | None = None,
     resolution: float | None = None,
     seed: int | None = None,
+    vhr_gsd_m: float | None = None,
     progress: ProgressFactory | None = None,
 ) -> tuple[RunSummary, dict[str, str], Validation | None]:
     """Simulate (once), ingest (new captures only), run and report the Kangdong demo.
@@ -55,6 +58,7 @@ def run_demo(
     params = SimulationParams(
         captures=captures or DEMO_CAPTURES,
         size_m=size_m or DEMO_SIZE_M,
+        vhr_gsd_m=DEMO_VHR_GSD_M if vhr_gsd_m is None else vhr_gsd_m,
         seed=DEMO_SEED if seed is None else seed,
     )
     truth_path = ws.dir / TRUTH_RELATIVE
