@@ -28,6 +28,7 @@ from pipeline.cli_facilities import facilities as facilities_group
 from pipeline.cli_fetch import fetch as fetch_command
 from pipeline.cli_verify import verify as verify_command
 from pipeline.cli_view import view as view_command
+from pipeline.cli_watch import watch as watch_command
 from pipeline.errors import PipelineError
 
 log = logging.getLogger(__name__)
@@ -247,6 +248,7 @@ main.add_command(facilities_group)
 main.add_command(fetch_command)
 main.add_command(verify_command)
 main.add_command(view_command)
+main.add_command(watch_command)
 
 from pipeline.cli_report import export as export_command  # noqa: E402
 from pipeline.cli_report import report as report_command  # noqa: E402

@@ -1,0 +1,168 @@
+"""The workspace lock: one unattended run at a time (an I/O module).
+
+The lock is ``WORKSPACE/.campwatch.lock``. A run takes an exclusive
+``fcntl.flock`` on an open descriptor of that file and writes its holder
+(PID, host, start time, command) into it. The kernel drops a ``flock`` when
+the descriptor closes, so a run that is killed (even with SIGKILL) releases
+the lock by dying: a lock file left behind by a dead run holds no lock and the
+next run takes it over, noting the stale holder it recovered from. The file is
+never deleted (deleting a locked file lets two runs lock two different files).
+
+``flock`` is advisory and local: on NFS and similar shares use a workspace on
+local disk for the lock, or one host per workspace.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import logging
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pipeline.errors import PipelineError
+
+log = logging.getLogger(__name__)
+
+LOCK_NAME = ".campwatch.lock"
+"""Name of the lock file inside the workspace."""
+
+
+class LockHeldError(PipelineError):
+    """Another live run holds the workspace lock (the message names it)."""
+
+
+@dataclass(frozen=True)
+class LockHolder:
+    """Who holds (or last held) a workspace lock, as written in the lock file."""
+
+    pid: int
+    """Process id of the holder."""
+    host: str
+    """Host name of the holder."""
+    started: str
+    """When the holder took the lock (ISO 8601, UTC)."""
+    command: str
+    """What the holder runs, e.g. "campwatch watch"."""
+
+    def describe(self) -> str:
+        """The holder in words, for messages."""
+        return f"pid {self.pid} on {self.host} since {self.started} ({self.command})"
+
+
+@dataclass(frozen=True)
+class HeldLock:
+    """A lock this process holds (yielded by :func:`workspace_lock`)."""
+
+    path: Path
+    """The lock file."""
+    holder: LockHolder
+    """This process, as written in the file."""
+    recovered: LockHolder | None
+    """The previous holder when the file was left behind by a run that died, else None."""
+
+
+def _read_holder(fd: int) -> LockHolder | None:
+    os.lseek(fd, 0, os.SEEK_SET)
+    raw = b""
+    while chunk := os.read(fd, 4096):
+        raw += chunk
+    if not raw.strip():
+        return None
+    try:
+        data = json.loads(raw)
+        return LockHolder(
+            int(data["pid"]), str(data["host"]), str(data["started"]), str(data["command"])
+        )
+    except (ValueError, KeyError, TypeError):
+        return LockHolder(-1, "?", "?", f"unreadable lock record {raw[:80]!r}")
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with ``pid`` exists on this host.
+
+    Example:
+        >>> pid_alive(os.getpid())
+        True
+    """
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextmanager
+def workspace_lock(workspace: Path, command: str = "campwatch") -> Iterator[HeldLock]:
+    """Hold the workspace lock for the duration of the ``with`` block.
+
+    Never waits: if another live run holds the lock, raises at once.
+
+    Raises:
+        LockHeldError: naming the lock file and the holder's PID, host, start and command.
+
+    Example:
+        >>> import tempfile
+        >>> with workspace_lock(Path(tempfile.mkdtemp()), "doctest") as held:
+        ...     held.holder.pid == os.getpid()
+        True
+    """
+    workspace = Path(workspace)
+    workspace.mkdir(parents=True, exist_ok=True)
+    path = workspace / LOCK_NAME
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise PipelineError(f"{path}: cannot open the workspace lock file: {exc}") from exc
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise PipelineError(f"{path}: cannot lock the workspace: {exc}") from exc
+            holder = _read_holder(fd)
+            who = holder.describe() if holder else "a process that has not written its record yet"
+            raise LockHeldError(
+                f"workspace {workspace} is locked by another campwatch run: {who}; "
+                f"lock file {path}. Nothing was done; this run exits."
+            ) from None
+        previous = _read_holder(fd)
+        recovered = None
+        if previous is not None:
+            recovered = previous
+            alive = previous.host == socket.gethostname() and pid_alive(previous.pid)
+            log.warning(
+                "%s: recovered a stale lock left by %s (%s)",
+                path,
+                previous.describe(),
+                "pid still exists but holds no lock" if alive else "no longer running",
+            )
+        holder = LockHolder(
+            os.getpid(),
+            socket.gethostname(),
+            datetime.now(UTC).isoformat(timespec="seconds"),
+            command,
+        )
+        record = json.dumps(holder.__dict__, sort_keys=True).encode() + b"\n"
+        os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, record)
+        os.fsync(fd)
+        try:
+            yield HeldLock(path, holder, recovered)
+        finally:
+            # Empty the record before unlocking: an empty file means "released cleanly".
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
