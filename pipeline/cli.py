@@ -30,6 +30,7 @@ from pipeline.cli_verify import verify as verify_command
 from pipeline.cli_view import view as view_command
 from pipeline.cli_watch import watch as watch_command
 from pipeline.errors import PipelineError
+from pipeline.lock import workspace_lock
 
 log = logging.getLogger(__name__)
 
@@ -135,12 +136,13 @@ def ingest(
         overrides = overrides_from_cli(date_, sensor, credit, gsd)
         facility = load_facility_by_id(facility_id, facility_dirs)
         ws = FacilityWorkspace(workspace, facility.id)
-        grid = workspace_grid(ws, facility, resolution)
-        report = ingest_paths(
-            list(paths), facility, grid, ws,
-            overrides=overrides,
-            fail_fast=fail_fast, progress=progress_bar("ingest"),
-        )
+        with workspace_lock(workspace, "campwatch ingest"):
+            grid = workspace_grid(ws, facility, resolution)
+            report = ingest_paths(
+                list(paths), facility, grid, ws,
+                overrides=overrides,
+                fail_fast=fail_fast, progress=progress_bar("ingest"),
+            )
     lines = [f"added {c.capture_id} ({c.sensor}, {c.acquired:%Y-%m-%d})" for c in report.added]
     lines += [f"skipped {p}: {why}" for p, why in report.skipped]
     lines += [f"FAILED {p}: {why}" for p, why in report.failed]
@@ -205,9 +207,10 @@ def run(
 
     with user_errors():
         facility = load_facility_by_id(facility_id, facility_dirs)
-        summary, outputs, validation = run_and_report(
-            facility, workspace, method=method, min_area_m2=min_area, progress=progress_bar
-        )
+        with workspace_lock(workspace, "campwatch run"):
+            summary, outputs, validation = run_and_report(
+                facility, workspace, method=method, min_area_m2=min_area, progress=progress_bar
+            )
     payload = _summary_payload(summary, outputs, validation)
     _emit(as_json, payload, _summary_lines(payload))
 
@@ -235,7 +238,7 @@ def demo(
     """
     from pipeline.demo import run_demo
 
-    with user_errors():
+    with user_errors(), workspace_lock(workspace, "campwatch demo"):
         summary, outputs, validation = run_demo(
             workspace, captures=captures, size_m=size_m, resolution=resolution, seed=seed,
             vhr_gsd_m=vhr_gsd_m, progress=progress_bar,
