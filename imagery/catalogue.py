@@ -1,7 +1,8 @@
 """The capture catalogue: one GeoPackage per facility workspace (an I/O module).
 
-Layers ``captures`` and ``changes`` (polygons in the facility grid CRS) and the
-attribute table ``timeline``. Every write is one SQLite transaction: a crash
+Layers ``captures``, ``changes``, ``events`` and ``reviews`` (polygons in the
+facility grid CRS) and the attribute table ``timeline``. Reviews are history:
+rows are only ever added, never replaced or deleted. Every write is one SQLite transaction: a crash
 leaves the catalogue as it was before the write, never half-written. Keys are
 UNIQUE, so rerunning a stage replaces its rows instead of duplicating them.
 """
@@ -9,6 +10,7 @@ UNIQUE, so rerunning a stage replaces its rows instead of duplicating them.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import sqlite3
@@ -26,7 +28,7 @@ from shapely.geometry.base import BaseGeometry
 from imagery import gpkg
 from imagery.capture import Capture
 from imagery.errors import CatalogueError
-from imagery.records import StoredChange, TimelineRow
+from imagery.records import Review, StoredChange, StoredEvent, TimelineRow
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +58,15 @@ _TABLES = (
         "GEOMETRY",  # a change object may be a multipart polygon
     ),
     _Table("timeline", TimelineRow, ("capture_id", "zone_id"), None, "Per-zone activity timeline"),
+    _Table("events", StoredEvent, ("event_id",), "geometry", "Persistent changes (events)",
+           "GEOMETRY"),
+    _Table("reviews", Review, ("change_id", "decided_at"), "geometry",
+           "Analyst decisions on changes (history, never overwritten)", "GEOMETRY"),
 )
 _BY_CLS = {t.cls: t for t in _TABLES}
 
 
+@functools.cache
 def _columns(cls: type) -> list[tuple[str, Any]]:
     hints = typing.get_type_hints(cls)
     return [(f.name, hints[f.name]) for f in dataclasses.fields(cls)]
@@ -298,6 +305,41 @@ class Catalogue:
         """Every timeline row, by time then zone."""
         rows: list[TimelineRow] = self._select(_BY_CLS[TimelineRow])
         return sorted(rows, key=lambda r: (r.acquired, r.zone_id))
+
+    # -- events ----------------------------------------------------------------------------
+    def replace_events(self, events: Sequence[StoredEvent]) -> None:
+        """Replace the whole ``events`` layer in one transaction."""
+        table = _BY_CLS[StoredEvent]
+        with self.transaction():
+            self._conn.execute('DELETE FROM "events"')
+            self._insert(table, events, replace=True)
+            self._refresh_extent(table)
+
+    def events(self) -> list[StoredEvent]:
+        """Every stored event, oldest bracket first."""
+        rows: list[StoredEvent] = self._select(_BY_CLS[StoredEvent])
+        return sorted(rows, key=lambda e: (e.after_acquired, e.event_id))
+
+    # -- reviews ---------------------------------------------------------------------------
+    def add_review(self, review: Review) -> None:
+        """Append one analyst decision in one transaction (earlier ones stay as history).
+
+        Raises:
+            CatalogueError: a decision on the same change at the same instant exists.
+        """
+        table = _BY_CLS[Review]
+        with self.transaction():
+            if self._insert(table, [review], replace=False) != 1:
+                raise CatalogueError(
+                    f"{self.path}: a review of change {review.change_id!r} at "
+                    f"{review.decided_at.isoformat()} is already recorded"
+                )
+            self._refresh_extent(table)
+
+    def reviews(self) -> list[Review]:
+        """Every analyst decision, oldest first."""
+        rows: list[Review] = self._select(_BY_CLS[Review])
+        return sorted(rows, key=lambda r: (r.decided_at, r.change_id))
 
 
 @contextmanager

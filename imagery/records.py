@@ -80,3 +80,69 @@ class TimelineRow:
     """Changed area per change type, m²."""
     metrics: dict[str, float] = field(default_factory=dict, compare=False)
     """Zone metrics such as median NDVI or bright/bare area."""
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """A persistent change with its bracket and review state (the ``events`` layer)."""
+
+    event_id: str
+    """Id of the event: the id of its change object."""
+    facility_id: str
+    """The facility."""
+    before_id: str
+    """Last usable capture before the event."""
+    after_id: str
+    """First usable capture showing it."""
+    before_acquired: datetime
+    """Acquisition time of the capture before."""
+    after_acquired: datetime
+    """Acquisition time of the capture after."""
+    geometry: Polygon | MultiPolygon
+    """Outline in the facility grid CRS."""
+    area_m2: float
+    """Area in square metres."""
+    change_type: str
+    """Change type of the change object."""
+    confidence: float
+    """Detector confidence, 0..1."""
+    confidence_label: str
+    """low, medium or high."""
+    zone_id: str
+    """Zone the event falls in most ("" outside every zone)."""
+    zone_type: str
+    """Type of that zone ("" outside every zone)."""
+    series: str
+    """Capture series of the bracket ("vhr" or "medium")."""
+    status: str
+    """"confirmed" (not reverted by the next usable capture) or "unconfirmed" (no next one)."""
+    review: str
+    """Analyst decision in force: "pending", "accepted", "rejected" or "needs_vhr"."""
+    statement: str
+    """The event as one sentence, bracketed by the two capture dates."""
+
+
+@dataclass(frozen=True)
+class Review:
+    """One analyst decision about a change object (the ``reviews`` layer; never overwritten)."""
+
+    change_id: str
+    """The change object decided on (its id when the decision was made)."""
+    facility_id: str
+    """The facility."""
+    before_id: str
+    """Earlier capture of the change's pair."""
+    after_id: str
+    """Later capture of the change's pair."""
+    geometry: Polygon | MultiPolygon
+    """The change's outline when decided, so a re-detected, slightly moved change keeps it."""
+    change_type: str
+    """The change's type when decided."""
+    decision: str
+    """"accepted", "rejected" or "needs_vhr" (needs very-high-resolution imagery)."""
+    decided_at: datetime
+    """When the decision was recorded (UTC)."""
+    analyst: str = ""
+    """Who decided."""
+    note: str = ""
+    """Free-text reason."""

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from imagery.capture import Capture
-from imagery.records import StoredChange
+from imagery.records import StoredChange, StoredEvent
 from pipeline.pairs import capture_pairs
 
 OPPOSITE = {
@@ -97,3 +97,31 @@ def find_events(captures: Sequence[Capture], changes: Sequence[StoredChange]) ->
             status = "confirmed" if following is not None else "unconfirmed"
             events.append(Event(ch, by_id[ch.before_id], by_id[ch.after_id], status))
     return events
+
+
+def stored_event(event: Event, review: str = "pending") -> StoredEvent:
+    """The record of ``event`` in the catalogue's ``events`` layer, with its review state.
+
+    Example:
+        >>> # cat.replace_events([stored_event(ev, "accepted") for ev in events])
+    """
+    ch = event.change
+    return StoredEvent(
+        event_id=ch.change_id,
+        facility_id=ch.facility_id,
+        before_id=event.before.capture_id,
+        after_id=event.after.capture_id,
+        before_acquired=event.before.acquired,
+        after_acquired=event.after.acquired,
+        geometry=ch.geometry,
+        area_m2=ch.area_m2,
+        change_type=ch.change_type,
+        confidence=ch.confidence,
+        confidence_label=ch.confidence_label,
+        zone_id=ch.zone_id,
+        zone_type=ch.zone_type,
+        series=ch.series,
+        status=event.status,
+        review=review,
+        statement=event.statement(),
+    )

@@ -6,12 +6,9 @@ its own transaction, so a rerun replaces rather than duplicates.
 
 from __future__ import annotations
 
-import csv
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import rasterio
@@ -21,13 +18,13 @@ from facilities.model import Facility
 from imagery.capture import Capture
 from imagery.catalogue import open_catalogue
 from imagery.quality import region_masks
-from imagery.records import TimelineRow
 from imagery.workspace import FacilityWorkspace
 from pipeline.compare import PairResult, compare_pair
 from pipeline.detect import ChangeParams
 from pipeline.events import Event, find_events
 from pipeline.pairs import capture_pairs
 from pipeline.timeline import build_timeline, zone_metrics
+from pipeline.timeline_export import write_timeline
 from pipeline.zones import grid_zones
 
 log = logging.getLogger(__name__)
@@ -73,31 +70,6 @@ def _capture_metrics(
     return zone_metrics(refl, clear, regions, types, grid.resolution**2)
 
 
-def write_timeline_csv(rows: list[TimelineRow], path: Path) -> None:
-    """Write the timeline as CSV, atomically."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    names = [
-        "facility_id", "capture_id", "acquired", "sensor", "gsd_m", "series", "zone_id",
-        "zone_type", "clear_fraction", "usable", "previous_capture_id", "changed_area_m2",
-        "change_count", "changed_by_type", "metrics",
-    ]
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(names)
-        for r in rows:
-            w.writerow(
-                [
-                    r.facility_id, r.capture_id, r.acquired.isoformat(), r.sensor, r.gsd_m,
-                    r.series, r.zone_id, r.zone_type, f"{r.clear_fraction:.4f}", int(r.usable),
-                    r.previous_capture_id, f"{r.changed_area_m2:.2f}", r.change_count,
-                    ";".join(f"{k}={v:.2f}" for k, v in sorted(r.changed_by_type.items())),
-                    ";".join(f"{k}={v:.4f}" for k, v in sorted(r.metrics.items())),
-                ]
-            )
-    os.replace(tmp, path)
-
-
 def run_facility(
     facility: Facility,
     ws: FacilityWorkspace,
@@ -137,7 +109,7 @@ def run_facility(
         rows = build_timeline(facility, captures, changes, zones, metrics)
         cat.replace_timeline(rows)
     csv_path = ws.report_dir / "timeline.csv"
-    write_timeline_csv(rows, csv_path)
+    write_timeline(rows, csv_path, csv_path.with_suffix(".parquet"))
     events = find_events(captures, changes)
     return RunSummary(
         facility_id=facility.id,
@@ -146,5 +118,9 @@ def run_facility(
         pairs=tuple(results),
         events=tuple(events),
         timeline_rows=len(rows),
-        outputs={"catalogue": str(ws.catalogue_path), "timeline_csv": str(csv_path)},
+        outputs={
+            "catalogue": str(ws.catalogue_path),
+            "timeline_csv": str(csv_path),
+            "timeline_parquet": str(csv_path.with_suffix(".parquet")),
+        },
     )
