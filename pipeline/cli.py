@@ -24,6 +24,7 @@ from imagery.errors import ImageryError
 from imagery.sidecars import overrides_from_cli
 from imagery.stac_read import gdal_env_options
 from imagery.workspace import FacilityWorkspace, workspace_grid
+from pipeline.cli_change import change as change_command
 from pipeline.cli_facilities import facilities as facilities_group
 from pipeline.cli_fetch import fetch as fetch_command
 from pipeline.cli_verify import verify as verify_command
@@ -248,6 +249,7 @@ def demo(
 
 
 main.add_command(facilities_group)
+main.add_command(change_command)
 main.add_command(fetch_command)
 main.add_command(verify_command)
 main.add_command(view_command)

@@ -88,6 +88,11 @@ def compare_pair(
     before = _read(ws, pair.before.raster_path)
     after = _read(ws, pair.after.raster_path)
     valid = (_read(ws, pair.before.mask_path)[0] == 1) & (_read(ws, pair.after.mask_path)[0] == 1)
+    if pair.gap_of is not None:  # only what the capture in between did not see clearly
+        valid &= _read(ws, pair.gap_of.mask_path)[0] != 1
+    if not valid.any():
+        return PairResult(pair.before.capture_id, pair.after.capture_id, pair.series, (), "",
+                          "", "no pixel clear in both captures")
     result = detect_change(before, after, params, valid)
     objects = change_objects(result, before, after, params, grid.transform)
     mask_file = ws.changes_dir / f"{pair.key}.tif"

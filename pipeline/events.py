@@ -1,11 +1,14 @@
 """Events: change objects that persist (pure geometry over stored changes).
 
 A change between captures A and B is an *event* when the next usable capture
-C of the same series does not revert it: no change of the opposite kind
-between B and C covers most of it. Changes in the last pair of a series
-cannot be confirmed yet and are reported as ``unconfirmed``. Vegetation gain
-or loss inside agriculture zones is the seasonal cycle, tracked by the
-timeline's NDVI, not an event.
+C of the same series does not revert it: C still looks like B there, not like A
+(``extra["persistence"]``, set by the run loop with :mod:`pipeline.persistence`),
+and no change of the opposite kind between B and C covers most of it. Changes in
+the last pair of a series cannot be confirmed yet and are reported as
+``unconfirmed``. Vegetation gain or loss in fields and outside every zone is, in
+most pairs, the seasonal cycle: it is tracked by the timeline's NDVI per zone and
+not reported as events. Inside the camp's other zones it is kept (a guard post
+built on grass shows first as vegetation loss), subject to the same persistence.
 """
 
 from __future__ import annotations
@@ -69,22 +72,25 @@ def find_events(captures: Sequence[Capture], changes: Sequence[StoredChange]) ->
         >>> find_events([], [])
         []
     """
-    pairs = capture_pairs(list(captures))
     by_id = {c.capture_id: c for c in captures}
-    next_pair = {p.before.capture_id: p for p in pairs}
+    next_pair = {p.before.capture_id: p for p in capture_pairs(list(captures))}
     by_pair: dict[tuple[str, str], list[StoredChange]] = {}
     for ch in changes:
-        by_pair.setdefault((ch.before_id, ch.after_id), []).append(ch)
+        if ch.before_id in by_id and ch.after_id in by_id:
+            by_pair.setdefault((ch.before_id, ch.after_id), []).append(ch)
     events: list[Event] = []
-    for pair in pairs:
-        following = next_pair.get(pair.after.capture_id)
+    # every compared pair: consecutive ones and the gap-filling ones (see pairs.gap_pairs)
+    for before_id, after_id in sorted(by_pair, key=lambda k: (by_id[k[1]].acquired, k)):
+        following = next_pair.get(after_id)
         later = (
             by_pair.get((following.before.capture_id, following.after.capture_id), [])
-            if following is not None and following.series == pair.series
+            if following is not None
             else []
         )
-        for ch in by_pair.get((pair.before.capture_id, pair.after.capture_id), []):
-            if ch.zone_type == "agriculture" and ch.change_type.startswith("vegetation"):
+        for ch in by_pair[(before_id, after_id)]:
+            if ch.change_type.startswith("vegetation") and ch.zone_type in ("", "agriculture"):
+                continue
+            if ch.extra.get("persistence") == "reverted":
                 continue
             reverted = any(
                 later_ch.change_type == OPPOSITE.get(ch.change_type)

@@ -37,6 +37,9 @@ class CapturePair:
     """The later capture."""
     series: str
     """Their series."""
+    gap_of: Capture | None = None
+    """For a gap-filling pair: the usable but partly unclear capture between ``before``
+    and ``after``; only the pixels it did not see clearly are compared."""
 
     @property
     def key(self) -> str:
@@ -61,3 +64,32 @@ def capture_pairs(captures: list[Capture]) -> list[CapturePair]:
         for i in range(len(s) - 1)
     ]
     return sorted(pairs, key=lambda p: (p.after.acquired, p.series))
+
+
+GAP_FILL_BELOW = 0.98
+"""A usable capture clearer than this over the AOI leaves no gap worth filling."""
+
+
+def gap_pairs(captures: list[Capture]) -> list[CapturePair]:
+    """Pairs that look past a usable capture where it was not clear.
+
+    Between consecutive usable captures A, B, C of a series, where B saw only part
+    of the AOI (a strip's edge, a cloud), change under B's gap happened between A
+    and C: this pair compares A with C on those pixels alone, so the event is
+    found and bracketed by A and C instead of being lost.
+
+    Example:
+        >>> gap_pairs([])
+        []
+    """
+    by_series: dict[str, list[Capture]] = {}
+    for c in sorted(captures, key=lambda c: (c.acquired, c.capture_id)):
+        if c.usable:
+            by_series.setdefault(series_of(c), []).append(c)
+    out = [
+        CapturePair(s[i - 1], s[i + 1], name, gap_of=s[i])
+        for name, s in sorted(by_series.items())
+        for i in range(1, len(s) - 1)
+        if (s[i].clear_fraction or 0.0) < GAP_FILL_BELOW
+    ]
+    return sorted(out, key=lambda p: (p.after.acquired, p.series))

@@ -35,7 +35,7 @@ def write_pdf(html_path: Path, pdf_path: Path) -> Path:
         >>> # write_pdf(ws.report_dir / "report.html", ws.report_dir / "report.pdf")
     """
     try:
-        import weasyprint  # type: ignore[import-untyped]
+        import weasyprint
     except (ImportError, OSError) as exc:  # OSError: the Pango shared library is missing
         raise PdfError(f"cannot write {pdf_path}: WeasyPrint unavailable ({exc}); "
                        f"{PANGO_HINT}") from exc

@@ -6,6 +6,7 @@ its own transaction, so a rerun replaces rather than duplicates.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,7 +23,8 @@ from imagery.workspace import FacilityWorkspace
 from pipeline.compare import PairResult, compare_pair
 from pipeline.detect import ChangeParams
 from pipeline.events import Event, find_events
-from pipeline.pairs import capture_pairs
+from pipeline.pairs import CapturePair, capture_pairs, gap_pairs
+from pipeline.persistence import persistence
 from pipeline.timeline import build_timeline, zone_metrics
 from pipeline.timeline_export import write_timeline
 from pipeline.zones import grid_zones
@@ -70,6 +72,51 @@ def _capture_metrics(
     return zone_metrics(refl, clear, regions, types, grid.resolution**2)
 
 
+def _read_clear(cap: Capture, ws: FacilityWorkspace) -> np.ndarray:
+    with rasterio.open(ws.absolute(cap.raster_path)) as src:
+        refl = src.read()
+    with rasterio.open(ws.absolute(cap.mask_path)) as src:
+        refl[:, src.read(1) != 1] = np.nan
+    return refl
+
+
+def _with_persistence(
+    pairs: list[CapturePair], results: list[PairResult], ws: FacilityWorkspace,
+    grid: FacilityGrid,
+) -> list[PairResult]:
+    """Record in each change's ``extra["persistence"]`` whether the next capture of its
+    series confirms it (see :mod:`pipeline.persistence`)."""
+    following = {p.before.capture_id: p for p in pairs if p.gap_of is None}
+    cache: dict[str, np.ndarray] = {}
+
+    def pixels(cap: Capture) -> np.ndarray:
+        if cap.capture_id not in cache:
+            while len(cache) >= 3:
+                cache.pop(next(iter(cache)))
+            cache[cap.capture_id] = _read_clear(cap, ws)
+        return cache[cap.capture_id]
+
+    out = []
+    for pair, result in zip(pairs, results, strict=True):
+        nxt = following.get(pair.after.capture_id)
+        checked = list(result.changes)
+        status: dict[str, str] = {}
+        if nxt is not None and nxt.series == pair.series and checked:
+            verdicts = persistence(
+                [c.geometry for c in checked], pixels(pair.before), pixels(pair.after),
+                pixels(nxt.after), grid.transform,
+            )
+            status = {c.change_id: v for c, v in zip(checked, verdicts, strict=True)}
+        changes = tuple(
+            dataclasses.replace(c, extra={**c.extra, "persistence": status[c.change_id]})
+            if c.change_id in status
+            else c
+            for c in result.changes
+        )
+        out.append(dataclasses.replace(result, changes=changes))
+    return out
+
+
 def run_facility(
     facility: Facility,
     ws: FacilityWorkspace,
@@ -87,15 +134,16 @@ def run_facility(
     zones = grid_zones(facility, grid.crs)
     with open_catalogue(ws.catalogue_path, grid.crs) as cat:
         captures = cat.captures()
-    pairs = capture_pairs(captures)
+    pairs = capture_pairs(captures) + gap_pairs(captures)
     results: list[PairResult] = []
     for i, pair in enumerate(pairs):
-        result = compare_pair(pair, ws, grid, zones, base)
-        with open_catalogue(ws.catalogue_path, grid.crs) as cat:
-            cat.replace_changes(pair.before.capture_id, pair.after.capture_id, result.changes)
-        results.append(result)
+        results.append(compare_pair(pair, ws, grid, zones, base))
         if progress:
             progress("detect", i + 1, len(pairs))
+    results = _with_persistence(pairs, results, ws, grid)
+    for pair, result in zip(pairs, results, strict=True):
+        with open_catalogue(ws.catalogue_path, grid.crs) as cat:
+            cat.replace_changes(pair.before.capture_id, pair.after.capture_id, result.changes)
     regions = region_masks(facility, grid)
     usable = [c for c in captures if c.usable]
     metrics = {}

@@ -20,6 +20,9 @@ log = logging.getLogger(__name__)
 ProgressFactory = Callable[[str], Callable[[int, int], None]]
 """Makes a (done, total) progress callable for a named stage (the CLI's progress bars)."""
 
+PIPELINE_MIN_AREA_M2 = 40.0
+"""Default minimum mapping unit of the facility pipeline: a small guard post (6 x 7 m)."""
+
 TRUTH_RELATIVE = Path("originals") / "simulated" / "truth.json"
 """Where the demo keeps the simulation's truth inside a facility workspace."""
 
@@ -48,9 +51,10 @@ def run_and_report(
         if progress is not None:
             bars.setdefault(stage, progress(stage))(done, total)
 
-    params = ChangeParams(method=method)
-    if min_area_m2 is not None:
-        params = ChangeParams(method=method, min_area_m2=min_area_m2)
+    params = ChangeParams(
+        method=method,
+        min_area_m2=PIPELINE_MIN_AREA_M2 if min_area_m2 is None else min_area_m2,
+    )
     summary = run_facility(facility, ws, grid, params=params, progress=stage_progress)
     truth_path = ws.dir / TRUTH_RELATIVE
     validation = None

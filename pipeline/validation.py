@@ -13,10 +13,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 
+from shapely.geometry.base import BaseGeometry
+
 from pipeline.events import Event
 
 MIN_OVERLAP_M2 = 5.0
-"""Events and truth footprints must share at least this much area to match."""
+"""Events and truth footprints must share at least this much area to match..."""
+MIN_OVERLAP_SHARE = 0.25
+"""...and at least this share of the smaller of the two (a large noisy object that
+grazes a truth footprint does not count)."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,11 @@ class Validation:
         return self.true_events / self.events if self.events else 0.0
 
 
+def _overlaps(a: BaseGeometry, b: BaseGeometry) -> bool:
+    shared = a.intersection(b).area
+    return shared >= MIN_OVERLAP_M2 and shared >= MIN_OVERLAP_SHARE * min(a.area, b.area)
+
+
 def _brackets(ev: Event, when: datetime) -> bool:
     return ev.before.acquired < when < ev.after.acquired
 
@@ -80,7 +90,7 @@ def validate_events(truth_events: Sequence[object], events: Sequence[Event]) -> 
         hits = [
             ev
             for ev in events
-            if _brackets(ev, when) and ev.change.geometry.intersection(geom).area >= MIN_OVERLAP_M2
+            if _brackets(ev, when) and _overlaps(ev.change.geometry, geom)
         ]
         for ev in hits:
             good.add(ev.change.change_id)

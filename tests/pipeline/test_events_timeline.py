@@ -85,3 +85,31 @@ def test_timeline_rows_per_capture_and_zone() -> None:
     assert fb.metrics == {"median_ndvi": 0.6} and fb.change_count == 0
     first = next(r for r in rows if r.capture_id == "a" and r.zone_id == "aoi")
     assert first.previous_capture_id == "" and first.changed_area_m2 == 0.0
+
+
+def test_gap_pairs_look_past_a_partly_clear_capture() -> None:
+    from pipeline.pairs import gap_pairs
+
+    a, b, c = cap("a", 2010), cap("b", 2011), cap("c", 2012)
+    b = Capture(**{**b.__dict__, "clear_fraction": 0.7})
+    (gap,) = gap_pairs([a, b, c])
+    assert (gap.before.capture_id, gap.after.capture_id, gap.gap_of.capture_id) == ("a", "c", "b")  # type: ignore[union-attr]
+    assert gap_pairs([a, cap("b2", 2011), c]) == []  # a fully clear capture leaves no gap
+
+
+def test_reverted_by_next_capture_is_not_an_event() -> None:
+    a, b, c = cap("a", 2010), cap("b", 2011), cap("c", 2012)
+    shadow = chg("shadow", a, b, box(0, 0, 20, 20), "removed_or_darker")
+    shadow = StoredChange(**{**shadow.__dict__, "extra": {"persistence": "reverted"}})
+    kept = chg("kept", a, b, box(50, 0, 70, 20), "new_or_brighter")
+    kept = StoredChange(**{**kept.__dict__, "extra": {"persistence": "persisted"}})
+    events = find_events([a, b, c], [shadow, kept])
+    assert [e.change.change_id for e in events] == ["kept"]
+
+
+def test_vegetation_change_is_an_event_only_inside_camp_zones() -> None:
+    a, b, c = cap("a", 2010), cap("b", 2011), cap("c", 2012)
+    post = chg("post", a, b, box(0, 0, 8, 8), "vegetation_loss", ("guard-ne", "guard_post"))
+    forest = chg("forest", a, b, box(900, 0, 990, 90), "vegetation_loss", ("", ""))
+    field = chg("field", a, b, box(500, 0, 590, 90), "vegetation_gain", ("fields-south", "agriculture"))
+    assert [e.change.change_id for e in find_events([a, b, c], [post, forest, field])] == ["post"]

@@ -1,0 +1,99 @@
+"""Is a change seen again in the next capture? (pure array maths)
+
+A change between captures A and B *persists* when the next usable capture C
+still looks like B there, not like A. Illumination, season and haze change
+whole scenes, so each object is described by its contrast with a ring of
+ground around it (object mean / ring mean, per band) rather than by raw
+reflectance: a new roof stays brighter than its yard in every season, a moving
+shadow or a parked truck does not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from affine import Affine
+from rasterio.features import rasterize
+from shapely.geometry.base import BaseGeometry
+
+RING_M = (2.0, 12.0)
+"""Inner and outer distance of the background ring around an object, metres."""
+
+PERSISTED = "persisted"
+REVERTED = "reverted"
+UNKNOWN = "unknown"
+
+
+def _contrast(stack: np.ndarray, inside: np.ndarray, ring: np.ndarray) -> np.ndarray | None:
+    obj = stack[:, inside]
+    bg = stack[:, ring]
+    obj = obj[:, np.all(np.isfinite(obj), axis=0)]
+    bg = bg[:, np.all(np.isfinite(bg), axis=0)]
+    if obj.shape[1] < max(3, inside.sum() // 2) or bg.shape[1] < 3:
+        return None
+    ring_mean = bg.mean(axis=1)
+    if np.any(ring_mean <= 0):
+        return None
+    return np.asarray(obj.mean(axis=1) / ring_mean)
+
+
+def persistence(
+    geometries: Sequence[BaseGeometry],
+    before: np.ndarray,
+    after: np.ndarray,
+    following: np.ndarray,
+    transform: Affine,
+    *,
+    ring_m: tuple[float, float] = RING_M,
+) -> list[str]:
+    """For each change outline, whether ``following`` confirms it.
+
+    Args:
+        geometries: change outlines in the grid CRS.
+        before, after, following: (bands, H, W) reflectance of captures A, B, C
+            on the same grid; NaN where not clear.
+        transform: the grid's affine.
+        ring_m: inner and outer distance of the background ring.
+
+    Returns:
+        One of ``"persisted"``, ``"reverted"`` or ``"unknown"`` (C not clear
+        there) per geometry.
+
+    Example:
+        >>> import numpy as np
+        >>> from affine import Affine
+        >>> from shapely.geometry import box
+        >>> a = np.full((1, 40, 40), 0.1); b = a.copy(); b[0, 15:25, 15:25] = 0.5
+        >>> persistence([box(15, -25, 25, -15)], a, b, b * 1.3, Affine(1, 0, 0, 0, -1, 0))
+        ['persisted']
+    """
+    height, width = before.shape[1:]
+    out: list[str] = []
+    for geom in geometries:
+        ring_geom = geom.buffer(ring_m[1]).difference(geom.buffer(ring_m[0]))
+        # work in the window around the ring only
+        minx, miny, maxx, maxy = ring_geom.bounds
+        c0, r0 = ~transform @ (minx, maxy)
+        c1, r1 = ~transform @ (maxx, miny)
+        r0, c0 = max(0, int(np.floor(r0))), max(0, int(np.floor(c0)))
+        r1, c1 = min(height, int(np.ceil(r1))), min(width, int(np.ceil(c1)))
+        if r1 <= r0 or c1 <= c0:
+            out.append(UNKNOWN)
+            continue
+        local = transform @ Affine.translation(c0, r0)
+        shape = (r1 - r0, c1 - c0)
+        inside = rasterize([(geom, 1)], out_shape=shape, transform=local, fill=0,
+                           dtype="uint8").astype(bool)
+        ring = rasterize([(ring_geom, 1)], out_shape=shape, transform=local, fill=0,
+                         dtype="uint8").astype(bool)
+        feats = [
+            _contrast(s[:, r0:r1, c0:c1], inside, ring) for s in (before, after, following)
+        ]
+        if any(f is None for f in feats):
+            out.append(UNKNOWN)
+            continue
+        a, b, c = feats
+        assert a is not None and b is not None and c is not None
+        out.append(PERSISTED if np.linalg.norm(c - b) < np.linalg.norm(c - a) else REVERTED)
+    return out
