@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -54,8 +54,6 @@ class IngestReport:
     """(path, reason) of files already catalogued."""
     failed: tuple[tuple[str, str], ...] = ()
     """(path, reason) of files that could not be ingested."""
-    notes: tuple[str, ...] = field(default=())
-    """Anything else worth telling the user."""
 
 
 def _band_indexes(src: DatasetReader, path: Path) -> list[int]:
@@ -63,25 +61,35 @@ def _band_indexes(src: DatasetReader, path: Path) -> list[int]:
     desc = [(d or "").strip().lower() for d in src.descriptions]
     if all(b in desc for b in BANDS):
         return [desc.index(b) + 1 for b in BANDS]
-    if src.count < 4:
-        raise IngestError(
-            f"{path}: has {src.count} band(s); campwatch needs blue, green, red and near-infrared "
-            "(4 bands, in that order or named by band descriptions)"
-        )
-    return [1, 2, 3, 4]
+    if src.count == 4:
+        return [1, 2, 3, 4]
+    raise IngestError(
+        f"{path}: has {src.count} band(s) with descriptions {list(src.descriptions)}; campwatch "
+        "needs blue, green, red and near-infrared: 4 bands in that order, or bands described "
+        "'blue', 'green', 'red', 'nir' (an 8-band product's band order is not guessed)"
+    )
 
 
-def _scale_offset(src: DatasetReader, indexes: Sequence[int]) -> tuple[float, float, str]:
-    scales = {src.scales[i - 1] for i in indexes}
-    offsets = {src.offsets[i - 1] for i in indexes}
-    if len(scales) == 1 and len(offsets) == 1 and (scales != {1.0} or offsets != {0.0}):
-        return scales.pop(), offsets.pop(), "band scale/offset from the file"
+def _scale_offset(
+    src: DatasetReader, indexes: Sequence[int], path: Path
+) -> tuple[tuple[float, ...], tuple[float, ...], str]:
+    scales = tuple(float(src.scales[i - 1]) for i in indexes)
+    offsets = tuple(float(src.offsets[i - 1]) for i in indexes)
+    n = len(indexes)
+    if any(s != 1.0 for s in scales) or any(o != 0.0 for o in offsets):
+        return scales, offsets, f"band scales {scales} and offsets {offsets} from the file"
     kind = np.dtype(src.dtypes[indexes[0] - 1])
     if kind == np.uint16 or kind == np.int16:
-        return 1e-4, 0.0, "DN / 10000 (no scale in the file; the usual reflectance convention)"
+        log.warning("%s: no band scale in the file; ASSUMING reflectance x 10000", path)
+        return (1e-4,) * n, (0.0,) * n, (
+            "DN / 10000 ASSUMED (no scale in the file; the usual surface-reflectance convention;"
+            " uncalibrated vendor DN would be relative brightness only)"
+        )
     if kind == np.uint8:
-        return 1 / 255, 0.0, "DN / 255 (8-bit product: relative brightness, not reflectance)"
-    return 1.0, 0.0, "values taken as reflectance"
+        return (1 / 255,) * n, (0.0,) * n, (
+            "DN / 255 (8-bit product: relative brightness, not reflectance)"
+        )
+    return (1.0,) * n, (0.0,) * n, "values taken as reflectance"
 
 
 def _coarse_mean(block: np.ndarray, f: int) -> np.ndarray:
@@ -145,9 +153,9 @@ def ingest_file(
         raise IngestError(f"{path}: cannot be read: {exc}") from exc
     try:
         with rasterio.open(path) as src:
+            # raises IngestError naming each missing field and its override flag
             meta = read_vendor_metadata(path, overrides=overrides or Overrides(), src=src)
-            if meta.acquired is None or meta.sensor is None or meta.gsd_m is None:
-                raise IngestError(f"{path}: acquisition time, sensor or GSD missing")
+            assert meta.acquired is not None and meta.sensor is not None
             capture_id = f"{meta.acquired:%Y%m%dT%H%M%S}-{safe_id(meta.sensor)}-{source_sha[:8]}"
             with open_catalogue(ws.catalogue_path, grid.crs) as cat:
                 if cat.get_capture(capture_id) is not None:
@@ -167,7 +175,13 @@ def ingest_file(
                 progress=progress,
             )
     except RasterioError as exc:
-        raise IngestError(f"{path}: cannot be read as a raster: {exc}") from exc
+        causes = [str(exc)]
+        inner = exc.__cause__ or exc.__context__
+        while inner is not None and len(causes) < 4:
+            if str(inner) not in causes:
+                causes.append(str(inner))
+            inner = inner.__cause__ or inner.__context__
+        raise IngestError(f"{path}: cannot be read as a raster: {': '.join(causes)}") from exc
 
 
 def _ingest_open(
@@ -186,7 +200,7 @@ def _ingest_open(
 ) -> Capture:
     assert meta.acquired is not None and meta.sensor is not None and meta.gsd_m is not None
     indexes = _band_indexes(src, path)
-    scale, offset, radiometry = _scale_offset(src, indexes)
+    scale, offset, radiometry = _scale_offset(src, indexes, path)
     f = max(1, int(round(max(MASK_RESOLUTION_M, grid.resolution) / grid.resolution)))
     if DEFAULT_BLOCK % f:
         f = 1

@@ -54,8 +54,8 @@ def warp_blocks(
     *,
     bands: Sequence[int] | None = None,
     categorical: bool = False,
-    scale: float = 1.0,
-    offset: float = 0.0,
+    scale: float | Sequence[float] = 1.0,
+    offset: float | Sequence[float] = 0.0,
     block: int = DEFAULT_BLOCK,
     progress: Callable[[int, int], None] | None = None,
 ) -> Iterator[tuple[Window, np.ndarray]]:
@@ -66,7 +66,8 @@ def warp_blocks(
         grid: the facility grid to land on.
         bands: 1-based band indexes to read (default: all).
         categorical: nearest-neighbour resampling (masks, class rasters).
-        scale, offset: applied to valid values (``value * scale + offset``).
+        scale, offset: applied to valid values (``value * scale + offset``), one
+            number for every band or one per band.
         block: block size in pixels.
         progress: called with (blocks done, blocks total).
 
@@ -83,6 +84,12 @@ def warp_blocks(
     if src.transform.is_identity:
         raise WarpError(f"{src.name}: has no geotransform; refusing to guess where it lies")
     indexes = list(bands) if bands is not None else list(range(1, src.count + 1))
+    gain = np.asarray(scale, dtype=np.float32).reshape(-1, 1, 1)
+    bias = np.asarray(offset, dtype=np.float32).reshape(-1, 1, 1)
+    if gain.shape[0] not in (1, len(indexes)) or bias.shape[0] not in (1, len(indexes)):
+        raise WarpError(
+            f"{src.name}: {len(indexes)} bands but scale {scale!r} / offset {offset!r}"
+        )
     windows = list(grid_blocks(grid, block))
     nodata = src.nodata
     with WarpedVRT(
@@ -108,7 +115,7 @@ def warp_blocks(
                     data = data[:-1]
                 else:  # a pixel equal to the nodata value in any band is not data
                     valid = np.all(data != data.dtype.type(nodata), axis=0)
-                out = data.astype(np.float32) * np.float32(scale) + np.float32(offset)
+                out = data.astype(np.float32) * gain + bias
                 out[:, ~valid] = np.nan
             yield window, out
             if progress is not None:
@@ -121,8 +128,8 @@ def warp_to_grid(
     *,
     bands: Sequence[int] | None = None,
     categorical: bool = False,
-    scale: float = 1.0,
-    offset: float = 0.0,
+    scale: float | Sequence[float] = 1.0,
+    offset: float | Sequence[float] = 0.0,
 ) -> np.ndarray:
     """The whole of ``src`` on ``grid`` as one array (see :func:`warp_blocks`).
 

@@ -108,6 +108,13 @@ def workspace_grid(
         grid = facility_grid(facility, stored_res)
         if grid.crs != stored_crs:
             raise ImageryError(f"{path}: stored grid CRS {stored_crs} != facility CRS {grid.crs}")
+        for name in ("west", "north", "width", "height"):
+            if name in stored and stored[name] != getattr(grid, name):
+                raise ImageryError(
+                    f"{path}: field '{name}' = {stored[name]!r}, but the facility definition now "
+                    f"gives {getattr(grid, name)!r} (was its AOI changed?); the stored captures "
+                    "are on the old grid: use another workspace for the new AOI"
+                )
         return grid
     if resolution is None:
         raise ImageryError(

@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 import rasterio
+from rasterio.errors import RasterioIOError
 
 from facilities.errors import FacilityError
 from facilities.load import ENV_VAR, load_facility_by_id
@@ -65,6 +66,8 @@ def user_errors() -> Iterator[None]:
         yield
     except (FacilityError, ImageryError, PipelineError) as exc:
         raise click.ClickException(str(exc)) from exc
+    except (RasterioIOError, OSError) as exc:  # e.g. a stored capture deleted by hand
+        raise click.ClickException(f"{exc}; run 'campwatch verify' on the workspace") from exc
 
 
 def progress_bar(label: str) -> Callable[[int, int], None]:

@@ -61,6 +61,9 @@ def run_demo(
         vhr_gsd_m=DEMO_VHR_GSD_M if vhr_gsd_m is None else vhr_gsd_m,
         seed=DEMO_SEED if seed is None else seed,
     )
+    # the grid first: a bad --resolution fails before anything is simulated
+    grid = workspace_grid(ws, facility, resolution or (None if (ws.dir / "grid.json").exists()
+                                                     else DEMO_RESOLUTION_M))
     truth_path = ws.dir / TRUTH_RELATIVE
     if truth_path.exists():
         stored = truth_params(truth_path)
@@ -81,8 +84,6 @@ def run_demo(
             facility, truth_path.parent, params,
             progress=progress("simulate") if progress else None,
         )
-    grid = workspace_grid(ws, facility, resolution or (None if (ws.dir / "grid.json").exists()
-                                                     else DEMO_RESOLUTION_M))
     report = ingest_paths(
         [c.path for c in archive.captures], facility, grid, ws,
         provider="simulated", progress=progress("ingest") if progress else None,

@@ -42,7 +42,8 @@ class Event:
     after: Capture
     """First usable capture showing it."""
     status: str
-    """"confirmed" (not reverted in the next capture) or "unconfirmed" (no next capture yet)."""
+    """"confirmed" (the next capture still shows it) or "unconfirmed" (no next capture yet,
+    or it was not clear there)."""
 
     def statement(self) -> str:
         """The event as a sentence, e.g. "New or brighter structure, 420 m², housing zone: ..."."""
@@ -56,12 +57,15 @@ class Event:
         zone = f"{self.change.zone_type.replace('_', ' ')} zone" if self.change.zone_type else (
             "outside the defined zones"
         )
+        verb = "appeared" if self.change.change_type in ("new_or_brighter", "earthworks") else (
+            "occurred"
+        )
         return (
-            f"{kind}, {self.change.area_m2:,.0f} m², {zone}: appeared between "
+            f"{kind}, {self.change.area_m2:,.0f} m², {zone}: {verb} between "
             f"{self.before.acquired:%Y-%m-%d} ({self.before.sensor}, {self.before.gsd_m:g} m) and "
             f"{self.after.acquired:%Y-%m-%d} ({self.after.sensor}, {self.after.gsd_m:g} m), "
             f"confidence {self.change.confidence_label}"
-            + ("" if self.status == "confirmed" else " (unconfirmed: no later capture yet)")
+            + ("" if self.status == "confirmed" else " (unconfirmed: no later clear capture yet)")
         )
 
 
@@ -100,7 +104,8 @@ def find_events(captures: Sequence[Capture], changes: Sequence[StoredChange]) ->
             )
             if reverted:
                 continue
-            status = "confirmed" if following is not None else "unconfirmed"
+            seen_again = following is not None and ch.extra.get("persistence") != "unknown"
+            status = "confirmed" if seen_again else "unconfirmed"
             events.append(Event(ch, by_id[ch.before_id], by_id[ch.after_id], status))
     return events
 

@@ -47,6 +47,15 @@ class CapturePair:
         return f"{self.before.capture_id}__{self.after.capture_id}"
 
 
+def _usable_by_series(captures: list[Capture]) -> dict[str, list[Capture]]:
+    """Usable captures per series, oldest first."""
+    by_series: dict[str, list[Capture]] = {}
+    for c in sorted(captures, key=lambda c: (c.acquired, c.capture_id)):
+        if c.usable:
+            by_series.setdefault(series_of(c), []).append(c)
+    return by_series
+
+
 def capture_pairs(captures: list[Capture]) -> list[CapturePair]:
     """Consecutive usable captures per series, oldest first.
 
@@ -54,10 +63,7 @@ def capture_pairs(captures: list[Capture]) -> list[CapturePair]:
         >>> capture_pairs([])
         []
     """
-    by_series: dict[str, list[Capture]] = {}
-    for c in sorted(captures, key=lambda c: (c.acquired, c.capture_id)):
-        if c.usable:
-            by_series.setdefault(series_of(c), []).append(c)
+    by_series = _usable_by_series(captures)
     pairs = [
         CapturePair(s[i], s[i + 1], name)
         for name, s in sorted(by_series.items())
@@ -82,10 +88,7 @@ def gap_pairs(captures: list[Capture]) -> list[CapturePair]:
         >>> gap_pairs([])
         []
     """
-    by_series: dict[str, list[Capture]] = {}
-    for c in sorted(captures, key=lambda c: (c.acquired, c.capture_id)):
-        if c.usable:
-            by_series.setdefault(series_of(c), []).append(c)
+    by_series = _usable_by_series(captures)
     out = [
         CapturePair(s[i - 1], s[i + 1], name, gap_of=s[i])
         for name, s in sorted(by_series.items())

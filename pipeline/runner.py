@@ -49,7 +49,9 @@ def run_and_report(
 
     def stage_progress(stage: str, done: int, total: int) -> None:
         if progress is not None:
-            bars.setdefault(stage, progress(stage))(done, total)
+            if stage not in bars:
+                bars[stage] = progress(stage)
+            bars[stage](done, total)
 
     params = ChangeParams(
         method=method,

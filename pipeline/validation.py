@@ -15,6 +15,7 @@ from datetime import UTC, datetime, time
 
 from shapely.geometry.base import BaseGeometry
 
+from imagery.simulate import TruthEvent
 from pipeline.events import Event
 
 MIN_OVERLAP_M2 = 5.0
@@ -75,8 +76,8 @@ def _brackets(ev: Event, when: datetime) -> bool:
     return ev.before.acquired < when < ev.after.acquired
 
 
-def validate_events(truth_events: Sequence[object], events: Sequence[Event]) -> Validation:
-    """Compare events with truth events (``imagery.simulate.TruthEvent`` records).
+def validate_events(truth_events: Sequence[TruthEvent], events: Sequence[Event]) -> Validation:
+    """Compare events with the simulation's truth events.
 
     Example:
         >>> validate_events([], []).recall
@@ -85,8 +86,8 @@ def validate_events(truth_events: Sequence[object], events: Sequence[Event]) -> 
     matches: list[TruthMatch] = []
     good: set[str] = set()
     for t in truth_events:
-        when = datetime.combine(t.date, time(12), tzinfo=UTC)  # type: ignore[attr-defined]
-        geom = t.geometry  # type: ignore[attr-defined]
+        when = datetime.combine(t.date, time(12), tzinfo=UTC)
+        geom = t.geometry
         hits = [
             ev
             for ev in events
@@ -97,10 +98,10 @@ def validate_events(truth_events: Sequence[object], events: Sequence[Event]) -> 
         best = hits[0] if hits else None
         matches.append(
             TruthMatch(
-                event_id=t.event_id,  # type: ignore[attr-defined]
-                kind=t.kind,  # type: ignore[attr-defined]
-                zone_id=t.zone_id,  # type: ignore[attr-defined]
-                date=t.date.isoformat(),  # type: ignore[attr-defined]
+                event_id=t.event_id,
+                kind=t.kind,
+                zone_id=t.zone_id,
+                date=t.date.isoformat(),
                 area_m2=round(float(geom.area), 1),
                 found=best is not None,
                 bracket=(

@@ -104,7 +104,7 @@ def test_too_few_bands_and_unreadable_file_fail_cleanly(tmp_path: Path,
     junk.write_bytes(b"not a tiff")
     report = ingest_paths([rgb, junk], FACILITY, grid, ws)
     reasons = dict(report.failed)
-    assert "has 3 band(s); campwatch needs blue, green, red and near-infrared" in reasons[str(rgb)]
+    assert "has 3 band(s) with descriptions [None, None, None]; campwatch needs blue, green, red and near-infrared" in reasons[str(rgb)]
     assert "cannot be read as a raster" in reasons[str(junk)]
     assert not list(ws.captures_dir.glob("*")) if ws.captures_dir.exists() else True
 
@@ -116,3 +116,36 @@ def test_grid_resolution_is_fixed_by_the_first_run(ws: FacilityWorkspace) -> Non
     assert workspace_grid(ws, FACILITY, None).resolution == 10.0
     with pytest.raises(ImageryError, match=r"workspace grid resolution is 10\.0 m, but 2\.0 m was asked"):
         workspace_grid(ws, FACILITY, 2.0)
+
+
+def test_eight_unnamed_bands_are_not_guessed(tmp_path: Path, ws: FacilityWorkspace) -> None:
+    grid = workspace_grid(ws, FACILITY, 10.0)
+    with pytest.raises(IngestError, match=r"has 8 band\(s\) with descriptions .*band order is not guessed"):
+        ingest_file(scene(tmp_path, "wv3.tif", bands=8), FACILITY, grid, ws)
+
+
+def test_per_band_scales_from_the_file_are_applied(tmp_path: Path, ws: FacilityWorkspace) -> None:
+    grid = workspace_grid(ws, FACILITY, 10.0)
+    path = scene(tmp_path, "scaled.tif")
+    with rasterio.open(path, "r+") as dst:
+        dst.scales = (1e-4, 1e-4, 1e-4, 2e-5)
+        dst.offsets = (0.0, 0.0, 0.0, 0.0)
+    cap = ingest_file(path, FACILITY, grid, ws)
+    assert cap is not None and "band scales (0.0001, 0.0001, 0.0001, 2e-05)" in cap.radiometry
+    with rasterio.open(ws.absolute(cap.raster_path)) as src:
+        assert float(np.nanmedian(src.read(4))) == pytest.approx(3000 * 2e-5, rel=1e-3)
+
+
+def test_unscaled_uint16_is_labelled_an_assumption(tmp_path: Path, ws: FacilityWorkspace) -> None:
+    grid = workspace_grid(ws, FACILITY, 10.0)
+    cap = ingest_file(scene(tmp_path, "plain.tif"), FACILITY, grid, ws)
+    assert cap is not None and cap.radiometry.startswith("DN / 10000 ASSUMED")
+
+
+def test_changed_aoi_does_not_silently_move_the_grid(ws: FacilityWorkspace) -> None:
+    import dataclasses
+
+    workspace_grid(ws, FACILITY, 10.0)
+    wider = dataclasses.replace(FACILITY, aoi=FACILITY.aoi.buffer(0.01))
+    with pytest.raises(ImageryError, match=r"grid.json: field 'west' = .* but the facility definition now gives .* \(was its AOI changed\?\)"):
+        workspace_grid(ws, wider, None)

@@ -113,3 +113,12 @@ def test_vegetation_change_is_an_event_only_inside_camp_zones() -> None:
     forest = chg("forest", a, b, box(900, 0, 990, 90), "vegetation_loss", ("", ""))
     field = chg("field", a, b, box(500, 0, 590, 90), "vegetation_gain", ("fields-south", "agriculture"))
     assert [e.change.change_id for e in find_events([a, b, c], [post, forest, field])] == ["post"]
+
+
+def test_unknown_persistence_is_unconfirmed_not_confirmed() -> None:
+    a, b, c = cap("a", 2010), cap("b", 2011), cap("c", 2012)
+    hidden = chg("hidden", a, b, box(0, 0, 20, 20), "new_or_brighter")
+    hidden = StoredChange(**{**hidden.__dict__, "extra": {"persistence": "unknown"}})
+    (event,) = find_events([a, b, c], [hidden])
+    assert event.status == "unconfirmed"
+    assert event.statement().endswith("(unconfirmed: no later clear capture yet)")
