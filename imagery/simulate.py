@@ -242,6 +242,9 @@ def _write_capture(
         dst.write(dn)
         for i, band in enumerate(BANDS, start=1):
             dst.set_band_description(i, band)
+        # say what the DN mean, as a calibrated product does: reflectance = DN x 1e-4
+        dst.scales = (1e-4,) * len(BANDS)
+        dst.offsets = (0.0,) * len(BANDS)
         dst.update_tags(**tags)
     return SimulatedCapture(
         path=path,
