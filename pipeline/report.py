@@ -43,7 +43,7 @@ from imagery.workspace import FacilityWorkspace
 from pipeline.errors import PipelineError
 from pipeline.events import REVERT_SHARE, Event, find_events, stored_event
 from pipeline.figures import Caption, FigureImage, Overlay, render_figure
-from pipeline.pairs import VHR_MAX_GSD_M, capture_pairs
+from pipeline.pairs import VHR_MAX_GSD_M, capture_pairs, gap_pairs
 from pipeline.plots import plot_timeline
 from pipeline.review import MATCH_IOU, ReviewedEvent, review_events
 from pipeline.timeline import (
@@ -228,11 +228,15 @@ def _pair_table(
     for ch in changes:
         by_pair.setdefault((ch.before_id, ch.after_id), []).append(ch)
     out = []
-    for p in capture_pairs(list(captures)):
+    compared = capture_pairs(list(captures)) + gap_pairs(list(captures))
+    for p in sorted(compared, key=lambda p: (p.after.acquired, p.before.acquired)):
         key = (p.before.capture_id, p.after.capture_id)
         found = by_pair.get(key, [])
         method = methods.get(key) or (found[0].method if found else "not recorded (no changes)")
-        out.append({"before_id": key[0], "after_id": key[1], "series": p.series,
+        series = p.series if p.gap_of is None else (
+            f"{p.series}, under the gap of {p.gap_of.capture_id}"
+        )
+        out.append({"before_id": key[0], "after_id": key[1], "series": series,
                     "changes": len(found), "method": method})
     return out
 
