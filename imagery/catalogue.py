@@ -1,10 +1,10 @@
 """The capture catalogue: one GeoPackage per facility workspace (an I/O module).
 
-Layers ``captures``, ``changes``, ``events`` and ``reviews`` (polygons in the
-facility grid CRS) and the attribute table ``timeline``. Reviews are history:
-rows are only ever added, never replaced or deleted. Every write is one SQLite transaction: a crash
-leaves the catalogue as it was before the write, never half-written. Keys are
-UNIQUE, so rerunning a stage replaces its rows instead of duplicating them.
+Layers ``captures``, ``changes``, ``events``, ``reviews`` and ``tiles`` (polygons in
+the facility grid CRS) and the attribute tables ``timeline`` and ``tile_status``.
+Reviews are history: rows are only ever added, never replaced or deleted. Every write
+is one SQLite transaction: a crash leaves the catalogue as it was before the write, never
+half-written. Keys are UNIQUE, so rerunning a stage replaces its rows instead of duplicating them.
 """
 
 from __future__ import annotations
@@ -28,7 +28,14 @@ from shapely.geometry.base import BaseGeometry
 from imagery import gpkg
 from imagery.capture import Capture
 from imagery.errors import CatalogueError
-from imagery.records import Review, StoredChange, StoredEvent, TimelineRow
+from imagery.records import (
+    Review,
+    StoredChange,
+    StoredEvent,
+    StoredTile,
+    TileStatus,
+    TimelineRow,
+)
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +69,9 @@ _TABLES = (
            "GEOMETRY"),
     _Table("reviews", Review, ("change_id", "decided_at"), "geometry",
            "Analyst decisions on changes (history, never overwritten)", "GEOMETRY"),
+    _Table("tiles", StoredTile, ("tile_id",), "geometry", "Tile index of the facility grid"),
+    _Table("tile_status", TileStatus, ("capture_id", "tile_id"), None,
+           "Valid pixels of each capture in each tile"),
 )
 _BY_CLS = {t.cls: t for t in _TABLES}
 
@@ -340,6 +350,50 @@ class Catalogue:
         """Every analyst decision, oldest first."""
         rows: list[Review] = self._select(_BY_CLS[Review])
         return sorted(rows, key=lambda r: (r.decided_at, r.change_id))
+
+
+    # -- tiles -----------------------------------------------------------------------------
+    def replace_tiles(self, tiles: Sequence[StoredTile]) -> None:
+        """Replace the tile index of one grid (its resolution) in one transaction.
+
+        Tiles of other resolutions stay: their ids never collide.
+
+        Example:
+            >>> # cat.replace_tiles(records)
+        """
+        table = _BY_CLS[StoredTile]
+        with self.transaction():
+            for res in sorted({t.resolution_m for t in tiles}):
+                self._conn.execute('DELETE FROM "tiles" WHERE resolution_m = ?', (res,))
+            self._insert(table, tiles, replace=True)
+            self._refresh_extent(table)
+
+    def tiles(self) -> list[StoredTile]:
+        """Every tile, by resolution then row and column."""
+        rows: list[StoredTile] = self._select(_BY_CLS[StoredTile])
+        return sorted(rows, key=lambda t: (t.resolution_m, t.row, t.col))
+
+    def replace_tile_status(self, capture_id: str, statuses: Sequence[TileStatus]) -> None:
+        """Replace every tile status of one capture in one transaction.
+
+        Raises:
+            CatalogueError: a status belongs to another capture.
+        """
+        for st in statuses:
+            if st.capture_id != capture_id:
+                raise CatalogueError(
+                    f"{self.path}: tile status of {st.tile_id!r} belongs to capture "
+                    f"{st.capture_id!r}, not {capture_id!r}"
+                )
+        with self.transaction():
+            self._conn.execute('DELETE FROM "tile_status" WHERE capture_id = ?', (capture_id,))
+            self._insert(_BY_CLS[TileStatus], statuses, replace=True)
+
+    def tile_status(self, capture_id: str | None = None) -> list[TileStatus]:
+        """Tile statuses (of one capture, or all), by capture then tile."""
+        where, params = ("capture_id = ?", [capture_id]) if capture_id is not None else ("", [])
+        rows: list[TileStatus] = self._select(_BY_CLS[TileStatus], where, params)
+        return sorted(rows, key=lambda r: (r.capture_id, r.tile_id))
 
 
 @contextmanager

@@ -146,3 +146,37 @@ class Review:
     """Who decided."""
     note: str = ""
     """Free-text reason."""
+
+
+@dataclass(frozen=True)
+class StoredTile:
+    """One tile of a facility grid's tile index (the ``tiles`` layer)."""
+
+    tile_id: str
+    """Stable id, e.g. "r002c005@50cm-480m" (see :mod:`imagery.tiles`)."""
+    facility_id: str
+    """The facility."""
+    row: int
+    """Tile row, 0 at the north of the grid."""
+    col: int
+    """Tile column, 0 at the west of the grid."""
+    resolution_m: float
+    """Pixel size of the grid the tile belongs to, metres."""
+    geometry: Polygon
+    """The tile core's outline in the facility grid CRS."""
+    zone_ids: tuple[str, ...] = ()
+    """Zones whose outline shares area with the core, in the facility's order."""
+
+
+@dataclass(frozen=True)
+class TileStatus:
+    """Whether one capture has valid pixels in one tile (the ``tile_status`` table)."""
+
+    capture_id: str
+    """The capture."""
+    tile_id: str
+    """The tile."""
+    valid_pixels: int
+    """Clear, valid pixels of the capture in the tile core (0: the tile is skipped)."""
+    total_pixels: int
+    """Pixels of the tile core."""

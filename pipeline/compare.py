@@ -6,22 +6,23 @@ import hashlib
 import logging
 from dataclasses import dataclass
 
-import numpy as np
-import rasterio
 import shapely
-from rasterio.windows import Window
 
 from facilities.grid import FacilityGrid
 from imagery.capture import BANDS
 from imagery.records import StoredChange
 from imagery.store import grid_raster_writer
 from imagery.workspace import FacilityWorkspace
-from pipeline.detect import ChangeParams, detect_change
-from pipeline.objects import change_objects
+from pipeline.detect import ChangeParams
 from pipeline.pairs import CapturePair
+from pipeline.tiled import NoClearPixelsError, PairFiles, calibrate_pair, tiled_change
 from pipeline.zones import GridZone, attribute_zone
 
 log = logging.getLogger(__name__)
+
+TILE_SIZE = 1024
+"""Largest tile core, pixels: detection reads one tile's halo window at a time, so peak
+memory is bounded by this, not by the AOI (see :mod:`pipeline.tiled`)."""
 
 
 @dataclass(frozen=True)
@@ -60,11 +61,6 @@ def pair_params(pair: CapturePair, grid: FacilityGrid, base: ChangeParams) -> Ch
     )
 
 
-def _read(ws: FacilityWorkspace, stored: str) -> np.ndarray:
-    with rasterio.open(ws.absolute(stored)) as src:
-        return src.read()
-
-
 def change_id(pair: CapturePair, geometry: shapely.Geometry) -> str:
     """Deterministic id of a change polygon: the same detection gets the same id."""
     h = hashlib.sha256(f"{pair.key}|".encode())
@@ -81,33 +77,41 @@ def compare_pair(
 ) -> PairResult:
     """Detect, polygonise and attribute the change between the two captures of ``pair``.
 
+    Tile by tile (:func:`pipeline.tiled.tiled_change`) with one calibration per pair; the
+    change mask COG is written core by core, objects crossing tile edges come out whole.
+
     Example:
         >>> # result = compare_pair(pair, ws, grid, grid_zones(facility, grid.crs), ChangeParams())
     """
     params = pair_params(pair, grid, base)
-    before = _read(ws, pair.before.raster_path)
-    after = _read(ws, pair.after.raster_path)
-    valid = (_read(ws, pair.before.mask_path)[0] == 1) & (_read(ws, pair.after.mask_path)[0] == 1)
-    if pair.gap_of is not None:  # only what the capture in between did not see clearly
-        valid &= _read(ws, pair.gap_of.mask_path)[0] != 1
-    if not valid.any():
+    files = PairFiles(
+        before=ws.absolute(pair.before.raster_path),
+        after=ws.absolute(pair.after.raster_path),
+        before_mask=ws.absolute(pair.before.mask_path),
+        after_mask=ws.absolute(pair.after.mask_path),
+        # only what the capture in between did not see clearly
+        gap_mask=ws.absolute(pair.gap_of.mask_path) if pair.gap_of is not None else None,
+    )
+    try:
+        cal = calibrate_pair(files, grid.shape, params)
+    except NoClearPixelsError:
         return PairResult(pair.before.capture_id, pair.after.capture_id, pair.series, (), "",
                           "", "no pixel clear in both captures")
-    result = detect_change(before, after, params, valid)
-    objects = change_objects(result, before, after, params, grid.transform)
     mask_file = ws.changes_dir / f"{pair.key}.tif"
     with grid_raster_writer(
         mask_file, grid, count=1, dtype="uint8", nodata=255, band_names=("change",),
         tags={"BEFORE": pair.before.capture_id, "AFTER": pair.after.capture_id,
-              "METHOD": result.method, "VALUES": "1 change, 0 no change, 255 no data"},
+              "METHOD": params.method, "VALUES": "1 change, 0 no change, 255 no data"},
     ) as sink:
-        sink.write(Window(0, 0, grid.width, grid.height), result.mask[np.newaxis])
+        result = tiled_change(files, grid, params, sink, tile_size=TILE_SIZE, calibration=cal)
     shift = (
-        f"shift ({result.shift_px[0]:+.2f}, {result.shift_px[1]:+.2f}) px"
-        if result.shift_px is not None
+        f"shift ({cal.shift_px[0]:+.2f}, {cal.shift_px[1]:+.2f}) px"
+        if cal.shift_px is not None
         else "no shift applied"
     )
-    method = f"{result.method}; {shift} ({result.registration_note}); {result.normalisation}"
+    method = (f"{params.method}; {shift} ({cal.registration_note}); "
+              f"{cal.normalisation.method}")
+    objects = result.objects
     changes = []
     for obj in objects:
         zone = attribute_zone(obj.geometry, zones)

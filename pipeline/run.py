@@ -19,12 +19,14 @@ from facilities.model import Facility
 from imagery.capture import Capture
 from imagery.catalogue import open_catalogue
 from imagery.quality import region_masks
+from imagery.tiles import tile_index
 from imagery.workspace import FacilityWorkspace
-from pipeline.compare import PairResult, compare_pair
+from pipeline.compare import TILE_SIZE, PairResult, compare_pair
 from pipeline.detect import ChangeParams
 from pipeline.events import Event, find_events
 from pipeline.pairs import CapturePair, capture_pairs, gap_pairs
 from pipeline.persistence import persistence
+from pipeline.tiled import tile_records, tile_statuses
 from pipeline.timeline import build_timeline, zone_metrics
 from pipeline.timeline_export import write_timeline
 from pipeline.zones import grid_zones
@@ -132,8 +134,16 @@ def run_facility(
     """
     base = params or ChangeParams()
     zones = grid_zones(facility, grid.crs)
+    tiles = tile_index(grid, tile_size=TILE_SIZE)
     with open_catalogue(ws.catalogue_path, grid.crs) as cat:
         captures = cat.captures()
+        cat.replace_tiles(tile_records(facility, grid, tiles))
+        recorded = {s.capture_id for s in cat.tile_status()}
+    for cap in captures:  # which tiles each capture sees clearly (skipped when it sees none)
+        if cap.capture_id not in recorded:
+            statuses = tile_statuses(cap.capture_id, ws.absolute(cap.mask_path), tiles)
+            with open_catalogue(ws.catalogue_path, grid.crs) as cat:
+                cat.replace_tile_status(cap.capture_id, statuses)
     pairs = capture_pairs(captures) + gap_pairs(captures)
     results: list[PairResult] = []
     for i, pair in enumerate(pairs):

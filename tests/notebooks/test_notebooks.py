@@ -49,7 +49,12 @@ def in_workspace(notebook_workspace: Path, monkeypatch: pytest.MonkeyPatch) -> P
 def test_01_baseline(in_workspace: Path, tmp_path: Path) -> None:
     out = "\n".join(execute("01_kangdong_baseline.ipynb", tmp_path))
     assert "Kyo-hwa-so No. 4, Kangdong - EPSG:32652 4.0 m grid" in out
-    assert "zone: appeared" in out  # the events table
+    # the events table: statements such as "Earthworks, 416 m², quarry zone: appeared between ..."
+    assert re.search(
+        r"(New or brighter structure|Structure removed or darkened|Earthworks|Vegetation "
+        r"(gain|loss)), [\d,]+ m², ",
+        out,
+    )
 
 
 def test_02_review_records_decisions(in_workspace: Path, tmp_path: Path) -> None:

@@ -25,6 +25,10 @@ def test_demo_workspace_has_catalogue_report_and_figures(demo_workspace: Path) -
     assert caps.crs.to_epsg() == 32652 and caps.geometry.is_valid.all() and len(caps) == 6
     changes = gpd.read_file(fdir / "catalogue.gpkg", layer="changes")
     assert changes.crs.to_epsg() == 32652 and changes.geometry.is_valid.all()
+    tiles = gpd.read_file(fdir / "catalogue.gpkg", layer="tiles")
+    assert len(tiles) >= 1 and tiles.crs.to_epsg() == 32652
+    with open_catalogue(fdir / "catalogue.gpkg", "EPSG:32652") as cat:
+        assert {s.capture_id for s in cat.tile_status()} == {c.capture_id for c in cat.captures()}
     html = (fdir / "report" / "report.html").read_text(encoding="utf-8")
     assert html.count("SIMULATED IMAGERY") >= 2
     assert "Demo validation" in html and "src=\"data:image/png;base64," in html
