@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -111,17 +112,28 @@ def clean_mask(mask: np.ndarray, params: ChangeParams) -> np.ndarray:
     return keep[labels]
 
 
-def _role(params: ChangeParams, *names: str) -> int | None:
-    if params.bands is None:
+def band_role(bands: Sequence[str] | None, *names: str) -> int | None:
+    """Index of the first band whose role is one of ``names`` (None when unknown).
+
+    Example:
+        >>> band_role(("blue", "green", "red", "nir"), "nir", "nir08")
+        3
+    """
+    if bands is None:
         return None
-    roles = [b.lower() for b in params.bands]
+    roles = [b.lower() for b in bands]
     for name in names:
         if name in roles:
             return roles.index(name)
     return None
 
 
-def _ndvi(stack: np.ndarray, red: int, nir: int) -> np.ndarray:
+def _role(params: ChangeParams, *names: str) -> int | None:
+    return band_role(params.bands, *names)
+
+
+def ndvi(stack: np.ndarray, red: int, nir: int) -> np.ndarray:
+    """NDVI of a (bands, ...) stack; 0 where red + nir is 0."""
     r = stack[red].astype(np.float64)
     n = stack[nir].astype(np.float64)
     total = n + r
@@ -140,8 +152,8 @@ def _classify(
     red = _role(params, "red")
     nir = _role(params, "nir", "nir08")
     if red is not None and nir is not None:
-        nb = _ndvi(before[:, idx[0], idx[1]], red, nir)
-        na = _ndvi(after[:, idx[0], idx[1]], red, nir)
+        nb = ndvi(before[:, idx[0], idx[1]], red, nir)
+        na = ndvi(after[:, idx[0], idx[1]], red, nir)
         d = float(np.nanmean(na - nb))
         if d >= NDVI_STEP:
             return "vegetation_gain"

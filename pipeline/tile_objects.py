@@ -31,7 +31,9 @@ from pipeline.objects import (
     MEDIUM_CONFIDENCE,
     NDVI_STEP,
     ChangeObject,
+    band_role,
     min_pixels,
+    ndvi,
 )
 
 _FOUR = ndimage.generate_binary_structure(2, 1)
@@ -77,24 +79,6 @@ class TileChange:
     """(bands, 3) count, mean, M2 of BEFORE over valid core pixels (for the band scale)."""
 
 
-def _role(bands: Sequence[str] | None, *names: str) -> int | None:
-    if bands is None:
-        return None
-    roles = [b.lower() for b in bands]
-    for name in names:
-        if name in roles:
-            return roles.index(name)
-    return None
-
-
-def _ndvi(stack: np.ndarray, red: int, nir: int) -> np.ndarray:
-    r = stack[red].astype(np.float64)
-    n = stack[nir].astype(np.float64)
-    total = n + r
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(total != 0, (n - r) / total, 0.0)
-
-
 def _label_sums(values: np.ndarray, labels: np.ndarray, n: int, prefix: str,
                 out: dict[str, np.ndarray]) -> None:
     """Per-label nan-aware sum and count of ``values`` (same shape as ``labels``)."""
@@ -111,10 +95,10 @@ def _piece_sums(labels: np.ndarray, n: int, score: np.ndarray, b: np.ndarray, a:
     for i in range(b.shape[0]):
         diff = a[i].astype(np.float64) - b[i].astype(np.float64)
         _label_sums(diff, labels, n, f"diff{i}", out)
-    red, nir = _role(bands, "red"), _role(bands, "nir", "nir08")
-    blue, swir = _role(bands, "blue"), _role(bands, "swir16", "swir1", "swir")
+    red, nir = band_role(bands, "red"), band_role(bands, "nir", "nir08")
+    blue, swir = band_role(bands, "blue"), band_role(bands, "swir16", "swir1", "swir")
     if red is not None and nir is not None:
-        nb, na = _ndvi(b, red, nir), _ndvi(a, red, nir)
+        nb, na = ndvi(b, red, nir), ndvi(a, red, nir)
         _label_sums(na - nb, labels, n, "dndvi", out)
         _label_sums(na, labels, n, "ndvi_after", out)
         if swir is not None and blue is not None:
