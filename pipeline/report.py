@@ -29,6 +29,8 @@ import jinja2
 import numpy as np
 import rasterio
 import shapely
+from affine import Affine
+from rasterio.enums import Resampling
 from rasterio.windows import from_bounds
 from shapely.geometry import MultiPolygon, Polygon, box
 from shapely.geometry.base import BaseGeometry
@@ -110,6 +112,10 @@ def _caption(facility: Facility, cap: Capture) -> Caption:
     )
 
 
+MAX_FIGURE_PX = 2048
+"""Largest side of the image drawn in a figure, pixels."""
+
+
 def read_figure_image(
     facility: Facility, ws: FacilityWorkspace, cap: Capture, grid: FacilityGrid,
     bounds: tuple[float, float, float, float],
@@ -121,8 +127,15 @@ def read_figure_image(
     """
     with rasterio.open(ws.absolute(cap.raster_path)) as src:
         window = from_bounds(*bounds, transform=grid.transform).round_offsets().round_lengths()
-        arr = src.read(window=window, boundless=True, fill_value=np.nan).astype(np.float32)
-        transform = src.window_transform(window)
+        # a figure never needs more than MAX_FIGURE_PX a side: read large windows decimated
+        # (from the COG's overviews), so memory does not grow with the AOI
+        f = max(1, int(np.ceil(max(window.width, window.height) / MAX_FIGURE_PX)))
+        shape = (src.count, max(1, int(window.height) // f), max(1, int(window.width) // f))
+        arr = src.read(window=window, out_shape=shape, boundless=True, fill_value=np.nan,
+                       resampling=Resampling.average).astype(np.float32)
+        transform = src.window_transform(window) @ Affine.scale(
+            window.width / shape[2], window.height / shape[1]
+        )
     if not np.isfinite(arr).any():
         return None
     return FigureImage(arr, transform, grid.crs, _caption(facility, cap))

@@ -13,6 +13,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import rasterio
+import rasterio.windows
+from rasterio.enums import Resampling
+from rasterio.windows import Window
+from rasterio.windows import bounds as window_bounds
 
 from facilities.grid import FacilityGrid
 from facilities.model import Facility
@@ -20,18 +24,22 @@ from imagery.capture import Capture
 from imagery.catalogue import open_catalogue
 from imagery.quality import region_masks
 from imagery.tiles import tile_index
+from imagery.warp import grid_blocks
 from imagery.workspace import FacilityWorkspace
 from pipeline.compare import TILE_SIZE, PairResult, compare_pair
 from pipeline.detect import ChangeParams
 from pipeline.events import Event, find_events
 from pipeline.pairs import CapturePair, capture_pairs, gap_pairs
-from pipeline.persistence import persistence
+from pipeline.persistence import RING_M, persistence
 from pipeline.tiled import tile_records, tile_statuses
 from pipeline.timeline import build_timeline, zone_metrics
 from pipeline.timeline_export import write_timeline
 from pipeline.zones import grid_zones
 
 log = logging.getLogger(__name__)
+
+METRICS_MAX_PX = 16_000_000
+"""Zone indicators read at most this many pixels of a capture (decimated above)."""
 
 Progress = Callable[[str, int, int], None]
 """Called with (stage, done, total)."""
@@ -66,20 +74,30 @@ def _capture_metrics(
     cap: Capture, ws: FacilityWorkspace, grid: FacilityGrid, facility: Facility,
     regions: dict[str, np.ndarray],
 ) -> dict[str, dict[str, float]]:
+    # Indicators, not measurements: on a large grid read at most METRICS_MAX_PX pixels
+    # (decimated through the COG overviews), so memory does not grow with the AOI.
+    f = max(1, int(np.ceil(np.sqrt(grid.width * grid.height / METRICS_MAX_PX))))
+    shape = (max(1, grid.height // f), max(1, grid.width // f))
     with rasterio.open(ws.absolute(cap.raster_path)) as src:
-        refl = src.read()
+        refl = src.read(out_shape=(src.count, *shape), resampling=Resampling.average)
     with rasterio.open(ws.absolute(cap.mask_path)) as src:
-        clear = src.read(1) == 1
+        clear = src.read(1, out_shape=shape, resampling=Resampling.nearest) == 1
+    if f > 1:
+        regions = {k: v[: shape[0] * f : f, : shape[1] * f : f] for k, v in regions.items()}
     types = {z.id: z.zone_type for z in facility.zones}
-    return zone_metrics(refl, clear, regions, types, grid.resolution**2)
+    return zone_metrics(refl, clear, regions, types, (grid.resolution * f) ** 2)
 
 
-def _read_clear(cap: Capture, ws: FacilityWorkspace) -> np.ndarray:
+def _read_clear(cap: Capture, ws: FacilityWorkspace, window: Window) -> np.ndarray:
     with rasterio.open(ws.absolute(cap.raster_path)) as src:
-        refl = src.read()
+        refl = src.read(window=window)
     with rasterio.open(ws.absolute(cap.mask_path)) as src:
-        refl[:, src.read(1) != 1] = np.nan
+        refl[:, src.read(1, window=window) != 1] = np.nan
     return refl
+
+
+PERSISTENCE_BATCH_PX = 2048
+"""Change objects are checked in windows of at most this many pixels a side."""
 
 
 def _with_persistence(
@@ -89,26 +107,30 @@ def _with_persistence(
     """Record in each change's ``extra["persistence"]`` whether the next capture of its
     series confirms it (see :mod:`pipeline.persistence`)."""
     following = {p.before.capture_id: p for p in pairs if p.gap_of is None}
-    cache: dict[str, np.ndarray] = {}
-
-    def pixels(cap: Capture) -> np.ndarray:
-        if cap.capture_id not in cache:
-            while len(cache) >= 3:
-                cache.pop(next(iter(cache)))
-            cache[cap.capture_id] = _read_clear(cap, ws)
-        return cache[cap.capture_id]
-
     out = []
     for pair, result in zip(pairs, results, strict=True):
         nxt = following.get(pair.after.capture_id)
-        checked = list(result.changes)
         status: dict[str, str] = {}
-        if nxt is not None and nxt.series == pair.series and checked:
-            verdicts = persistence(
-                [c.geometry for c in checked], pixels(pair.before), pixels(pair.after),
-                pixels(nxt.after), grid.transform,
-            )
-            status = {c.change_id: v for c, v in zip(checked, verdicts, strict=True)}
+        if nxt is not None and nxt.series == pair.series and result.changes:
+            # read the three captures block by block, so memory follows the block size
+            for window in grid_blocks(grid, PERSISTENCE_BATCH_PX):
+                core = window_bounds(window, grid.transform)
+                here = [c for c in result.changes
+                        if core[0] <= c.geometry.centroid.x < core[2]
+                        and core[1] < c.geometry.centroid.y <= core[3]]
+                if not here:
+                    continue
+                pad = int(np.ceil((max(
+                    max(c.geometry.bounds[2] - c.geometry.bounds[0],
+                        c.geometry.bounds[3] - c.geometry.bounds[1]) for c in here
+                ) + 2 * RING_M[1]) / grid.resolution)) + 1
+                read = Window(window.col_off - pad, window.row_off - pad,
+                              window.width + 2 * pad, window.height + 2 * pad).intersection(
+                    Window(0, 0, grid.width, grid.height))
+                a, b, c = (_read_clear(x, ws, read) for x in (pair.before, pair.after, nxt.after))
+                verdicts = persistence([ch.geometry for ch in here], a, b, c,
+                                       rasterio.windows.transform(read, grid.transform))
+                status |= {ch.change_id: v for ch, v in zip(here, verdicts, strict=True)}
         changes = tuple(
             dataclasses.replace(c, extra={**c.extra, "persistence": status[c.change_id]})
             if c.change_id in status
