@@ -142,7 +142,7 @@ def run_stages(work: Path, size_m: float, gsd: float) -> None:
         times["timeline"] = time.perf_counter() - t
         summary = RunSummary(facility.id, 2, 2, (result,), tuple(events), len(rows))
         t = time.perf_counter()
-        write_report(facility, ws, grid, captures, rows, summary)
+        write_report(facility, ws, grid, summary)
         times["report"] = time.perf_counter() - t
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"times": times, "peak_rss_mb": peak, "changes": len(result.changes),

@@ -22,9 +22,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from shapely.geometry import Polygon
-from shapely.geometry.base import BaseGeometry
-
 from imagery import gpkg
 from imagery.capture import Capture
 from imagery.errors import CatalogueError
@@ -446,7 +443,3 @@ def open_catalogue(path: Path, crs: str) -> Iterator[Catalogue]:
     finally:
         conn.close()
 
-
-def geometry_or_none(geom: BaseGeometry | None) -> Polygon | None:
-    """Return ``geom`` if it is a Polygon, else None (helper for callers building records)."""
-    return geom if isinstance(geom, Polygon) else None

@@ -418,19 +418,17 @@ def write_report(
     facility: Facility,
     ws: FacilityWorkspace,
     grid: FacilityGrid,
-    captures: Sequence[Capture],
-    rows: Sequence[TimelineRow],
     summary: Any,
     *,
     validation: Validation | None = None,
 ) -> ReportOutputs:
     """Write the report right after a run (replacing any earlier one).
 
-    ``captures`` and ``rows`` are read again from the catalogue; ``summary``
+    Captures, changes and the timeline are read from the catalogue; ``summary``
     (a :class:`pipeline.run.RunSummary`) gives the recorded method of each pair.
 
     Example:
-        >>> # outputs = write_report(facility, ws, grid, captures, rows, summary)
+        >>> # outputs = write_report(facility, ws, grid, summary)
     """
     methods = {(p.before_id, p.after_id): p.method for p in getattr(summary, "pairs", ())}
     return report_facility(facility, ws, grid, validation=validation, overwrite=True,

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from facilities.model import Facility
-from imagery.catalogue import open_catalogue
 from imagery.simulate import read_truth
 from imagery.workspace import FacilityWorkspace, workspace_grid
 from pipeline.detect import ChangeParams
@@ -63,10 +62,7 @@ def run_and_report(
     if truth_path.exists():
         truth = read_truth(truth_path)
         validation = validate_events(truth.events, summary.events)
-    with open_catalogue(ws.catalogue_path, grid.crs) as cat:
-        captures = cat.captures()
-        rows = cat.timeline()
-    report = write_report(facility, ws, grid, captures, rows, summary, validation=validation)
+    report = write_report(facility, ws, grid, summary, validation=validation)
     outputs = dict(summary.outputs)
     outputs["report_html"] = str(report.html)
     outputs["timeline_png"] = str(report.timeline_png)
