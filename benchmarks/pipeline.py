@@ -109,6 +109,7 @@ def run_stages(work: Path, size_m: float, gsd: float) -> None:
     from pipeline.change.pairs import capture_pairs
     from pipeline.change.zones import grid_zones
     from pipeline.history.events import find_events
+    from pipeline.history.review import store_event_reviews
     from pipeline.history.timeline import build_timeline
     from pipeline.report.html import write_report
     from pipeline.run import RunSummary, _capture_metrics
@@ -138,7 +139,8 @@ def run_stages(work: Path, size_m: float, gsd: float) -> None:
         rows = build_timeline(facility, captures, changes, zones, metrics)
         with open_catalogue(ws.catalogue_path, grid.crs) as cat:
             cat.replace_timeline(rows)
-        events = find_events(captures, changes)
+            events = find_events(captures, changes)  # as run_facility does: found once, stored
+            store_event_reviews(cat, events)
         times["timeline"] = time.perf_counter() - t
         summary = RunSummary(facility.id, 2, 2, (result,), tuple(events), len(rows))
         t = time.perf_counter()

@@ -198,8 +198,11 @@ class Catalogue:
             n += cur.rowcount
         return n
 
-    def _select(self, table: _Table, where: str = "", params: Sequence[Any] = ()) -> list[Any]:
+    def _select(
+        self, table: _Table, where: str = "", params: Sequence[Any] = (), order: str = ""
+    ) -> list[Any]:
         sql = f'SELECT * FROM "{table.name}"' + (f" WHERE {where}" if where else "")
+        sql += f" ORDER BY {order}" if order else ""
         return [self._record(table, r) for r in self._conn.execute(sql, list(params))]
 
     @contextmanager
@@ -323,9 +326,9 @@ class Catalogue:
             self._refresh_extent(table)
 
     def events(self) -> list[StoredEvent]:
-        """Every stored event, oldest bracket first."""
-        rows: list[StoredEvent] = self._select(_BY_CLS[StoredEvent])
-        return sorted(rows, key=lambda e: (e.after_acquired, e.event_id))
+        """Every stored event, in the order the run found them (oldest bracket first)."""
+        rows: list[StoredEvent] = self._select(_BY_CLS[StoredEvent], order="fid")
+        return rows
 
     # -- reviews ---------------------------------------------------------------------------
     def add_review(self, review: Review) -> None:

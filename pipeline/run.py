@@ -33,6 +33,7 @@ from pipeline.change.persistence import RING_M, persistence
 from pipeline.change.tiled import tile_records, tile_statuses
 from pipeline.change.zones import grid_zones
 from pipeline.history.events import Event, find_events
+from pipeline.history.review import store_event_reviews
 from pipeline.history.timeline import build_timeline, zone_metrics
 from pipeline.report.tables import write_timeline
 
@@ -188,9 +189,10 @@ def run_facility(
         changes = cat.changes()
         rows = build_timeline(facility, captures, changes, zones, metrics)
         cat.replace_timeline(rows)
+        events = find_events(captures, changes)
+        store_event_reviews(cat, events)
     csv_path = ws.report_dir / "timeline.csv"
     write_timeline(rows, csv_path, csv_path.with_suffix(".parquet"))
-    events = find_events(captures, changes)
     return RunSummary(
         facility_id=facility.id,
         captures=len(captures),

@@ -82,7 +82,7 @@ def report(
     """
     from imagery.simulate.archive import read_truth
     from pipeline.cli.main import user_errors
-    from pipeline.history.events import find_events
+    from pipeline.history.events import read_events
     from pipeline.history.validation import validate_events
     from pipeline.report.html import report_facility
     from pipeline.runner import TRUTH_RELATIVE
@@ -99,7 +99,7 @@ def report(
             from imagery.catalogue import open_catalogue
 
             with open_catalogue(ws.catalogue_path, grid.crs) as cat:
-                events = find_events(cat.captures(), cat.changes())
+                events = read_events(cat)
             validation = validate_events(read_truth(truth_path).events, events)
         out = report_facility(facility, ws, grid, validation=validation, pdf=pdf,
                               overwrite=overwrite)

@@ -40,7 +40,7 @@ def review(
     """
     from imagery.catalogue import open_catalogue
     from pipeline.cli.main import user_errors
-    from pipeline.history.events import find_events
+    from pipeline.history.events import read_events
     from pipeline.history.review import PENDING, record_review, review_events
 
     if list_pending == bool(change_id):
@@ -57,8 +57,7 @@ def review(
             raise click.ClickException(f"{ws.catalogue_path}: no catalogue; ingest or run first")
         with open_catalogue(ws.catalogue_path, grid.crs) as cat:
             if list_pending:
-                reviewed = review_events(find_events(cat.captures(), cat.changes()),
-                                         cat.reviews())
+                reviewed = review_events(read_events(cat), cat.reviews())
                 pending = [r.event for r in reviewed if r.status == PENDING]
             else:
                 assert change_id is not None and decision is not None

@@ -1,1 +1,1 @@
-"""What happened over time: the timeline, events (persistent changes), analyst review, demo validation."""
+"""What happened over time: timeline, events (persistent changes), review, demo validation."""

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from imagery.capture import Capture
+from imagery.catalogue import Catalogue
 from imagery.records import StoredChange, StoredEvent
 from pipeline.change.pairs import capture_pairs
 
@@ -108,6 +109,39 @@ def find_events(captures: Sequence[Capture], changes: Sequence[StoredChange]) ->
             status = "confirmed" if seen_again else "unconfirmed"
             events.append(Event(ch, by_id[ch.before_id], by_id[ch.after_id], status))
     return events
+
+
+def load_events(
+    captures: Sequence[Capture], changes: Sequence[StoredChange], stored: Sequence[StoredEvent]
+) -> list[Event]:
+    """The events a run stored, as :class:`Event` records, in the order the run found them.
+
+    Events are found once, by the run (:func:`find_events`), and stored in the catalogue's
+    ``events`` layer; every reader (report, review, exports, viewer, watch) goes through this
+    function instead of finding them again. A stored event whose change or captures are no
+    longer in the catalogue is skipped (the next run rewrites the layer).
+
+    Example:
+        >>> load_events([], [], [])
+        []
+    """
+    by_id = {c.capture_id: c for c in captures}
+    by_change = {c.change_id: c for c in changes}
+    return [
+        Event(by_change[e.event_id], by_id[e.before_id], by_id[e.after_id], e.status)
+        for e in stored
+        if e.event_id in by_change and e.before_id in by_id and e.after_id in by_id
+    ]
+
+
+def read_events(cat: Catalogue) -> list[Event]:
+    """The events stored in an open catalogue (see :func:`load_events`).
+
+    Example:
+        >>> # with open_catalogue(ws.catalogue_path, grid.crs) as cat:
+        >>> #     events = read_events(cat)
+    """
+    return load_events(cat.captures(), cat.changes(), cat.events())
 
 
 def stored_event(event: Event, review: str = "pending") -> StoredEvent:

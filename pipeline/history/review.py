@@ -27,7 +27,7 @@ from shapely.geometry.base import BaseGeometry
 from imagery.catalogue import Catalogue
 from imagery.records import Review, StoredChange
 from pipeline.errors import PipelineError
-from pipeline.history.events import Event
+from pipeline.history.events import Event, read_events, stored_event
 
 log = logging.getLogger(__name__)
 
@@ -166,5 +166,21 @@ def record_review(
         note=note,
     )
     cat.add_review(review)
+    store_event_reviews(cat, read_events(cat))
     log.info("%s: change %s %s by %s", cat.path, change.change_id, decision, analyst or "?")
     return review
+
+
+def store_event_reviews(cat: Catalogue, events: Sequence[Event]) -> list[ReviewedEvent]:
+    """Store ``events`` in the catalogue's ``events`` layer with the decision in force on each.
+
+    The run calls it with the events it found; :func:`record_review` calls it with the stored
+    events, so the layer's ``review`` column always follows the review history.
+
+    Example:
+        >>> # with open_catalogue(ws.catalogue_path, grid.crs) as cat:
+        >>> #     store_event_reviews(cat, find_events(cat.captures(), cat.changes()))
+    """
+    reviewed = review_events(events, cat.reviews())
+    cat.replace_events([stored_event(r.event, r.status) for r in reviewed])
+    return reviewed

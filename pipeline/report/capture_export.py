@@ -22,7 +22,6 @@ from imagery.records import StoredChange
 from imagery.workspace import FacilityWorkspace
 from pipeline.change.zones import grid_zones
 from pipeline.errors import PipelineError
-from pipeline.history.events import find_events
 from pipeline.report.exports import export_geojson, export_geotiff, export_kmz
 from pipeline.report.figures import FigureImage, Overlay, render_figure
 from pipeline.report.html import read_figure_image
@@ -102,6 +101,7 @@ def export_capture(
     with open_catalogue(ws.catalogue_path, grid.crs) as cat:
         captures = cat.captures()
         changes = cat.changes()
+        event_ids = {e.event_id for e in cat.events()}
     after = _capture(captures, capture_id, ws.catalogue_path)
     before = _capture(captures, before_id, ws.catalogue_path) if before_id else None
     if before is not None and before.acquired >= after.acquired:
@@ -123,7 +123,7 @@ def export_capture(
         empty = after.capture_id if after_img is None else before_id
         raise PipelineError(f"capture {empty!r} has no image data on the facility grid")
     shown = _changes_between(changes, before, after)
-    overlays = _overlays(facility, grid, captures, changes, shown)
+    overlays = _overlays(facility, grid, event_ids, shown)
     target.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for fmt, path in paths.items():
@@ -151,12 +151,10 @@ MAX_EVENT_LABELS = 8
 
 
 def _overlays(
-    facility: Facility, grid: FacilityGrid, captures: Sequence[Capture],
-    all_changes: Sequence[StoredChange], shown: Sequence[StoredChange],
+    facility: Facility, grid: FacilityGrid, event_ids: set[str], shown: Sequence[StoredChange],
 ) -> list[Overlay]:
     overlays = [Overlay(z.geometry, z.name, f"zone:{z.zone_type}")
                 for z in grid_zones(facility, grid.crs)]
-    event_ids = {e.change.change_id for e in find_events(captures, all_changes)}
     events = [c for c in shown if c.change_id in event_ids]
     label = len(events) <= MAX_EVENT_LABELS
     for ch in sorted(shown, key=lambda c: -c.area_m2):

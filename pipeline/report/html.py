@@ -1,12 +1,12 @@
 """The baseline report: one self-contained HTML file (and optionally a PDF) per facility.
 
 Everything comes from the catalogue: captures, timeline, changes and the
-analyst's reviews. Events are found again (:func:`pipeline.history.events.find_events`),
-their review state is attached, and the report states only *accepted* events
-as findings; pending ones are listed separately as unreviewed detections,
-rejected ones and those waiting for better imagery are listed as such. The
-same pass writes the ``events`` layer of the catalogue, ``events.geojson``,
-``timeline.csv``, ``timeline.parquet`` and the timeline plot (PNG and SVG).
+analyst's reviews. Events are read as the run stored them
+(:func:`pipeline.history.events.read_events`), their review state is attached,
+and the report states only *accepted* events as findings; pending ones are listed
+separately as unreviewed detections, rejected ones and those waiting for better imagery are listed as such. The
+same pass writes ``events.geojson``, ``timeline.csv``, ``timeline.parquet`` and the
+timeline plot (PNG and SVG).
 
 Figures are inlined as data URIs and also written as PNG files beside the
 report for reuse. Everything derived from simulated captures carries a
@@ -45,7 +45,7 @@ from imagery.workspace import FacilityWorkspace
 from pipeline.change.pairs import VHR_MAX_GSD_M, capture_pairs, gap_pairs
 from pipeline.change.zones import grid_zones
 from pipeline.errors import PipelineError
-from pipeline.history.events import REVERT_SHARE, Event, find_events, stored_event
+from pipeline.history.events import REVERT_SHARE, Event, read_events
 from pipeline.history.review import MATCH_IOU, ReviewedEvent, review_events
 from pipeline.history.timeline import (
     BARE_NDVI_MAX,
@@ -295,9 +295,8 @@ def report_facility(
         rows = cat.timeline()
         changes = cat.changes()
         reviews = cat.reviews()
-        events = find_events(captures, changes)
+        events = read_events(cat)
         reviewed = review_events(events, reviews)
-        cat.replace_events([stored_event(r.event, r.status) for r in reviewed])
         stored = cat.events()
     fig_dir = out_dir / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)

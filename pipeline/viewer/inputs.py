@@ -11,7 +11,7 @@ from imagery.capture import Capture
 from imagery.catalogue import open_catalogue
 from imagery.records import StoredChange
 from imagery.workspace import FacilityWorkspace
-from pipeline.history.events import find_events
+from pipeline.history.events import Event, read_events
 from pipeline.viewer.build import PropertyValue, ViewerCapture, ViewerFeature
 from pipeline.viewer.tiles import ViewerError
 
@@ -45,8 +45,8 @@ def viewer_inputs(
     """Read a workspace's catalogue into the viewer's captures and overlay features.
 
     Captures are the usable ones with a stored raster. Overlays are the facility's zones,
-    every stored change and the events (changes that persist, see
-    :func:`pipeline.history.events.find_events`) among the usable captures. Changes carry
+    every stored change and the events the run stored (changes that persist, see
+    :func:`pipeline.history.events.read_events`) between usable captures. Changes carry
     ``review_status`` from their ``extra`` attributes, "unreviewed" when absent.
 
     Raises:
@@ -58,6 +58,7 @@ def viewer_inputs(
     with open_catalogue(ws.catalogue_path, grid.crs) as cat:
         all_captures = cat.captures()
         changes = cat.changes()
+        events = read_events(cat)
     usable: list[Capture] = [c for c in all_captures if c.usable and c.raster_path]
     if not usable:
         raise ViewerError(
@@ -89,7 +90,7 @@ def viewer_inputs(
         for z in facility.zones
     ]
     features += [ViewerFeature(ch.geometry, "changes", _change_properties(ch)) for ch in changes]
-    features += _event_features(usable, changes)
+    features += _event_features(usable, events)
     log.info(
         "%s: %d usable captures, %d zones, %d changes",
         facility.id,
@@ -100,11 +101,12 @@ def viewer_inputs(
     return captures, features
 
 
-def _event_features(
-    usable: Sequence[Capture], changes: Sequence[StoredChange]
-) -> list[ViewerFeature]:
+def _event_features(usable: Sequence[Capture], events: Sequence[Event]) -> list[ViewerFeature]:
+    shown = {c.capture_id for c in usable}
     features = []
-    for event in find_events(usable, changes):
+    for event in events:
+        if event.before.capture_id not in shown or event.after.capture_id not in shown:
+            continue
         props = _change_properties(event.change)
         props["event_status"] = event.status
         props["label"] = f"Event: {event.change.change_type.replace('_', ' ')}"

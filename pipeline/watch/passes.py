@@ -53,7 +53,7 @@ from imagery.stac.providers import make_provider
 from imagery.stac.search import SearchPolicy
 from imagery.workspace import FacilityWorkspace, workspace_grid
 from pipeline.errors import PipelineError
-from pipeline.history.events import Event, find_events
+from pipeline.history.events import Event, read_events
 from pipeline.lock import workspace_lock
 from pipeline.watch.alerts import (
     Alert,
@@ -353,7 +353,7 @@ def facility_pass(
                     _write_state(ws, {c.capture_id for c in cat.captures()})
         else:
             with open_catalogue(ws.catalogue_path, grid.crs) as cat:
-                events = find_events(captures, cat.changes())
+                events = read_events(cat)
     return FacilityResult(
         facility.id, tuple(searches), tuple(events), ran, n_captures, tuple(errors),
         time.perf_counter() - t0,

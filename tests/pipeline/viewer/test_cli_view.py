@@ -19,6 +19,8 @@ from imagery.records import StoredChange
 from imagery.store import write_grid_raster
 from imagery.workspace import FacilityWorkspace, workspace_grid
 from pipeline.cli.view import view, viewer_dir
+from pipeline.history.events import find_events
+from pipeline.history.review import store_event_reviews
 
 FACILITY = "kangdong-kyohwaso-4"
 
@@ -76,6 +78,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for c in caps:
             cat.add_capture(c)
         cat.replace_changes("cap0", "cap1", [change])
+        store_event_reviews(cat, find_events(caps, [change]))  # as the run stores them
     return root
 
 
