@@ -152,7 +152,7 @@ def load_registry(extra: Sequence[Path | str] = ()) -> dict[str, Facility]:
 
     Example:
         >>> sorted(load_registry())[:3]
-        ['choma-bong-restricted-area', 'chongjin-kwanliso-25', 'jongori-kyohwaso-12']
+        ['choma-bong-restricted-area', 'chongjin-kwanliso-25', 'hwasong-kwanliso-16']
     """
     files = iter_definition_files(_existing(definition_dirs(extra)))
     registry, problems = check_files(files)
@@ -192,7 +192,7 @@ def validate_paths(
     Example:
         >>> files, problems = validate_paths([BUNDLED_DIR])
         >>> len(files), problems
-        (6, [])
+        (8, [])
     """
     files: list[Path] = []
     for raw in paths:

@@ -19,6 +19,18 @@ from facilities.validate import check_definition
 
 # id -> (text the reported source prints, lat, lon, the source's URL)
 PINNED = {
+    "yodok-kwanliso-15": (
+        "La Place Des Miserables: 39.713N, 126.895E",
+        39.713,
+        126.895,
+        "http://freekorea.us/category/google-earth/page/3/",
+    ),
+    "hwasong-kwanliso-16": (
+        "Area 1 coordinates: 41.317569°, 129.336758°",
+        41.317569,
+        129.336758,
+        "https://www.nkeconwatch.com/2013/07/19/kwanliso-no-16-imagery-update/",
+    ),
     "kangdong-kyohwaso-4": (
         "(39.008838° 126.153277°)",
         39.008838,

@@ -29,10 +29,12 @@ KANGDONG = BUNDLED_DIR / "kangdong-kyohwaso-4.geojson"
 BUNDLED_IDS = [
     "choma-bong-restricted-area",
     "chongjin-kwanliso-25",
+    "hwasong-kwanliso-16",
     "jongori-kyohwaso-12",
     "kaechon-kwanliso-14",
     "kangdong-kyohwaso-4",
     "pukchang-kwanliso-18",
+    "yodok-kwanliso-15",
 ]
 
 
@@ -124,9 +126,9 @@ def test_broken_definition_blocks_loading(write_definition: Write, definition: D
 
 def test_unknown_id_lists_known_ids() -> None:
     with pytest.raises(FacilityNotFoundError) as err:
-        load_facility_by_id("yodok-kwanliso-15")
+        load_facility_by_id("nowhere-kwanliso-99")
     assert str(err.value) == (
-        f"no facility with id 'yodok-kwanliso-15' in {BUNDLED_DIR} "
+        f"no facility with id 'nowhere-kwanliso-99' in {BUNDLED_DIR} "
         f"(known ids: {', '.join(BUNDLED_IDS)})"
     )
 
