@@ -40,7 +40,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from pipeline import detectors  # noqa: E402
-from pipeline.detect import METHODS, ChangeParams, detect_change  # noqa: E402
+from pipeline.change.detect import METHODS, ChangeParams, detect_change  # noqa: E402
 from pipeline.errors import ChangeInputError  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data"
@@ -224,14 +224,14 @@ def speed(size: int = 8192, repeats: int = 2) -> None:
 MEMORY_RUNNER = """
 import resource, sys
 import rasterio
-from pipeline import cli
+from pipeline.cli import main as cli
 args = sys.argv[1:]
 if "change" in cli.main.commands:
-    how = "campwatch change (pipeline.cli.main)"
+    how = "campwatch change (pipeline.cli.main.main)"
     run = lambda: cli.main.main(["change", *args], standalone_mode=False)
 else:  # command not registered yet: same GDAL cache limit as the CLI's Env
-    from pipeline.cli_change import change
-    how = "pipeline.cli_change.change in rasterio.Env(GDAL_CACHEMAX=256)"
+    from pipeline.cli.change import change
+    how = "pipeline.cli.change.change in rasterio.Env(GDAL_CACHEMAX=256)"
     def run():
         with rasterio.Env(GDAL_CACHEMAX=256):
             change.main(args, standalone_mode=False)

@@ -35,10 +35,10 @@ from shapely.geometry import box
 from facilities.grid import FacilityGrid, facility_grid
 from facilities.load import load_facility_by_id
 from facilities.model import Facility
-from imagery.bands import EARTH_SEARCH_S2
-from imagery.fetch import fetch_captures
-from imagery.stac_item import CandidateItem
-from imagery.stac_read import ItemPixels, gdal_env_options, read_item
+from imagery.stac.bands import EARTH_SEARCH_S2
+from imagery.stac.fetch import fetch_captures
+from imagery.stac.item import CandidateItem
+from imagery.stac.read import ItemPixels, gdal_env_options, read_item
 from imagery.workspace import FacilityWorkspace
 
 TILE_PX = 10980

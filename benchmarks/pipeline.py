@@ -104,14 +104,14 @@ def run_stages(work: Path, size_m: float, gsd: float) -> None:
     from imagery.ingest import ingest_file
     from imagery.quality import region_masks
     from imagery.workspace import FacilityWorkspace, workspace_grid
-    from pipeline.compare import compare_pair
-    from pipeline.detect import ChangeParams
-    from pipeline.events import find_events
-    from pipeline.pairs import capture_pairs
-    from pipeline.report import write_report
+    from pipeline.change.compare import compare_pair
+    from pipeline.change.detect import ChangeParams
+    from pipeline.change.pairs import capture_pairs
+    from pipeline.change.zones import grid_zones
+    from pipeline.history.events import find_events
+    from pipeline.history.timeline import build_timeline
+    from pipeline.report.html import write_report
     from pipeline.run import RunSummary, _capture_metrics
-    from pipeline.timeline import build_timeline
-    from pipeline.zones import grid_zones
 
     facility = load_facility(work / "bench-facility.geojson")
     ws = FacilityWorkspace(work / "ws", facility.id)

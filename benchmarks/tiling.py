@@ -6,7 +6,7 @@ Usage:
 
 For each square AOI side (pixels) it writes a synthetic 4-band uint16 pair block-wise into
 a temporary directory (textured ground, a few changed rectangles, 10 m grid), runs
-:func:`pipeline.tiled.tiled_change` in a fresh subprocess (mask COG written core by core,
+:func:`pipeline.change.tiled.tiled_change` in a fresh subprocess (mask COG written core by core,
 objects merged), reads that subprocess's ``ru_maxrss`` and deletes the files. On the
 ``--untiled`` size it also runs the untiled reference (whole pair in memory, same
 calibration) in its own subprocess. Prints a table: AOI px, Mpx, seconds, s/Mpx, peak RSS MB.
@@ -82,8 +82,8 @@ def run_one(before: str, after: str, side: int, tile_size: int, mode: str,
 def _run(before: str, after: str, side: int, tile_size: int, mode: str) -> None:
     from imagery.capture import BANDS
     from imagery.store import grid_raster_writer
-    from pipeline.detect import ChangeParams
-    from pipeline.tiled import PairFiles, calibrate_pair, tiled_change, untiled_change
+    from pipeline.change.detect import ChangeParams
+    from pipeline.change.tiled import PairFiles, calibrate_pair, tiled_change, untiled_change
 
     grid = _grid(side)
     files = PairFiles(Path(before), Path(after))

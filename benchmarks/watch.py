@@ -34,12 +34,12 @@ sys.path.insert(0, str(REPO))
 from facilities.load import BUNDLED_DIR, load_facility  # noqa: E402
 from imagery.capture import Capture  # noqa: E402
 from imagery.catalogue import open_catalogue  # noqa: E402
-from imagery.fetch import capture_id_for  # noqa: E402
-from imagery.stac_item import candidate_from_dict  # noqa: E402
+from imagery.stac.fetch import capture_id_for  # noqa: E402
+from imagery.stac.item import candidate_from_dict  # noqa: E402
 from imagery.workspace import FacilityWorkspace, workspace_grid  # noqa: E402
-from pipeline.watch import watch_pass  # noqa: E402
-from pipeline.watch_config import ProviderSpec, WatchConfig, WatchSettings  # noqa: E402
-from tests.stac.conftest import rustac_api  # noqa: E402
+from pipeline.watch.config import ProviderSpec, WatchConfig, WatchSettings  # noqa: E402
+from pipeline.watch.passes import watch_pass  # noqa: E402
+from tests.imagery.stac.conftest import rustac_api  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data" / "stac"
 ITEMS = SHARED / "earth-search-v1_sentinel-2-c1-l2a_itemcollection_T13TDE_2024-04.json"

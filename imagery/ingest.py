@@ -30,11 +30,11 @@ from facilities.model import Facility
 from imagery import __version__ as campwatch_version
 from imagery.capture import BANDS, Capture, safe_id
 from imagery.catalogue import open_catalogue
+from imagery.clearsky import MaskParams, clear_mask
 from imagery.errors import ImageryError, IngestError
-from imagery.mask import MaskParams, clear_mask
 from imagery.quality import DEFAULT_MIN_CLEAR, assess_quality, region_masks
-from imagery.sidecars import Overrides, VendorMetadata, read_vendor_metadata
 from imagery.store import grid_raster_writer, sha256_file
+from imagery.vendor.metadata import Overrides, VendorMetadata, read_vendor_metadata
 from imagery.warp import DEFAULT_BLOCK, warp_blocks
 from imagery.workspace import FacilityWorkspace
 

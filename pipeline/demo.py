@@ -12,12 +12,12 @@ from pathlib import Path
 
 from facilities.load import load_facility_by_id
 from imagery.ingest import ingest_paths
-from imagery.simulate import SimulationParams, read_truth, simulate_archive, truth_params
+from imagery.simulate.archive import SimulationParams, read_truth, simulate_archive, truth_params
 from imagery.workspace import FacilityWorkspace, workspace_grid
 from pipeline.errors import PipelineError
+from pipeline.history.validation import Validation
 from pipeline.run import RunSummary
 from pipeline.runner import TRUTH_RELATIVE, ProgressFactory, run_and_report
-from pipeline.validation import Validation
 
 log = logging.getLogger(__name__)
 

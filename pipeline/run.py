@@ -26,15 +26,15 @@ from imagery.quality import region_masks
 from imagery.tiles import tile_index
 from imagery.warp import grid_blocks
 from imagery.workspace import FacilityWorkspace
-from pipeline.compare import TILE_SIZE, PairResult, compare_pair
-from pipeline.detect import ChangeParams
-from pipeline.events import Event, find_events
-from pipeline.pairs import CapturePair, capture_pairs, gap_pairs
-from pipeline.persistence import RING_M, persistence
-from pipeline.tiled import tile_records, tile_statuses
-from pipeline.timeline import build_timeline, zone_metrics
-from pipeline.timeline_export import write_timeline
-from pipeline.zones import grid_zones
+from pipeline.change.compare import TILE_SIZE, PairResult, compare_pair
+from pipeline.change.detect import ChangeParams
+from pipeline.change.pairs import CapturePair, capture_pairs, gap_pairs
+from pipeline.change.persistence import RING_M, persistence
+from pipeline.change.tiled import tile_records, tile_statuses
+from pipeline.change.zones import grid_zones
+from pipeline.history.events import Event, find_events
+from pipeline.history.timeline import build_timeline, zone_metrics
+from pipeline.report.tables import write_timeline
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ def _with_persistence(
     grid: FacilityGrid,
 ) -> list[PairResult]:
     """Record in each change's ``extra["persistence"]`` whether the next capture of its
-    series confirms it (see :mod:`pipeline.persistence`)."""
+    series confirms it (see :mod:`pipeline.change.persistence`)."""
     following = {p.before.capture_id: p for p in pairs if p.gap_of is None}
     out = []
     for pair, result in zip(pairs, results, strict=True):

@@ -7,12 +7,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from facilities.model import Facility
-from imagery.simulate import read_truth
+from imagery.simulate.archive import read_truth
 from imagery.workspace import FacilityWorkspace, workspace_grid
-from pipeline.detect import ChangeParams
-from pipeline.report import write_report
+from pipeline.change.detect import ChangeParams
+from pipeline.history.validation import Validation, validate_events
+from pipeline.report.html import write_report
 from pipeline.run import RunSummary, run_facility
-from pipeline.validation import Validation, validate_events
 
 log = logging.getLogger(__name__)
 

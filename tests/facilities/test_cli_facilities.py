@@ -10,7 +10,7 @@ from typing import Any
 from click.testing import CliRunner
 
 from facilities.load import BUNDLED_DIR, ENV_VAR
-from pipeline.cli_facilities import facilities
+from pipeline.cli.facilities import facilities
 
 Definition = dict[str, Any]
 Write = Callable[..., Path]

@@ -14,7 +14,7 @@ from facilities.load import load_facility_by_id
 from imagery.catalogue import open_catalogue
 from imagery.errors import ImageryError, IngestError
 from imagery.ingest import ingest_file, ingest_paths
-from imagery.sidecars import Overrides
+from imagery.vendor.metadata import Overrides
 from imagery.workspace import FacilityWorkspace, workspace_grid
 
 FACILITY = load_facility_by_id("kangdong-kyohwaso-4")

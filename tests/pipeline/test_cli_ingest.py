@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from facilities.grid import facility_grid
 from facilities.load import load_facility_by_id
-from pipeline.cli import main
+from pipeline.cli.main import main
 from pipeline.lock import workspace_lock
 
 FID = "kangdong-kyohwaso-4"

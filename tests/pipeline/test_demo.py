@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from imagery.catalogue import open_catalogue
-from pipeline.cli import main
+from pipeline.cli.main import main
 from pipeline.demo import DEMO_FACILITY, run_demo
 
 SMALL = ["--captures", "6", "--resolution", "4.0", "--vhr-gsd", "2.0"]

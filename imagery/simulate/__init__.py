@@ -1,0 +1,1 @@
+"""The simulated capture archive of the demo: scene, schedule, spectra, rendering, ground truth."""

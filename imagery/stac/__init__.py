@@ -1,0 +1,1 @@
+"""STAC APIs: providers, search, items, band maps, radiometry, QA masks, windowed reads, fetch."""

@@ -1,0 +1,1 @@
+"""Commercial deliveries: vendor metadata sidecars (Maxar, Airbus, Planet) beside a raster."""

@@ -1,0 +1,1 @@
+"""Change detection between two captures: co-registration, normalisation, detectors, objects, zones."""

@@ -1,0 +1,138 @@
+"""Events: change objects that persist (pure geometry over stored changes).
+
+A change between captures A and B is an *event* when the next usable capture
+C of the same series does not revert it: C still looks like B there, not like A
+(``extra["persistence"]``, set by the run loop with :mod:`pipeline.change.persistence`),
+and no change of the opposite kind between B and C covers most of it. Changes in
+the last pair of a series cannot be confirmed yet and are reported as
+``unconfirmed``. Vegetation gain or loss in fields and outside every zone is, in
+most pairs, the seasonal cycle: it is tracked by the timeline's NDVI per zone and
+not reported as events. Inside the camp's other zones it is kept (a guard post
+built on grass shows first as vegetation loss), subject to the same persistence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from imagery.capture import Capture
+from imagery.records import StoredChange, StoredEvent
+from pipeline.change.pairs import capture_pairs
+
+OPPOSITE = {
+    "new_or_brighter": "removed_or_darker",
+    "removed_or_darker": "new_or_brighter",
+    "vegetation_gain": "vegetation_loss",
+    "vegetation_loss": "vegetation_gain",
+    "earthworks": "vegetation_gain",
+}
+REVERT_SHARE = 0.5
+"""A later opposite change covering this share of a change reverts it."""
+
+
+@dataclass(frozen=True)
+class Event:
+    """A persistent change, bracketed by the captures before and after it."""
+
+    change: StoredChange
+    """The change object."""
+    before: Capture
+    """Last usable capture before the event."""
+    after: Capture
+    """First usable capture showing it."""
+    status: str
+    """"confirmed" (the next capture still shows it) or "unconfirmed" (no next capture yet,
+    or it was not clear there)."""
+
+    def statement(self) -> str:
+        """The event as a sentence, e.g. "New or brighter structure, 420 m², housing zone: ..."."""
+        kind = {
+            "new_or_brighter": "New or brighter structure",
+            "removed_or_darker": "Structure removed or darkened",
+            "vegetation_gain": "Vegetation gain",
+            "vegetation_loss": "Vegetation loss",
+            "earthworks": "Earthworks",
+        }.get(self.change.change_type, self.change.change_type)
+        zone = f"{self.change.zone_type.replace('_', ' ')} zone" if self.change.zone_type else (
+            "outside the defined zones"
+        )
+        verb = "appeared" if self.change.change_type in ("new_or_brighter", "earthworks") else (
+            "occurred"
+        )
+        return (
+            f"{kind}, {self.change.area_m2:,.0f} m², {zone}: {verb} between "
+            f"{self.before.acquired:%Y-%m-%d} ({self.before.sensor}, {self.before.gsd_m:g} m) and "
+            f"{self.after.acquired:%Y-%m-%d} ({self.after.sensor}, {self.after.gsd_m:g} m), "
+            f"confidence {self.change.confidence_label}"
+            + ("" if self.status == "confirmed" else " (unconfirmed: no later clear capture yet)")
+        )
+
+
+def find_events(captures: Sequence[Capture], changes: Sequence[StoredChange]) -> list[Event]:
+    """The persistent changes among ``changes``, oldest first.
+
+    Example:
+        >>> find_events([], [])
+        []
+    """
+    by_id = {c.capture_id: c for c in captures}
+    next_pair = {p.before.capture_id: p for p in capture_pairs(list(captures))}
+    by_pair: dict[tuple[str, str], list[StoredChange]] = {}
+    for ch in changes:
+        if ch.before_id in by_id and ch.after_id in by_id:
+            by_pair.setdefault((ch.before_id, ch.after_id), []).append(ch)
+    events: list[Event] = []
+    # every compared pair: consecutive ones and the gap-filling ones (see pairs.gap_pairs)
+    for before_id, after_id in sorted(by_pair, key=lambda k: (by_id[k[1]].acquired, k)):
+        following = next_pair.get(after_id)
+        later = (
+            by_pair.get((following.before.capture_id, following.after.capture_id), [])
+            if following is not None
+            else []
+        )
+        for ch in by_pair[(before_id, after_id)]:
+            if ch.change_type.startswith("vegetation") and ch.zone_type in ("", "agriculture"):
+                continue
+            if ch.extra.get("persistence") == "reverted":
+                continue
+            reverted = any(
+                later_ch.change_type == OPPOSITE.get(ch.change_type)
+                and later_ch.geometry.intersection(ch.geometry).area
+                >= REVERT_SHARE * ch.geometry.area
+                for later_ch in later
+            )
+            if reverted:
+                continue
+            seen_again = following is not None and ch.extra.get("persistence") != "unknown"
+            status = "confirmed" if seen_again else "unconfirmed"
+            events.append(Event(ch, by_id[ch.before_id], by_id[ch.after_id], status))
+    return events
+
+
+def stored_event(event: Event, review: str = "pending") -> StoredEvent:
+    """The record of ``event`` in the catalogue's ``events`` layer, with its review state.
+
+    Example:
+        >>> # cat.replace_events([stored_event(ev, "accepted") for ev in events])
+    """
+    ch = event.change
+    return StoredEvent(
+        event_id=ch.change_id,
+        facility_id=ch.facility_id,
+        before_id=event.before.capture_id,
+        after_id=event.after.capture_id,
+        before_acquired=event.before.acquired,
+        after_acquired=event.after.acquired,
+        geometry=ch.geometry,
+        area_m2=ch.area_m2,
+        change_type=ch.change_type,
+        confidence=ch.confidence,
+        confidence_label=ch.confidence_label,
+        zone_id=ch.zone_id,
+        zone_type=ch.zone_type,
+        series=ch.series,
+        status=event.status,
+        review=review,
+        statement=event.statement(),
+    )

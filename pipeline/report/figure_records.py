@@ -1,0 +1,138 @@
+"""Records of the figure stage: caption, image on the grid, overlay outline."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+from affine import Affine
+from pyproj import CRS
+from shapely.geometry import MultiPolygon, Polygon
+
+from pipeline.report.figure_parts import FigureError, check_kind
+
+__all__ = ["SIMULATED_MARK", "Caption", "FigureImage", "Overlay"]
+
+SIMULATED_MARK = "SIMULATED IMAGERY — NOT EVIDENCE"
+"""Text stamped on every figure made from simulated imagery."""
+
+@dataclass(frozen=True)
+class Caption:
+    """What a figure says about its image."""
+
+    facility: str
+    """Facility name, e.g. "Kyo-hwa-so No. 4, Kangdong"."""
+    acquired: datetime
+    """Acquisition time, timezone-aware (printed in UTC)."""
+    sensor: str
+    """Sensor or satellite, e.g. "WorldView-2"."""
+    gsd_m: float
+    """Ground sample distance of the source in metres."""
+    lat: float
+    """Latitude of the facility (WGS 84 degrees)."""
+    lon: float
+    """Longitude of the facility (WGS 84 degrees)."""
+    credit: str
+    """Credit or licence line, e.g. "© 2015 DigitalGlobe"."""
+    simulated: bool
+    """True when the image is simulated: the figure is marked as not evidence."""
+
+    def __post_init__(self) -> None:
+        if self.acquired.tzinfo is None or self.acquired.utcoffset() is None:
+            raise FigureError(
+                f"caption acquired time {self.acquired.isoformat()!r} has no timezone; "
+                "give a timezone-aware (UTC) datetime"
+            )
+        if not (math.isfinite(self.gsd_m) and self.gsd_m > 0):
+            raise FigureError(
+                f"caption gsd_m must be a positive number of metres, got {self.gsd_m!r}"
+            )
+        if not (-90.0 <= self.lat <= 90.0 and -180.0 <= self.lon <= 180.0):
+            raise FigureError(
+                f"caption lat={self.lat!r}, lon={self.lon!r} is outside WGS 84 bounds"
+            )
+
+    def text(self) -> str:
+        """One-line caption: facility — time — sensor, GSD — coordinates — credit.
+
+        Example:
+            >>> c = Caption("Kyo-hwa-so No. 4, Kangdong", datetime(2015, 6, 30, 2, 13, tzinfo=UTC),
+            ...             "WorldView-2", 0.5, 39.008838, 126.153277, "© 2015 DigitalGlobe", False)
+            >>> c.text()
+            'Kyo-hwa-so No. 4, Kangdong — 2015-06-30 02:13 UTC — WorldView-2, 0.5 m — 39.0088° N 126.1533° E — © 2015 DigitalGlobe'
+        """  # noqa: E501
+        when = self.acquired.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        ns = "N" if self.lat >= 0 else "S"
+        ew = "E" if self.lon >= 0 else "W"
+        where = f"{abs(self.lat):.4f}° {ns} {abs(self.lon):.4f}° {ew}"
+        credit = self.credit.strip() or "no credit line recorded"
+        parts = [self.facility, when, f"{self.sensor}, {self.gsd_m:g} m", where, credit]
+        if self.simulated:
+            parts.insert(0, SIMULATED_MARK)
+        return " — ".join(parts)
+
+
+@dataclass(frozen=True)
+class FigureImage:
+    """One capture's reflectance on the facility grid, ready to draw."""
+
+    image: np.ndarray
+    """(4, H, W) float32 reflectance: blue, green, red, nir; NaN = no data."""
+    transform: Affine
+    """Facility-grid affine (metres, north-up)."""
+    crs: str
+    """Projected CRS of the grid, e.g. "EPSG:32652"."""
+    caption: Caption
+    """What the figure says about this image."""
+
+    def __post_init__(self) -> None:
+        img = self.image
+        if not isinstance(img, np.ndarray) or img.ndim != 3 or img.shape[0] != 4:
+            shape = getattr(img, "shape", type(img).__name__)
+            raise FigureError(
+                f"FigureImage.image must be a (4, H, W) array of blue, green, red, nir; got {shape}"
+            )
+        if img.shape[1] < 1 or img.shape[2] < 1:
+            raise FigureError(f"FigureImage.image is empty: shape {img.shape}")
+        if not np.issubdtype(img.dtype, np.floating):
+            raise FigureError(f"FigureImage.image must be float reflectance, got dtype {img.dtype}")
+        t = self.transform
+        if not (t.b == 0 and t.d == 0 and t.a > 0 and t.e < 0 and math.isclose(t.a, -t.e)):
+            raise FigureError(
+                f"FigureImage.transform must be north-up with square pixels, got {tuple(t)[:6]}"
+            )
+        try:
+            crs = CRS.from_user_input(self.crs)
+        except Exception as exc:  # pyproj raises CRSError; keep the value in the message
+            raise FigureError(f"FigureImage.crs {self.crs!r} is not a CRS: {exc}") from exc
+        if not crs.is_projected:
+            raise FigureError(f"FigureImage.crs {self.crs!r} is not projected (metres expected)")
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """(west, south, east, north) of the image in grid metres."""
+        _, h, w = self.image.shape
+        t = self.transform
+        return (t.c, t.f + t.e * h, t.c + t.a * w, t.f)
+
+
+@dataclass(frozen=True)
+class Overlay:
+    """An outline drawn on the image, with its label."""
+
+    geometry: Polygon | MultiPolygon
+    """Outline in the grid CRS."""
+    label: str
+    """Label text ("" draws the outline without a label)."""
+    kind: str
+    """"zone:<zone_type>", "change:<change_type>" or "event"."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.geometry, Polygon | MultiPolygon) or self.geometry.is_empty:
+            raise FigureError(
+                f"overlay {self.label!r}: geometry must be a non-empty Polygon or MultiPolygon, "
+                f"got {getattr(self.geometry, 'geom_type', type(self.geometry).__name__)}"
+            )
+        check_kind(self.kind)

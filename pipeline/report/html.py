@@ -1,0 +1,435 @@
+"""The baseline report: one self-contained HTML file (and optionally a PDF) per facility.
+
+Everything comes from the catalogue: captures, timeline, changes and the
+analyst's reviews. Events are found again (:func:`pipeline.history.events.find_events`),
+their review state is attached, and the report states only *accepted* events
+as findings; pending ones are listed separately as unreviewed detections,
+rejected ones and those waiting for better imagery are listed as such. The
+same pass writes the ``events`` layer of the catalogue, ``events.geojson``,
+``timeline.csv``, ``timeline.parquet`` and the timeline plot (PNG and SVG).
+
+Figures are inlined as data URIs and also written as PNG files beside the
+report for reuse. Everything derived from simulated captures carries a
+visible "SIMULATED IMAGERY" mark, in the PDF on every page.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import platform
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import numpy as np
+import rasterio
+import shapely
+from affine import Affine
+from rasterio.enums import Resampling
+from rasterio.windows import from_bounds
+from shapely.geometry import MultiPolygon, Polygon, box
+from shapely.geometry.base import BaseGeometry
+
+from facilities.grid import FacilityGrid, to_grid_crs
+from facilities.model import Facility
+from imagery import __version__ as campwatch_version
+from imagery.capture import Capture
+from imagery.catalogue import open_catalogue
+from imagery.records import Review, StoredChange, TimelineRow
+from imagery.workspace import FacilityWorkspace
+from pipeline.change.pairs import VHR_MAX_GSD_M, capture_pairs, gap_pairs
+from pipeline.change.zones import grid_zones
+from pipeline.errors import PipelineError
+from pipeline.history.events import REVERT_SHARE, Event, find_events, stored_event
+from pipeline.history.review import MATCH_IOU, ReviewedEvent, review_events
+from pipeline.history.timeline import (
+    BARE_NDVI_MAX,
+    BRIGHT_BARE_MIN,
+    STRUCTURE_BRIGHTER,
+    STRUCTURE_MIN_M2,
+)
+from pipeline.history.validation import Validation
+from pipeline.report.figures import Caption, FigureImage, Overlay, render_figure
+from pipeline.report.plots import plot_timeline
+from pipeline.report.tables import write_events_geojson, write_timeline
+
+log = logging.getLogger(__name__)
+
+MAX_EVENT_FIGURES = 12
+"""Events drawn with before/after figures (findings first); the rest are listed."""
+OVERVIEW_LABELS = 8
+"""Findings labelled on the overview map (largest first); other outlines stay unlabelled."""
+EVENT_CONTEXT_M = 60.0
+"""Margin around an event in its figure."""
+MIN_FIGURE_SIDE_M = 160.0
+"""Smallest side of an event figure."""
+METRIC_NAMES = {
+    "median_ndvi": "median NDVI",
+    "bright_bare_m2": "bright/bare m²",
+    "structure_footprint_m2": "roof footprint m²",
+    "structure_count": "structures",
+}
+"""Column titles of the zone indicator table."""
+
+
+@dataclass(frozen=True)
+class ReportOutputs:
+    """Files the report stage wrote."""
+
+    html: Path
+    """The self-contained HTML report."""
+    figures: tuple[Path, ...]
+    """Annotated PNG figures."""
+    timeline_png: Path
+    """The timeline plot (PNG)."""
+    timeline_svg: Path
+    """The timeline plot (SVG)."""
+    pdf: Path | None = None
+    """The PDF rendering of the report, when asked for."""
+    events_geojson: Path | None = None
+    """Events as GeoJSON (WGS 84)."""
+    timeline_csv: Path | None = None
+    """The timeline table as CSV."""
+    timeline_parquet: Path | None = None
+    """The timeline table as Parquet."""
+
+
+def _data_uri(path: Path) -> str:
+    mime = "image/png" if path.suffix == ".png" else "image/svg+xml"
+    return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def _caption(facility: Facility, cap: Capture) -> Caption:
+    rp = facility.reported_point
+    return Caption(
+        facility.names.english, cap.acquired, cap.sensor, cap.gsd_m, rp.lat, rp.lon,
+        cap.credit, cap.simulated,
+    )
+
+
+MAX_FIGURE_PX = 2048
+"""Largest side of the image drawn in a figure, pixels."""
+
+
+def read_figure_image(
+    facility: Facility, ws: FacilityWorkspace, cap: Capture, grid: FacilityGrid,
+    bounds: tuple[float, float, float, float],
+) -> FigureImage | None:
+    """A capture's stored reflectance over ``bounds`` (snapped to the grid), or None if empty.
+
+    Example:
+        >>> # image = read_figure_image(facility, ws, capture, grid, grid.bounds)
+    """
+    with rasterio.open(ws.absolute(cap.raster_path)) as src:
+        window = from_bounds(*bounds, transform=grid.transform).round_offsets().round_lengths()
+        # a figure never needs more than MAX_FIGURE_PX a side: read large windows decimated
+        # (from the COG's overviews), so memory does not grow with the AOI
+        f = max(1, int(np.ceil(max(window.width, window.height) / MAX_FIGURE_PX)))
+        shape = (src.count, max(1, int(window.height) // f), max(1, int(window.width) // f))
+        arr = src.read(window=window, out_shape=shape, boundless=True, fill_value=np.nan,
+                       resampling=Resampling.average).astype(np.float32)
+        transform = src.window_transform(window) @ Affine.scale(
+            window.width / shape[2], window.height / shape[1]
+        )
+    if not np.isfinite(arr).any():
+        return None
+    return FigureImage(arr, transform, grid.crs, _caption(facility, cap))
+
+
+def _figure_bounds(geom: BaseGeometry, grid: FacilityGrid) -> tuple[float, float, float, float]:
+    minx, miny, maxx, maxy = geom.buffer(EVENT_CONTEXT_M).bounds
+    cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
+    half = max(maxx - minx, maxy - miny, MIN_FIGURE_SIDE_M) / 2
+    r = grid.resolution
+    west, south, east, north = grid.bounds
+    x0 = max(west, np.floor((cx - half - west) / r) * r + west)
+    y1 = min(north, north - np.floor((north - (cy + half)) / r) * r)
+    x1 = min(east, x0 + 2 * half)
+    y0 = max(south, y1 - 2 * half)
+    return (float(x0), float(y0), float(x1), float(y1))
+
+
+def _event_figure(
+    ev: Event, label: str, facility: Facility, ws: FacilityWorkspace, grid: FacilityGrid,
+    out_dir: Path,
+) -> Path | None:
+    bounds = _figure_bounds(ev.change.geometry, grid)
+    images = []
+    for cap in (ev.before, ev.after):
+        fi = read_figure_image(facility, ws, cap, grid, bounds)
+        if fi is None:
+            return None
+        images.append(fi)
+    view = box(*bounds)
+    overlays = []
+    for z in grid_zones(facility, grid.crs):
+        part = z.geometry.intersection(view)
+        if (
+            z.zone_type != "perimeter"
+            and isinstance(part, Polygon | MultiPolygon)
+            and not part.is_empty
+        ):
+            overlays.append(Overlay(part, z.name, f"zone:{z.zone_type}"))
+    overlays.append(
+        Overlay(ev.change.geometry, f"{label}: {ev.change.change_type.replace('_', ' ')}", "event")
+    )
+    out = out_dir / f"event-{label}-{ev.change.change_id}.png"
+    return render_figure(
+        images[1], overlays, out, before=images[0], dpi=110, aoi_lonlat=facility.aoi
+    )
+
+
+def _overview_figure(
+    facility: Facility, ws: FacilityWorkspace, grid: FacilityGrid, cap: Capture,
+    findings: Sequence[tuple[str, ReviewedEvent]], pending: Sequence[ReviewedEvent],
+    out_dir: Path,
+) -> Path | None:
+    """The whole grid with zones; findings outlined (the largest few labelled) and
+    pending detections dashed without labels, so the map stays readable."""
+    image = read_figure_image(facility, ws, cap, grid, grid.bounds)
+    if image is None:
+        return None
+    overlays = [Overlay(z.geometry, z.name, f"zone:{z.zone_type}")
+                for z in grid_zones(facility, grid.crs)]
+    overlays.append(Overlay(to_grid_crs(facility.aoi, grid.crs), "AOI (search area)", "zone:other"))
+    largest = sorted(findings, key=lambda f: -f[1].event.change.area_m2)[:OVERVIEW_LABELS]
+    labelled = {f[1].event.change.change_id for f in largest}
+    for label, rev in findings:
+        ch = rev.event.change
+        overlays.append(Overlay(ch.geometry, label if ch.change_id in labelled else "", "event"))
+    for rev in pending:
+        ch = rev.event.change
+        overlays.append(Overlay(ch.geometry, "", f"change:{ch.change_type}"))
+    return render_figure(image, overlays, out_dir / "overview.png", dpi=110,
+                         aoi_lonlat=facility.aoi)
+
+
+def _indicator_table(rows: Sequence[TimelineRow]) -> tuple[list[str], list[list[str]]]:
+    """Zone indicators per usable capture: one column per (zone, metric) with values."""
+    keys = sorted({(r.zone_id, m) for r in rows for m in r.metrics if m in METRIC_NAMES})
+    header = ["Date", "Sensor", "AOI clear", "Changed m²"] + [
+        f"{z}: {METRIC_NAMES[m]}" for z, m in keys
+    ]
+    by_cap: dict[str, dict[str, TimelineRow]] = {}
+    for r in rows:
+        by_cap.setdefault(r.capture_id, {})[r.zone_id] = r
+    table = []
+    for zones in sorted(by_cap.values(), key=lambda z: next(iter(z.values())).acquired):
+        aoi = zones.get("aoi") or next(iter(zones.values()))
+        if not aoi.usable:
+            continue
+        line = [f"{aoi.acquired:%Y-%m-%d}", aoi.sensor, f"{100 * aoi.clear_fraction:.0f}%",
+                f"{aoi.changed_area_m2:,.0f}"]
+        for z, m in keys:
+            v = zones[z].metrics.get(m) if z in zones else None
+            line.append("—" if v is None else (f"{v:.2f}" if m == "median_ndvi" else f"{v:,.0f}"))
+        table.append(line)
+    return header, table
+
+
+def _pair_table(
+    captures: Sequence[Capture],
+    changes: Sequence[StoredChange],
+    methods: Mapping[tuple[str, str], str],
+) -> list[dict[str, Any]]:
+    by_pair: dict[tuple[str, str], list[StoredChange]] = {}
+    for ch in changes:
+        by_pair.setdefault((ch.before_id, ch.after_id), []).append(ch)
+    out = []
+    compared = capture_pairs(list(captures)) + gap_pairs(list(captures))
+    for p in sorted(compared, key=lambda p: (p.after.acquired, p.before.acquired)):
+        key = (p.before.capture_id, p.after.capture_id)
+        found = by_pair.get(key, [])
+        method = methods.get(key) or (found[0].method if found else "not recorded (no changes)")
+        series = p.series if p.gap_of is None else (
+            f"{p.series}, under the gap of {p.gap_of.capture_id}"
+        )
+        out.append({"before_id": key[0], "after_id": key[1], "series": series,
+                    "changes": len(found), "method": method})
+    return out
+
+
+def _existing_outputs(out_dir: Path, pdf: bool) -> list[Path]:
+    names = ["report.html"] + (["report.pdf"] if pdf else [])
+    return [out_dir / n for n in names if (out_dir / n).exists()]
+
+
+def report_facility(
+    facility: Facility,
+    ws: FacilityWorkspace,
+    grid: FacilityGrid,
+    *,
+    validation: Validation | None = None,
+    pdf: bool = False,
+    overwrite: bool = False,
+    pair_methods: Mapping[tuple[str, str], str] | None = None,
+    max_figures: int = MAX_EVENT_FIGURES,
+) -> ReportOutputs:
+    """Write the report and its exports from the facility's catalogue.
+
+    Writes ``report/report.html`` (and ``report.pdf`` with ``pdf``), the
+    figures under ``report/figures/``, ``events.geojson``, ``timeline.csv``,
+    ``timeline.parquet`` and the ``events`` layer of the catalogue. At most
+    ``max_figures`` events get before/after figures: findings first, then the
+    most confident pending detections.
+
+    Raises:
+        PipelineError: the report exists and ``overwrite`` is false.
+
+    Example:
+        >>> # out = report_facility(facility, ws, workspace_grid(ws, facility, None), pdf=True)
+    """
+    out_dir = ws.report_dir
+    existing = _existing_outputs(out_dir, pdf)
+    if existing and not overwrite:
+        raise PipelineError(
+            f"{', '.join(str(p) for p in existing)} already exists; use --overwrite to replace"
+        )
+    with open_catalogue(ws.catalogue_path, grid.crs) as cat:
+        captures = cat.captures()
+        rows = cat.timeline()
+        changes = cat.changes()
+        reviews = cat.reviews()
+        events = find_events(captures, changes)
+        reviewed = review_events(events, reviews)
+        cat.replace_events([stored_event(r.event, r.status) for r in reviewed])
+        stored = cat.events()
+    fig_dir = out_dir / "figures"
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    for old in fig_dir.glob("event-*.png"):
+        old.unlink()
+    events_geojson = write_events_geojson(stored, out_dir / "events.geojson", crs=grid.crs)
+    csv_path, parquet_path = out_dir / "timeline.csv", out_dir / "timeline.parquet"
+    write_timeline(rows, csv_path, parquet_path)
+    simulated = any(c.simulated for c in captures) or facility.has_simulated_zones
+    statuses = {r.event.change.change_id: r.status for r in reviewed}
+    timeline_png, timeline_svg = plot_timeline(
+        rows, events, [fig_dir / "timeline.png", fig_dir / "timeline.svg"],
+        title=f"{facility.names.english}: activity timeline", simulated=simulated,
+        statuses=statuses,
+    )
+    findings = [(f"F{i + 1}", r) for i, r in enumerate(x for x in reviewed
+                                                      if x.status == "accepted")]
+    pending = [r for r in reviewed if r.status == "pending"]
+    pending_labelled = [(f"U{i + 1}", r) for i, r in enumerate(pending)]
+    needs_vhr = [r for r in reviewed if r.status == "needs_vhr"]
+    rejected = [r for r in reviewed if r.status == "rejected"]
+    figures: list[Path] = []
+    usable = [c for c in captures if c.usable]
+    overview = None
+    if usable:
+        base = max(usable, key=lambda c: (c.gsd_m <= VHR_MAX_GSD_M, c.acquired))
+        overview = _overview_figure(facility, ws, grid, base, findings, pending, fig_dir)
+    if overview:
+        figures.append(overview)
+    # figures: every finding first, then the most confident, largest pending detections
+    budget = max_figures
+    figure_of: dict[str, str] = {}
+    by_priority = findings + sorted(
+        pending_labelled,
+        key=lambda p: (-p[1].event.change.confidence, -p[1].event.change.area_m2),
+    )
+    for label, rev in by_priority:
+        if budget <= 0:
+            break
+        fig = _event_figure(rev.event, label, facility, ws, grid, fig_dir)
+        if fig:
+            figures.append(fig)
+            figure_of[rev.event.change.change_id] = _data_uri(fig)
+            budget -= 1
+    aoi_m = to_grid_crs(facility.aoi, grid.crs)
+    minx, miny, maxx, maxy = aoi_m.bounds
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("pipeline.report", "templates"),
+        autoescape=jinja2.select_autoescape(["html", "j2"]),
+        undefined=jinja2.StrictUndefined,
+    )
+    indicator_header, indicator_rows = _indicator_table(rows)
+    all_reviews: list[Review] = sorted(reviews, key=lambda r: r.decided_at)
+    html = env.get_template("report.html.j2").render(
+        facility=facility,
+        grid=grid,
+        simulated=simulated,
+        report_date=datetime.now(UTC).strftime("%Y-%m-%d"),
+        captures=captures,
+        usable=usable,
+        first=min((c.acquired for c in captures), default=None),
+        last=max((c.acquired for c in captures), default=None),
+        aoi_area=aoi_m.area,
+        aoi_dims=(maxx - minx, maxy - miny),
+        zones=[(z, to_grid_crs(z.geometry, grid.crs).area, z.geometry.centroid)
+               for z in facility.zones],
+        n_changes=len(changes),
+        n_events=len(events),
+        findings=findings,
+        pending=pending_labelled,
+        needs_vhr=needs_vhr,
+        rejected=rejected,
+        figure_of=figure_of,
+        overview=_data_uri(overview) if overview else None,
+        timeline_png=_data_uri(timeline_png),
+        indicator_header=indicator_header,
+        indicator_rows=indicator_rows,
+        validation=validation,
+        versions={
+            "campwatch": campwatch_version,
+            "GDAL": rasterio.__gdal_version__,
+            "rasterio": rasterio.__version__,
+            "numpy": np.__version__,
+            "shapely": shapely.__version__,
+            "Python": platform.python_version(),
+        },
+        parameters={
+            "Grid": f"{grid.crs}, {grid.resolution:g} m pixels, {grid.width} × {grid.height}",
+            "VHR series": f"captures with GSD ≤ {VHR_MAX_GSD_M:g} m; the rest form the medium "
+                          "series",
+            "Event persistence": f"not reverted when a later opposite change covers less than "
+                                 f"{REVERT_SHARE:.0%} of it",
+            "Review carry-over": f"same change id, or same capture pair and IoU ≥ {MATCH_IOU:g}",
+            "Quarry bright/bare": f"mean visible reflectance > {BRIGHT_BARE_MIN:g} and NDVI < "
+                                  f"{BARE_NDVI_MAX:g}",
+            "Housing structures": f"non-vegetated roof objects ≥ {STRUCTURE_MIN_M2:g} m², "
+                                  f"brighter than ground by {STRUCTURE_BRIGHTER:g} or painted",
+        },
+        pairs=_pair_table(captures, changes, pair_methods or {}),
+        reviews=all_reviews,
+        outputs=[events_geojson.name, csv_path.name, parquet_path.name, "figures/timeline.svg"],
+    )
+    path = out_dir / "report.html"
+    tmp = path.with_name(".report.html.tmp")
+    tmp.write_text(html, encoding="utf-8")
+    os.replace(tmp, path)
+    pdf_path = None
+    if pdf:
+        from pipeline.report.pdf import write_pdf
+
+        pdf_path = write_pdf(path, out_dir / "report.pdf")
+    log.info("wrote report %s (%d findings, %d pending)", path, len(findings), len(pending))
+    return ReportOutputs(path, tuple(figures), timeline_png, timeline_svg, pdf_path,
+                         events_geojson, csv_path, parquet_path)
+
+
+def write_report(
+    facility: Facility,
+    ws: FacilityWorkspace,
+    grid: FacilityGrid,
+    summary: Any,
+    *,
+    validation: Validation | None = None,
+) -> ReportOutputs:
+    """Write the report right after a run (replacing any earlier one).
+
+    Captures, changes and the timeline are read from the catalogue; ``summary``
+    (a :class:`pipeline.run.RunSummary`) gives the recorded method of each pair.
+
+    Example:
+        >>> # outputs = write_report(facility, ws, grid, summary)
+    """
+    methods = {(p.before_id, p.after_id): p.method for p in getattr(summary, "pairs", ())}
+    return report_facility(facility, ws, grid, validation=validation, overwrite=True,
+                           pair_methods=methods)

@@ -1,0 +1,413 @@
+"""A static before/after map viewer: a web page that works offline, from disk or any server.
+
+The page (``index.html``) shows PNG tiles (WebMercatorQuad XYZ) of every capture in
+true colour, zone, change and event overlays, a swipe between a "before" and an
+"after" capture picked on a timeline, and a popup per change with its type, area,
+bracket dates and review status. Leaflet is vendored in ``pipeline/viewer/static/leaflet``
+and copied into the output; overlays and metadata are a ``data.js`` script (not JSON
+fetched at run time) so the page also works from ``file://``. Nothing is loaded from
+the internet.
+
+Output layout::
+
+    index.html               the page
+    data.js                  captures, tile ranges, overlays (GeoJSON, WGS 84)
+    viewer.json              manifest: campwatch version, captures, stretch, tile counts
+    lib/leaflet/...          vendored Leaflet 1.9.4 (with its LICENSE)
+    lib/campwatch/...        the page's own script and style
+    tiles/<capture>/{z}/{x}/{y}.png
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import numpy as np
+import rasterio
+import shapely
+from pyproj import CRS, Transformer
+from rasterio.errors import RasterioIOError
+from shapely.geometry import MultiPolygon, Polygon, mapping
+
+from imagery.capture import safe_id
+from pipeline.errors import OutputExistsError
+from pipeline.viewer.tiles import (
+    STRETCH_PERCENTILES,
+    TilePyramid,
+    ViewerError,
+    count_tiles,
+    percentile_stretch,
+    preview_rgb,
+    write_tiles,
+    zoom_range,
+)
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).parent / "static"
+"""Package data: vendored Leaflet and the viewer's own script, style and page template."""
+
+LAYERS: tuple[str, ...] = ("zones", "changes", "events")
+"""Overlay layers a :class:`ViewerFeature` can belong to."""
+
+MANIFEST = "viewer.json"
+"""File marking a directory as a campwatch viewer (only such a directory is replaced)."""
+
+COORD_DECIMALS = 7
+"""Decimal places of WGS 84 degrees kept in overlays (about 1 cm)."""
+
+Progress = Callable[[int, int], None]
+"""Called with (tiles written, tiles in total)."""
+
+PropertyValue = str | float | int | bool | None
+
+
+@dataclass(frozen=True)
+class ViewerCapture:
+    """A capture to show: a reflectance raster on the facility grid."""
+
+    capture_id: str
+    """Catalogue id; also names the capture's tile directory (made file-name safe)."""
+    acquired: datetime
+    """Acquisition time (UTC)."""
+    sensor: str
+    """Sensor or satellite, shown on the timeline."""
+    gsd_m: float
+    """Ground sample distance of the source, metres."""
+    raster: Path
+    """Float32 reflectance GeoTIFF on the facility grid: bands blue, green, red, nir; NaN nodata."""
+    simulated: bool = False
+    """True for simulated imagery: the page then carries a "SIMULATED IMAGERY" banner."""
+
+
+@dataclass(frozen=True)
+class ViewerFeature:
+    """An overlay polygon."""
+
+    geometry: Polygon | MultiPolygon
+    """Outline in the facility grid CRS."""
+    layer: str
+    """One of :data:`LAYERS`: "zones", "changes" or "events"."""
+    properties: Mapping[str, PropertyValue] = field(default_factory=dict)
+    """Shown in the popup. Changes and events carry change_type, area_m2, before_date,
+    after_date, review_status and label; zones carry zone_id, zone_type and name."""
+
+
+def _check_inputs(
+    crs: str, captures: Sequence[ViewerCapture], features: Sequence[ViewerFeature]
+) -> dict[str, str]:
+    """Validate the inputs; return capture id -> tile directory name."""
+    if not captures:
+        raise ViewerError("no captures to show: the viewer needs at least one capture raster")
+    dirs: dict[str, str] = {}
+    seen: dict[str, str] = {}
+    for cap in captures:
+        if cap.capture_id in dirs:
+            raise ViewerError(f"capture_id {cap.capture_id!r} appears twice in the captures")
+        name = safe_id(cap.capture_id) or "capture"
+        if name in seen:
+            raise ViewerError(
+                f"capture ids {seen[name]!r} and {cap.capture_id!r} map to the same tile "
+                f"directory {name!r}"
+            )
+        seen[name] = cap.capture_id
+        dirs[cap.capture_id] = name
+        if cap.acquired.tzinfo is None:
+            raise ViewerError(
+                f"capture {cap.capture_id!r}: acquired {cap.acquired.isoformat()} has no time zone"
+            )
+    for i, feat in enumerate(features):
+        if feat.layer not in LAYERS:
+            raise ViewerError(
+                f"feature {i}: layer {feat.layer!r} is not one of {', '.join(LAYERS)}"
+            )
+        if not isinstance(feat.geometry, Polygon | MultiPolygon):
+            raise ViewerError(
+                f"feature {i} ({feat.layer}): geometry {feat.geometry.geom_type} is not a polygon"
+            )
+    try:
+        CRS.from_user_input(crs)
+    except Exception as exc:  # pyproj raises CRSError; any failure means the same
+        raise ViewerError(f"crs {crs!r} is not a coordinate reference system: {exc}") from exc
+    return dirs
+
+
+def _clean_value(value: PropertyValue) -> PropertyValue:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _round_coords(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return round(obj, COORD_DECIMALS)
+    if isinstance(obj, list | tuple):
+        return [_round_coords(v) for v in obj]
+    return obj
+
+
+def _overlays(crs: str, features: Sequence[ViewerFeature]) -> dict[str, dict[str, Any]]:
+    """GeoJSON FeatureCollections in WGS 84, one per layer."""
+    tr = Transformer.from_crs(CRS.from_user_input(crs), CRS.from_epsg(4326), always_xy=True)
+
+    def to_lonlat(xy: np.ndarray) -> np.ndarray:
+        lon, lat = tr.transform(xy[:, 0], xy[:, 1])
+        return np.column_stack([lon, lat])
+
+    layers: dict[str, dict[str, Any]] = {
+        name: {"type": "FeatureCollection", "features": []} for name in LAYERS
+    }
+    for i, feat in enumerate(features):
+        geom = shapely.transform(feat.geometry, to_lonlat)
+        gj = mapping(geom)
+        props = {str(k): _clean_value(v) for k, v in feat.properties.items()}
+        layers[feat.layer]["features"].append(
+            {
+                "type": "Feature",
+                "id": i,
+                "geometry": {"type": gj["type"], "coordinates": _round_coords(gj["coordinates"])},
+                "properties": props,
+            }
+        )
+    return layers
+
+
+def _open_raster(cap: ViewerCapture, crs: str) -> Any:
+    try:
+        ds = rasterio.open(cap.raster)
+    except RasterioIOError as exc:
+        raise ViewerError(
+            f"capture {cap.capture_id!r}: cannot open raster {cap.raster}: {exc}"
+        ) from exc
+    if ds.crs is None or CRS.from_user_input(ds.crs.to_wkt()) != CRS.from_user_input(crs):
+        ds.close()
+        raise ViewerError(
+            f"capture {cap.capture_id!r}: raster {cap.raster} is in "
+            f"{ds.crs.to_string() if ds.crs else 'no CRS'}, not the facility grid CRS {crs}"
+        )
+    return ds
+
+
+def _version() -> str:
+    try:
+        return metadata.version("campwatch")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _check_replaceable(out_dir: Path) -> None:
+    """Refuse to replace anything but nothing, an empty directory or an earlier viewer."""
+    if not out_dir.exists():
+        return
+    if not out_dir.is_dir():
+        raise OutputExistsError(f"{out_dir}: exists and is not a directory; not replacing it")
+    if any(out_dir.iterdir()) and not (out_dir / MANIFEST).is_file():
+        raise OutputExistsError(
+            f"{out_dir}: exists, is not empty and has no {MANIFEST}: it is not a campwatch "
+            "viewer, so it is not replaced"
+        )
+
+
+def _replace_dir(tmp: Path, out_dir: Path) -> None:
+    _check_replaceable(out_dir)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    os.replace(tmp, out_dir)
+
+
+def build_viewer(
+    out_dir: Path,
+    facility_name: str,
+    crs: str,
+    captures: Sequence[ViewerCapture],
+    features: Sequence[ViewerFeature],
+    *,
+    min_zoom: int | None = None,
+    max_zoom: int | None = None,
+    progress: Progress | None = None,
+) -> Path:
+    """Write the before/after viewer into ``out_dir`` and return its ``index.html``.
+
+    The page is built in a temporary sibling directory and then moved into place; an
+    existing ``out_dir`` is replaced only when it is empty or an earlier viewer (it holds
+    ``viewer.json``). Callers decide about ``--overwrite`` before calling.
+
+    Args:
+        out_dir: Output directory (created; its parent must be writable).
+        facility_name: Shown in the title.
+        crs: The facility grid CRS every raster and feature geometry is in.
+        captures: Captures to tile, any order (the timeline sorts them by date).
+        features: Zone, change and event polygons in ``crs``.
+        min_zoom: Lowest zoom to render; default rio-tiler's minzoom of each raster.
+        max_zoom: Highest zoom to render; default the native zoom of each raster.
+        progress: Called with (tiles written, tiles in total) after each tile.
+
+    Raises:
+        ViewerError: bad inputs (naming the capture, file, field and value).
+        OutputExistsError: ``out_dir`` exists and is not a campwatch viewer.
+
+    Example:
+        >>> # build_viewer(ws.dir / "viewer", "Kyo-hwa-so No. 4", grid.crs,
+        >>> #              [ViewerCapture("c1", t1, "WorldView-2", 0.5, Path("c1.tif"))], [])
+    """
+    dirs = _check_inputs(crs, captures, features)
+    if min_zoom is not None and max_zoom is not None and min_zoom > max_zoom:
+        raise ViewerError(f"min_zoom {min_zoom} is above max_zoom {max_zoom}")
+    for name, z in (("min_zoom", min_zoom), ("max_zoom", max_zoom)):
+        if z is not None and not 0 <= z <= 24:
+            raise ViewerError(f"{name} {z} is outside 0..24")
+    ordered = sorted(captures, key=lambda c: (c.acquired, c.capture_id))
+    out_dir = Path(out_dir)
+    _check_replaceable(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    try:
+        cap_records = _render_captures(tmp, crs, ordered, dirs, min_zoom, max_zoom, progress)
+        _write_page(tmp, facility_name, crs, ordered, cap_records, features)
+        _replace_dir(tmp, out_dir)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    log.info("viewer written to %s (%d captures)", out_dir, len(ordered))
+    return out_dir / "index.html"
+
+
+def _render_captures(
+    root: Path,
+    crs: str,
+    ordered: Sequence[ViewerCapture],
+    dirs: Mapping[str, str],
+    min_zoom: int | None,
+    max_zoom: int | None,
+    progress: Progress | None,
+) -> list[dict[str, Any]]:
+    """Tile every capture into ``root/tiles``; return the page's capture records."""
+    plans: list[tuple[ViewerCapture, range]] = []
+    previews = []
+    total = 0
+    for cap in ordered:
+        with _open_raster(cap, crs) as ds:
+            try:
+                previews.append(preview_rgb(ds))
+            except ViewerError as exc:
+                raise ViewerError(f"capture {cap.capture_id!r}: {exc}") from exc
+            zmin, zmax = zoom_range(ds)
+            lo = zmin if min_zoom is None else min_zoom
+            hi = zmax if max_zoom is None else max_zoom
+            zooms = range(min(lo, hi), hi + 1)
+            plans.append((cap, zooms))
+            total += count_tiles(ds, zooms)
+    stretch = percentile_stretch(previews)
+    del previews
+    done = 0
+    records: list[dict[str, Any]] = []
+    for cap, zooms in plans:
+        base = done
+
+        def step(n: int, base: int = base) -> None:
+            if progress is not None:
+                progress(base + n, total)
+
+        with _open_raster(cap, crs) as ds:
+            pyramid: TilePyramid = write_tiles(
+                ds, root / "tiles" / dirs[cap.capture_id], stretch, zooms, progress=step
+            )
+        done += pyramid.count
+        w, s, e, n = pyramid.bounds_lonlat
+        records.append(
+            {
+                "id": cap.capture_id,
+                "acquired": cap.acquired.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+                "date": cap.acquired.astimezone(UTC).date().isoformat(),
+                "sensor": cap.sensor,
+                "gsd_m": cap.gsd_m,
+                "simulated": cap.simulated,
+                "tiles": f"tiles/{dirs[cap.capture_id]}/{{z}}/{{x}}/{{y}}.png",
+                "zooms": {str(z): list(r) for z, r in pyramid.zoom_ranges.items()},
+                "min_zoom": min(pyramid.zoom_ranges, default=zooms.start),
+                "max_zoom": max(pyramid.zoom_ranges, default=zooms.stop - 1),
+                "bounds": [[s, w], [n, e]],
+                "stretch": {"low": list(stretch.low), "high": list(stretch.high)},
+                "tile_count": pyramid.count,
+            }
+        )
+    return records
+
+
+def _write_page(
+    root: Path,
+    facility_name: str,
+    crs: str,
+    ordered: Sequence[ViewerCapture],
+    cap_records: list[dict[str, Any]],
+    features: Sequence[ViewerFeature],
+) -> None:
+    """Copy the static files and write data.js, viewer.json and index.html."""
+    lib = root / "lib"
+    shutil.copytree(STATIC_DIR / "leaflet", lib / "leaflet")
+    (lib / "campwatch").mkdir(parents=True)
+    for name in ("viewer.js", "viewer.css"):
+        shutil.copy2(STATIC_DIR / "viewer" / name, lib / "campwatch" / name)
+    simulated = any(c.simulated for c in ordered)
+    data = {
+        "facility": facility_name,
+        "crs": crs,
+        "campwatch_version": _version(),
+        "simulated": simulated,
+        "stretch_percentiles": list(STRETCH_PERCENTILES),
+        "captures": cap_records,
+        "layers": _overlays(crs, features),
+    }
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    # JSON is valid JavaScript; escape "</" so no string can close a script element
+    (root / "data.js").write_text(
+        "window.CAMPWATCH_VIEWER = " + text.replace("</", "<\\/") + ";\n", encoding="utf-8"
+    )
+    manifest = {
+        "facility": facility_name,
+        "crs": crs,
+        "campwatch_version": _version(),
+        "simulated": simulated,
+        "captures": [
+            {
+                k: r[k]
+                for k in (
+                    "id",
+                    "acquired",
+                    "sensor",
+                    "gsd_m",
+                    "simulated",
+                    "stretch",
+                    "min_zoom",
+                    "max_zoom",
+                    "tile_count",
+                )
+            }
+            for r in cap_records
+        ],
+        "features": {name: len(data["layers"][name]["features"]) for name in LAYERS},  # type: ignore[index]
+    }
+    (root / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(STATIC_DIR / "viewer"),
+        autoescape=jinja2.select_autoescape(["html", "j2"]),
+        undefined=jinja2.StrictUndefined,
+    )
+    html = env.get_template("index.html.j2").render(
+        facility=facility_name, simulated=simulated, capture_count=len(ordered)
+    )
+    (root / "index.html").write_text(html, encoding="utf-8")

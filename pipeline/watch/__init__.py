@@ -1,0 +1,1 @@
+"""Scheduled monitoring: the watch configuration, one watch pass, alerts and their delivery."""

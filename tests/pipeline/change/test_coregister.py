@@ -1,0 +1,55 @@
+"""Co-registration: sub-pixel recovery, bounded search, rejection of unreliable matches."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.change.coregister import apply_shift, coregister
+from tests.pipeline.change.conftest import texture
+
+
+def test_known_subpixel_shift_is_recovered() -> None:
+    base = texture((3, 160, 160), seed=3, sigma=2.0)
+    moved = apply_shift(base, (-1.3, 2.6))  # AFTER = BEFORE moved up 1.3, right 2.6
+    ok = np.isfinite(moved).all(axis=0)
+    moved = np.where(ok, moved, 0)
+    reg = coregister(base, moved, ok, max_shift_px=8)
+    assert reg.reliable, reg.note
+    assert reg.shift_px is not None
+    assert reg.shift_px[0] == pytest.approx(1.3, abs=0.1)
+    assert reg.shift_px[1] == pytest.approx(-2.6, abs=0.1)
+    assert reg.note.startswith("applied (1.3")
+
+
+def test_unrelated_images_are_rejected_with_a_reason() -> None:
+    rng = np.random.default_rng(0)
+    before = rng.normal(size=(1, 128, 128)).astype(np.float32)
+    after = rng.normal(size=(1, 128, 128)).astype(np.float32)
+    reg = coregister(before, after, np.ones((128, 128), bool), max_shift_px=30)
+    assert reg.shift_px is None
+    assert not reg.reliable
+    assert reg.note.startswith("rejected: ")
+
+
+def test_shift_beyond_the_bound_is_rejected() -> None:
+    base = texture((1, 160, 160), seed=4, sigma=2.0)
+    moved = np.nan_to_num(apply_shift(base, (0.0, 6.0)))
+    reg = coregister(base, moved, np.ones((160, 160), bool), max_shift_px=3)
+    assert reg.shift_px is None
+    assert reg.estimated_px is not None and reg.estimated_px[1] == pytest.approx(-6, abs=0.2)
+    assert "exceeds the bound 3.00 px" in reg.note
+
+
+def test_tiny_image_is_not_coregistered() -> None:
+    z = np.zeros((1, 16, 16), np.float32)
+    reg = coregister(z, z, np.ones((16, 16), bool), 4)
+    assert reg.shift_px is None
+    assert reg.note == "image 16x16 too small to co-register"
+
+
+def test_apply_shift_marks_pixels_from_outside_as_nan() -> None:
+    s = np.ones((2, 10, 10), np.float32)
+    out = apply_shift(s, (2.0, -1.0))
+    assert np.isnan(out[:, :2, :]).all() and np.isnan(out[:, :, -1]).all()
+    assert np.allclose(out[:, 2:, :-1], 1.0, atol=1e-5)

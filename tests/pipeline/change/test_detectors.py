@@ -1,0 +1,63 @@
+"""Detectors and thresholds on arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.change import detectors
+from tests.pipeline.change.conftest import texture
+
+
+def test_structural_ignores_a_uniform_brightness_shift() -> None:
+    b = texture((3, 64, 64), seed=1) / 200
+    assert float(detectors.structural_change(b, b + 3.0, 7).max()) < 1e-4
+
+
+def test_structural_sees_new_texture() -> None:
+    b = np.zeros((1, 64, 64), np.float32)
+    a = b.copy()
+    a[0, 20:40, 20:40] = texture((20, 20), seed=2) / 200
+    st = detectors.structural_change(b, a, 7)
+    assert st[30, 30] > 0.5 > st[5, 5]
+
+
+def test_cva_and_difference() -> None:
+    b = np.zeros((2, 1, 1), np.float32)
+    a = np.array([[[3.0]], [[-3.0]]], np.float32)
+    assert detectors.cva_magnitude(b, a)[0, 0] == pytest.approx(np.sqrt(18))
+    assert detectors.difference_magnitude(b, a)[0, 0] == 0.0  # mean brightness unchanged
+
+
+def test_irmad_chi2_is_high_where_changed() -> None:
+    b = texture((4, 80, 80), seed=3)
+    rng = np.random.default_rng(0)
+    a = 0.8 * b + 50 + rng.normal(0, 5, b.shape).astype(np.float32)
+    a[:, :10, :10] = texture((4, 10, 10), seed=7)
+    fit = detectors.irmad_fit(b, a, np.ones((80, 80), bool))
+    chi = detectors.irmad_chi2(b, a, fit)
+    assert np.median(chi[:10, :10]) > 10 * np.median(chi[20:, 20:])
+
+
+def test_index_change_needs_red_and_nir() -> None:
+    x = np.ones((3, 4, 4), np.float32)
+    assert detectors.index_change(x, x, ("blue", "green", "red")) is None
+    assert detectors.index_change(x, x, ("green", "red", "nir")) is not None
+
+
+def test_kittler_illingworth_finds_a_rare_class() -> None:
+    rng = np.random.default_rng(0)
+    s = np.concatenate([rng.normal(0, 1, 98_000), rng.normal(10, 1, 2_000)]).astype(np.float32)
+    thr = detectors.kittler_illingworth_threshold(s, np.ones(s.shape, bool))
+    assert 3.0 < thr < 8.0
+
+
+def test_auto_threshold_rejects_unknown_method() -> None:
+    x = np.zeros((2, 2), np.float32)
+    with pytest.raises(ValueError, match="unknown threshold method 'median'"):
+        detectors.auto_threshold(x, np.ones((2, 2), bool), "median")
+
+
+def test_constant_scores_give_an_infinite_threshold() -> None:
+    x = np.ones((4, 4), np.float32)
+    assert detectors.otsu_threshold(x, np.ones((4, 4), bool)) == float("inf")
