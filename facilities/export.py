@@ -236,7 +236,7 @@ def registry_map_html(
 
     Example:
         >>> from facilities.load import load_registry
-        >>> page = registry_map_html(load_registry(), Path("pipeline/static/leaflet"))
+        >>> page = registry_map_html(load_registry(), Path("pipeline/viewer/static/leaflet"))
         >>> page.startswith("<!DOCTYPE html>"), "<script src=" in page
         (True, False)
     """

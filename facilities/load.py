@@ -105,7 +105,7 @@ def iter_definition_files(dirs: Iterable[Path]) -> list[Path]:
 
 
 def check_files(
-    files: Sequence[Path],
+    files: Sequence[Path], *, strict: bool = False
 ) -> tuple[dict[str, Facility], list[FacilityValidationError]]:
     """Validate definition files together: each file's problems plus duplicate ids across files.
 
@@ -120,7 +120,7 @@ def check_files(
     registry: dict[str, Facility] = {}
     problems: list[FacilityValidationError] = []
     for path in files:
-        facility, found = check_definition(path)
+        facility, found = check_definition(path, strict=strict)
         problems.extend(found)
         if facility is None:
             continue
@@ -162,9 +162,11 @@ def load_registry(extra: Sequence[Path | str] = ()) -> dict[str, Facility]:
 
 
 def validate_registry(
-    extra: Sequence[Path | str] = (),
+    extra: Sequence[Path | str] = (), *, strict: bool = False
 ) -> tuple[list[Path], list[FacilityValidationError]]:
     """Every problem in the searched directories, duplicate ids included.
+
+    ``strict`` also requires sources, a reported source and a status in every definition.
 
     Returns the definition files checked and the problems found.
 
@@ -177,11 +179,11 @@ def validate_registry(
         (True, [])
     """
     files = iter_definition_files(_existing(definition_dirs(extra)))
-    return files, check_files(files)[1]
+    return files, check_files(files, strict=strict)[1]
 
 
 def validate_paths(
-    paths: Sequence[Path | str], extra: Sequence[Path | str] = ()
+    paths: Sequence[Path | str], extra: Sequence[Path | str] = (), *, strict: bool = False
 ) -> tuple[list[Path], list[FacilityValidationError]]:
     """Every problem in the given files and directories (``*.geojson`` in each directory).
 
@@ -198,7 +200,7 @@ def validate_paths(
     for raw in paths:
         p = Path(raw)
         files.extend(iter_definition_files([p]) if p.is_dir() else [p])
-    registry, problems = check_files(files)
+    registry, problems = check_files(files, strict=strict)
     given = {f.resolve() for f in files}
     others = [
         f
