@@ -218,7 +218,7 @@ MAP_SCRIPT = """
     el.addEventListener('click', function () {
       var layer = layers[el.dataset.id];
       map.fitBounds(layer.getBounds());
-      layer.eachLayer(function (l) { l.openPopup(); });
+      layer.openPopup();
     });
   });
   window.campwatchRegistry = {map: map, layers: layers, count: Object.keys(layers).length};
