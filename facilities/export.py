@@ -262,7 +262,12 @@ def registry_map_html(
             '<div id="map"></div>',
             f'<div id="list"><h1>{html.escape(title)}</h1>',
             '<p class="cw-note">Search areas around published points, not boundaries. '
-            "No base map: this page makes no network request.</p>",
+            "No base map: this page makes no network request. Outline colour: "
+            '<span style="color:#c0392b">active</span>, '
+            '<span style="color:#d68910">reported closed</span>, '
+            '<span style="color:#7f8c8d">closed</span>, '
+            '<span style="color:#2e86c1">unknown</span>; black dots: reported points, '
+            "purple dots: other sources' points.</p>",
             *items,
             "</div>",
             f'<script id="registry" type="application/json">{data}</script>',

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from pyproj import Geod
 
 from facilities.errors import FacilityError
 from facilities.export import registry_geojson, registry_map_html, registry_rows
@@ -35,6 +36,8 @@ SHOW_GRID_RESOLUTION_M = 10.0
 """The grid resolution ``facilities show`` describes (Sentinel-2's finest bands)."""
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+_GEOD = Geod(ellps="WGS84")
 
 
 def facilities_option(func: F) -> F:
@@ -100,7 +103,7 @@ def facility_summary(
                 "width_m": facility.extent.width_m,
             }
         ),
-        "sources": [_source_summary(s) for s in facility.sources],
+        "sources": [_source_summary(s, rp.lat, rp.lon) for s in facility.sources],
         "names_source": facility.names_source,
         "aoi": {
             "method": facility.aoi_method,
@@ -144,7 +147,10 @@ def _status_json(facility: Facility) -> dict[str, Any] | None:
     }
 
 
-def _source_summary(s: Source) -> dict[str, Any]:
+def _source_summary(s: Source, lat: float, lon: float) -> dict[str, Any]:
+    offset = None
+    if s.lat is not None and s.lon is not None:
+        offset = round(abs(_GEOD.inv(lon, lat, s.lon, s.lat)[2]), 1)
     return {
         "id": s.id,
         "title": s.title,
@@ -156,6 +162,7 @@ def _source_summary(s: Source) -> dict[str, Any]:
         "quote": s.quote,
         "lat": s.lat,
         "lon": s.lon,
+        "offset_m": offset,
         "note": s.note,
     }
 
@@ -229,7 +236,10 @@ def _source_lines(s: dict[str, Any]) -> list[str]:
         by = ", ".join(src["authors"]) or src["publisher"]
         out.append(f"    {src['id']}{mark}: {by} ({src['date']}). {src['title']}. {src['url']}")
         if src["lat"] is not None:
-            out.append(f"      point: lat {src['lat']}, lon {src['lon']}")
+            where = f"      point: lat {src['lat']}, lon {src['lon']}"
+            if src["offset_m"]:
+                where += f"  ({src['offset_m']:,.0f} m from the reported point: sources disagree)"
+            out.append(where)
         out.append(f"      \u201c{src['quote']}\u201d")
         if src["read_at"]:
             out.append(f"      read at: {src['read_at']}")

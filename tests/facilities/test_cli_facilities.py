@@ -155,6 +155,53 @@ def test_show_sources_and_status() -> None:
     ]
 
 
+def test_show_records_sources_that_disagree(
+    write_definition: Write, definition: Definition
+) -> None:
+    props = definition["features"][0]["properties"]
+    props["sources"] = [
+        {
+            "id": "report-a",
+            "title": "Report A",
+            "authors": [],
+            "publisher": "Publisher A",
+            "date": "2020",
+            "url": "https://example.org/a",
+            "quote": "Coordinates: 38.000000 N, 125.500000 E",
+            "lat": 38.0,
+            "lon": 125.5,
+        },
+        {
+            "id": "report-b",
+            "title": "Report B",
+            "authors": ["B. Author"],
+            "publisher": "Publisher B",
+            "date": "2021-03",
+            "url": "https://example.org/b",
+            "quote": "the camp (38.0020, 125.5010)",
+            "lat": 38.002,
+            "lon": 125.501,
+        },
+    ]
+    props["reported_source"] = "report-a"
+    props["status"] = {"value": "unknown"}
+    path = write_definition(definition)
+    result = run("show", "tiny-camp", "--facilities", str(path.parent))
+    assert result.exit_code == 0, result.output
+    assert "report-a [reported point]: Publisher A (2020). Report A." in result.output
+    assert "point: lat 38.002, lon 125.501  (239 m from the reported point: sources disagree)" in (
+        result.output
+    )
+    fc = json.loads(run("list", "--geojson", "--facilities", str(path.parent)).output)
+    points = [
+        f["properties"] for f in fc["features"] if f["properties"].get("facility_id") == "tiny-camp"
+    ]
+    assert [(p["source"], p["reported"]) for p in points] == [
+        ("report-a", True),
+        ("report-b", False),
+    ]
+
+
 def test_show_unknown_id() -> None:
     result = run("show", "nowhere-camp")
     assert result.exit_code == 1
