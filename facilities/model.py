@@ -7,7 +7,7 @@ from pathlib import Path
 
 from shapely.geometry import Point, Polygon
 
-from facilities.types import FacilityType, ZoneType
+from facilities.types import FacilityStatus, FacilityType, ZoneType
 
 
 @dataclass(frozen=True)
@@ -36,11 +36,82 @@ class ReportedPoint:
     """Longitude in decimal degrees."""
     citation: str
     """The published source of the coordinates."""
+    source_id: str | None = None
+    """Id of the :class:`Source` that prints these coordinates (None in older definitions)."""
 
     @property
     def point(self) -> Point:
         """The point as a shapely geometry in (lon, lat) order."""
         return Point(self.lon, self.lat)
+
+
+@dataclass(frozen=True)
+class Source:
+    """A public document that says something about a facility, with the words it says it in."""
+
+    id: str
+    """Slug, unique within the facility; the status, extent and reported point refer to it."""
+    title: str
+    """Title as published."""
+    authors: tuple[str, ...]
+    """Authors as published; empty when the document names none (the publisher is then the
+    author)."""
+    publisher: str
+    """Organisation that published the document, e.g. "Committee for Human Rights in North
+    Korea (HRNK)"."""
+    date: str
+    """Publication date, ISO 8601 to the precision published (YYYY, YYYY-MM or YYYY-MM-DD), or
+    "n.d." for an undated page."""
+    url: str
+    """Stable URL of the document."""
+    quote: str
+    """Text quoted exactly from the document (whitespace normalised): what this source is cited
+    for. When the source gives a location, the quote states it."""
+    read_at: str | None = None
+    """URL of the copy that was actually read, when it is not ``url`` (a mirror, an archive)."""
+    lat: float | None = None
+    """Latitude this source prints for the facility (None when it gives no location)."""
+    lon: float | None = None
+    """Longitude this source prints for the facility (None when it gives no location)."""
+    note: str | None = None
+    """Caveats: what the source does not say, how it was read, where it disagrees."""
+
+    @property
+    def has_point(self) -> bool:
+        """True when the source prints a location."""
+        return self.lat is not None and self.lon is not None
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    """Whether a facility operates, according to a published source at a date."""
+
+    status: FacilityStatus
+    """active, closed, reported-closed or unknown."""
+    as_of: str | None = None
+    """The date the statement describes (ISO 8601 to the precision known); None when unknown."""
+    source_id: str | None = None
+    """Id of the :class:`Source` that says so (None only for "unknown")."""
+    quote: str | None = None
+    """The source's words (None only for "unknown")."""
+    note: str | None = None
+    """Caveats, e.g. a second source that says otherwise."""
+
+
+@dataclass(frozen=True)
+class Extent:
+    """The size of a facility as a source publishes it."""
+
+    source_id: str
+    """Id of the :class:`Source` that gives the size."""
+    quote: str
+    """The source's words."""
+    area_m2: float | None = None
+    """Published area in square metres."""
+    length_m: float | None = None
+    """Published longer side in metres."""
+    width_m: float | None = None
+    """Published shorter side in metres."""
 
 
 @dataclass(frozen=True)
@@ -81,8 +152,27 @@ class Facility:
     """How the AOI was drawn (e.g. "1000 m buffer around the reported point")."""
     zones: tuple[Zone, ...] = ()
     """Typed zones inside the AOI."""
+    sources: tuple[Source, ...] = ()
+    """Published sources (empty in definitions that predate sourced registries)."""
+    status: StatusReport | None = None
+    """Operating status with its date and source (None in older definitions)."""
+    extent: Extent | None = None
+    """Published size, when a source gives one."""
+    names_source: str | None = None
+    """URL of the page the hangul and romanised names were taken from."""
     source_path: Path | None = field(default=None, compare=False)
     """The definition file the facility was loaded from."""
+
+    def source(self, source_id: str | None) -> Source | None:
+        """The source with this id, or None.
+
+        Example:
+            >>> from facilities.load import load_facility_by_id
+            >>> f = load_facility_by_id("kangdong-kyohwaso-4")
+            >>> f.source(f.reported_point.source_id).publisher[:9]
+            'Committee'
+        """
+        return next((s for s in self.sources if s.id == source_id), None)
 
     @property
     def has_simulated_zones(self) -> bool:

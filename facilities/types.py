@@ -24,5 +24,11 @@ re-education camp, labour-training camp, holding centre) plus ``other``."""
 
 FACILITY_TYPES: tuple[str, ...] = get_args(FacilityType)
 
+FacilityStatus = Literal["active", "closed", "reported-closed", "unknown"]
+"""What a published source last said of a facility: operating, closed, reported closed (an
+announcement or testimony nobody has confirmed), or unknown (no source states it)."""
+
+FACILITY_STATUSES: tuple[str, ...] = get_args(FacilityStatus)
+
 EpsgCode = str
 """A CRS as an authority string such as ``"EPSG:32652"``."""

@@ -23,7 +23,14 @@ from shapely.geometry import Point, Polygon
 from facilities.errors import FacilityValidationError
 from facilities.geojson import GeometryProblem, polygon_from_geojson
 from facilities.grid import to_grid_crs, utm_crs_for
-from facilities.model import Facility, Names, ReportedPoint, Zone
+from facilities.model import Extent, Facility, Names, ReportedPoint, Source, StatusReport, Zone
+from facilities.provenance import (
+    check_extent,
+    check_reported_source,
+    check_sources,
+    check_status,
+    check_strict,
+)
 from facilities.types import FACILITY_TYPES, ZONE_TYPES, FacilityType, ZoneType
 
 SLUG_PATTERN = r"[a-z0-9][a-z0-9-]{1,62}"
@@ -270,10 +277,39 @@ def _check_zone(
     return geom
 
 
+Provenance = tuple[tuple[Source, ...], str | None, StatusReport | None, Extent | None]
+
+
+def _check_provenance(
+    props: dict[str, Any],
+    point: tuple[float, float] | None,
+    label: str,
+    out: _Problems,
+    strict: bool,
+) -> Provenance:
+    """Sources (each location quote checked), reported source, status and extent."""
+    sources = check_sources(props, label, out.add)
+    ok = sources or ()
+    reported = check_reported_source(props, ok, point, label, out.add)
+    status = check_status(props, ok, label, out.add)
+    extent = check_extent(props, ok, label, out.add)
+    names_source = props.get("names_source")
+    if names_source is not None and not (
+        isinstance(names_source, str) and re.match(r"https?://\S+$", names_source)
+    ):
+        out.add(label, "names_source", names_source, "must be an http(s) URL")
+    if strict:
+        check_strict(props, sources, label, out.add)
+    return ok, reported, status, extent
+
+
 def check_collection(
-    data: Any, path: Path | str | None = None
+    data: Any, path: Path | str | None = None, *, strict: bool = False
 ) -> tuple[Facility | None, list[FacilityValidationError]]:
     """Validate a parsed definition; return the facility (None if any problem) and all problems.
+
+    ``strict`` also requires the provenance fields (sources, reported_source, status) that
+    older private definitions may lack (see :mod:`facilities.provenance`).
 
     Example:
         >>> fac, problems = check_collection({"type": "Feature"}, "x.geojson")
@@ -324,6 +360,7 @@ def check_collection(
         )
     props, aoi, point, label = _check_facility(feats[facility_idx[0]], facility_idx[0], out)
     aoi_m = _check_location(aoi, point[0], point[1], label, out) if aoi and point else None
+    prov = _check_provenance(props, point, label, out, strict)
     seen: dict[str, str] = {}
     zone_geoms = [_check_zone(feats[i], i, seen, aoi_m, out) for i in zone_idx]
     if out.items:
@@ -356,10 +393,14 @@ def check_collection(
         ),
         facility_type=cast(FacilityType, props["type"]),
         country=props["country"],
-        reported_point=ReportedPoint(point[0], point[1], props["reported_citation"]),
+        reported_point=ReportedPoint(point[0], point[1], props["reported_citation"], prov[1]),
         aoi=aoi,
         aoi_method=props["aoi_method"],
         zones=zones,
+        sources=prov[0],
+        status=prov[2],
+        extent=prov[3],
+        names_source=opt("names_source"),
         source_path=Path(path) if path is not None else None,
     )
     return facility, []
@@ -397,8 +438,12 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def check_definition(path: Path | str) -> tuple[Facility | None, list[FacilityValidationError]]:
+def check_definition(
+    path: Path | str, *, strict: bool = False
+) -> tuple[Facility | None, list[FacilityValidationError]]:
     """Read and validate one definition file; never raises for bad content.
+
+    ``strict`` requires the provenance fields too (see :func:`check_collection`).
 
     Example:
         >>> from facilities.load import BUNDLED_DIR
@@ -420,10 +465,10 @@ def check_definition(path: Path | str) -> tuple[Facility | None, list[FacilityVa
         return None, [FacilityValidationError(p, "-", "json", where, f"invalid JSON: {exc.msg}")]
     except ValueError as exc:
         return None, [FacilityValidationError(p, "-", "json", str(p), f"invalid JSON: {exc}")]
-    return check_collection(data, p)
+    return check_collection(data, p, strict=strict)
 
 
-def validate_definition(path: Path | str) -> list[FacilityValidationError]:
+def validate_definition(path: Path | str, *, strict: bool = False) -> list[FacilityValidationError]:
     """Every problem of one definition file (empty when it is valid).
 
     Example:
@@ -431,4 +476,4 @@ def validate_definition(path: Path | str) -> list[FacilityValidationError]:
         >>> validate_definition(BUNDLED_DIR / "kangdong-kyohwaso-4.geojson")
         []
     """
-    return check_definition(path)[1]
+    return check_definition(path, strict=strict)[1]

@@ -1,4 +1,4 @@
-"""``campwatch facilities``: list, show and validate facility definitions.
+"""``campwatch facilities``: list, show, validate and map facility definitions.
 
 The lead registers :data:`facilities` on the ``campwatch`` main group::
 
@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from pyproj import Geod
 
 from facilities.errors import FacilityError
+from facilities.export import registry_geojson, registry_map_html, registry_rows
 from facilities.grid import facility_grid, to_grid_crs
 from facilities.load import (
     ENV_VAR,
@@ -27,12 +29,15 @@ from facilities.load import (
     validate_paths,
     validate_registry,
 )
-from facilities.model import Facility
+from facilities.model import Facility, Source
+from pipeline.viewer.build import STATIC_DIR
 
 SHOW_GRID_RESOLUTION_M = 10.0
 """The grid resolution ``facilities show`` describes (Sentinel-2's finest bands)."""
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+_GEOD = Geod(ellps="WGS84")
 
 
 def facilities_option(func: F) -> F:
@@ -80,7 +85,26 @@ def facility_summary(
         },
         "type": facility.facility_type,
         "country": facility.country,
-        "reported_point": {"lat": rp.lat, "lon": rp.lon, "citation": rp.citation},
+        "reported_point": {
+            "lat": rp.lat,
+            "lon": rp.lon,
+            "citation": rp.citation,
+            "source": rp.source_id,
+        },
+        "status": _status_json(facility),
+        "extent": (
+            None
+            if facility.extent is None
+            else {
+                "source": facility.extent.source_id,
+                "quote": facility.extent.quote,
+                "area_m2": facility.extent.area_m2,
+                "length_m": facility.extent.length_m,
+                "width_m": facility.extent.width_m,
+            }
+        ),
+        "sources": [_source_summary(s, rp.lat, rp.lon) for s in facility.sources],
+        "names_source": facility.names_source,
         "aoi": {
             "method": facility.aoi_method,
             "area_m2": round(to_grid_crs(facility.aoi, grid.crs).area, 1),
@@ -110,39 +134,118 @@ def facility_summary(
     }
 
 
+def _status_json(facility: Facility) -> dict[str, Any] | None:
+    st = facility.status
+    if st is None:
+        return None
+    return {
+        "value": st.status,
+        "as_of": st.as_of,
+        "source": st.source_id,
+        "quote": st.quote,
+        "note": st.note,
+    }
+
+
+def _source_summary(s: Source, lat: float, lon: float) -> dict[str, Any]:
+    offset = None
+    if s.lat is not None and s.lon is not None:
+        offset = round(abs(_GEOD.inv(lon, lat, s.lon, s.lat)[2]), 1)
+    return {
+        "id": s.id,
+        "title": s.title,
+        "authors": list(s.authors),
+        "publisher": s.publisher,
+        "date": s.date,
+        "url": s.url,
+        "read_at": s.read_at,
+        "quote": s.quote,
+        "lat": s.lat,
+        "lon": s.lon,
+        "offset_m": offset,
+        "note": s.note,
+    }
+
+
 def _fail(exc: FacilityError) -> click.ClickException:
     return click.ClickException(str(exc))
 
 
 @click.group()
 def facilities() -> None:
-    """List, show and validate facility definitions."""
+    """List, show, validate and map facility definitions."""
 
 
 @facilities.command("list")
 @facilities_option
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
-def list_cmd(facility_dirs: tuple[Path, ...], as_json: bool) -> None:
-    """List every facility: id, type, English name, file."""
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of rows.")
+@click.option(
+    "--geojson",
+    "as_geojson",
+    is_flag=True,
+    help="Print the registry as one GeoJSON FeatureCollection (AOIs and source points).",
+)
+def list_cmd(facility_dirs: tuple[Path, ...], as_json: bool, as_geojson: bool) -> None:
+    """List every facility as a table: id, type, status (as of), source, name."""
+    if as_json and as_geojson:
+        raise click.UsageError("use either --json or --geojson, not both")
     try:
         registry = load_registry(facility_dirs)
     except FacilityError as exc:
         raise _fail(exc) from exc
-    rows = [
-        {
-            "id": f.id,
-            "type": f.facility_type,
-            "name": f.names.english,
-            "file": str(f.source_path),
-        }
-        for f in sorted(registry.values(), key=lambda f: f.id)
-    ]
+    if as_geojson:
+        click.echo(json.dumps(registry_geojson(registry), ensure_ascii=False, indent=1))
+        return
+    rows = registry_rows(registry)
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
-    width = max([len(r["id"]) for r in rows] + [2])
+    table = [["ID", "TYPE", "STATUS", "SOURCE", "NAME"]]
     for r in rows:
-        click.echo(f"{r['id']:<{width}}  {r['type']:<18}  {r['name']}  ({r['file']})")
+        status = r["status"] + (f" ({r['status_as_of']})" if r["status_as_of"] else "")
+        table.append([r["id"], r["type"], status, r["source"], r["name"]])
+    widths = [max(len(row[i]) for row in table) for i in range(4)]
+    for row in table:
+        cells = [c.ljust(w) for c, w in zip(row[:4], widths, strict=True)]
+        click.echo("  ".join([*cells, row[4]]))
+
+
+def _status_lines(st: dict[str, Any] | None) -> list[str]:
+    if st is None:
+        return ["  status:               - (no status in this definition)"]
+    out = [
+        f"  status:               {st['value']}" + (f" as of {st['as_of']}" if st["as_of"] else "")
+    ]
+    if st["quote"]:
+        out.append(f"    \u201c{st['quote']}\u201d ({st['source']})")
+    if st["note"]:
+        out.append(f"    note: {st['note']}")
+    return out
+
+
+def _source_lines(s: dict[str, Any]) -> list[str]:
+    out = []
+    if s["extent"]:
+        out.append(
+            f"  published size:       \u201c{s['extent']['quote']}\u201d ({s['extent']['source']})"
+        )
+    out.append(f"  sources ({len(s['sources'])}):")
+    reported = s["reported_point"]["source"]
+    for src in s["sources"]:
+        mark = " [reported point]" if src["id"] == reported else ""
+        by = ", ".join(src["authors"]) or src["publisher"]
+        out.append(f"    {src['id']}{mark}: {by} ({src['date']}). {src['title']}. {src['url']}")
+        if src["lat"] is not None:
+            where = f"      point: lat {src['lat']}, lon {src['lon']}"
+            if src["offset_m"]:
+                where += f"  ({src['offset_m']:,.0f} m from the reported point: sources disagree)"
+            out.append(where)
+        out.append(f"      \u201c{src['quote']}\u201d")
+        if src["read_at"]:
+            out.append(f"      read at: {src['read_at']}")
+        if src["note"]:
+            out.append(f"      note: {src['note']}")
+    return out
 
 
 @facilities.command("show")
@@ -174,6 +277,7 @@ def show_cmd(facility_id: str, facility_dirs: tuple[Path, ...], as_json: bool) -
         f"  country:              {s['country']}",
         f"  reported point:       lat {rp['lat']}, lon {rp['lon']}",
         f"  citation:             {rp['citation']}",
+        *_status_lines(s["status"]),
         f"  AOI area:             {s['aoi']['area_m2']:,.0f} m² (in {g['crs']})",
         f"  AOI method:           {s['aoi']['method']}",
         f"  grid at {g['resolution_m']:g} m:         {g['crs']}, origin (west {g['west']:.0f}, "
@@ -186,6 +290,7 @@ def show_cmd(facility_id: str, facility_dirs: tuple[Path, ...], as_json: bool) -
             f"    {z['id']:<14} {z['type']:<15} {z['area_m2']:>12,.0f} m²  {z['name']}{flag}"
         )
         lines.append(f"      source: {z['source']}")
+    lines += _source_lines(s)
     lines.append(f"  file:                 {s['file']}")
     click.echo("\n".join(lines))
 
@@ -193,16 +298,21 @@ def show_cmd(facility_id: str, facility_dirs: tuple[Path, ...], as_json: bool) -
 @facilities.command("validate")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @facilities_option
-def validate_cmd(paths: tuple[Path, ...], facility_dirs: tuple[Path, ...]) -> None:
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Also require sources, a reported source and a status (as the bundled registry has).",
+)
+def validate_cmd(paths: tuple[Path, ...], facility_dirs: tuple[Path, ...], strict: bool) -> None:
     """Validate definition files or directories (default: every searched directory).
 
     Prints every problem with its file, feature, field and value; exits 1 if there is any.
     """
     try:
         if paths:
-            files, problems = validate_paths(paths, facility_dirs)
+            files, problems = validate_paths(paths, facility_dirs, strict=strict)
         else:
-            files, problems = validate_registry(facility_dirs)
+            files, problems = validate_registry(facility_dirs, strict=strict)
     except FacilityError as exc:
         raise _fail(exc) from exc
     if not files:
@@ -216,3 +326,27 @@ def validate_cmd(paths: tuple[Path, ...], facility_dirs: tuple[Path, ...]) -> No
         click.echo(f"{len(problems)} problem(s) in {bad} of {len(files)} definition(s)", err=True)
         click.get_current_context().exit(1)
     click.echo(f"{len(files)} definitions OK")
+
+
+@facilities.command("map")
+@facilities_option
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="HTML file to write (one self-contained page).",
+)
+def map_cmd(facility_dirs: tuple[Path, ...], output: Path) -> None:
+    """Write an offline map of the registry: every AOI, every source's point, and a popup with
+    the facility's type, status and source (Leaflet inlined; no network, no base map)."""
+    try:
+        registry = load_registry(facility_dirs)
+    except FacilityError as exc:
+        raise _fail(exc) from exc
+    page = registry_map_html(registry, STATIC_DIR / "leaflet")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(f".{output.name}.tmp")
+    tmp.write_text(page, encoding="utf-8")
+    tmp.replace(output)
+    click.echo(f"wrote {output} ({len(registry)} facilities)")

@@ -17,14 +17,16 @@ from typing import Any
 import click
 
 from facilities.errors import FacilityError
-from facilities.load import ENV_VAR, load_facility_by_id, load_registry
+from facilities.load import ENV_VAR, load_registry
 from facilities.model import Facility
+from facilities.types import FACILITY_TYPES
 from imagery.errors import ImageryError
 from imagery.stac.read import gdal_env_options
 from pipeline.errors import PipelineError
 from pipeline.lock import LockHeldError
 from pipeline.watch.config import WatchConfig, WatchConfigError, find_watch_config, parse_duration
 from pipeline.watch.passes import WatchReport, watch_pass
+from pipeline.watch.selection import SelectionError, select_facilities
 
 log = logging.getLogger(__name__)
 
@@ -39,21 +41,28 @@ EXIT_LOCKED = 3
 
 
 def _facilities(
-    ids: tuple[str, ...], config: WatchConfig, dirs: tuple[Path, ...]
+    ids: tuple[str, ...],
+    types: tuple[str, ...],
+    everything: bool,
+    config: WatchConfig,
+    dirs: tuple[Path, ...],
+    workspace: Path,
 ) -> list[Facility]:
-    extra = [*dirs, *config.facility_dirs]
-    if ids:
-        return [load_facility_by_id(fid, extra) for fid in dict.fromkeys(ids)]
-    registry = load_registry(extra)
-    if config.facilities:
+    registry = load_registry([*dirs, *config.facility_dirs])
+    if not (ids or types or everything) and config.facilities:
         missing = sorted(set(config.facilities) - set(registry))
         if missing:
             raise WatchConfigError(
                 f"{config.path}: [facilities] names unknown facility id(s) {missing}; "
                 f"known: {sorted(registry)}"
             )
-        return [registry[fid] for fid in config.facilities]
-    return [registry[fid] for fid in sorted(registry)]
+    try:
+        return select_facilities(
+            registry, workspace, ids=ids, types=types, everything=everything,
+            configured=list(config.facilities),
+        )
+    except SelectionError as exc:
+        raise click.UsageError(str(exc)) from exc
 
 
 @contextmanager
@@ -131,14 +140,23 @@ Exit codes:
   3  another campwatch run holds the workspace lock: nothing was done
 
 \b
-Example (crontab, every 6 hours):
-  0 */6 * * *  campwatch watch --workspace /srv/campwatch --json >> /var/log/campwatch.jsonl
+Which facilities: --facility/--type/--all if given, else the config's
+[facilities] tables, else those that already have a WORKSPACE/<id>/ directory.
+
+\b
+Example (crontab, every 6 hours, every documented camp in the registry):
+  0 */6 * * *  campwatch watch --all --workspace /srv/campwatch --json >> /var/log/campwatch.jsonl
 """
 
 
 @click.command(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--facility", "facility_ids", multiple=True, metavar="ID",
-              help="Watch only this facility (repeatable; default: all).")
+              help="Watch this facility (repeatable).")
+@click.option("--type", "facility_types", multiple=True, metavar="TYPE",
+              type=click.Choice(FACILITY_TYPES),
+              help="Watch every facility of this type, e.g. kwanliso (repeatable).")
+@click.option("--all", "everything", is_flag=True,
+              help="Watch every facility in the registry (with --type: every one of those types).")
 @click.option("--provider", "providers", multiple=True, metavar="NAME",
               help="Search only this configured provider (repeatable; 'earth-search' and "
                    "'planetary-computer' work without a config).")
@@ -158,7 +176,8 @@ Example (crontab, every 6 hours):
               type=click.Path(file_okay=False, path_type=Path),
               help=f"Extra directory of facility definitions (repeatable; also ${ENV_VAR}).")
 def watch(
-    facility_ids: tuple[str, ...], providers: tuple[str, ...], workspace: Path,
+    facility_ids: tuple[str, ...], facility_types: tuple[str, ...], everything: bool,
+    providers: tuple[str, ...], workspace: Path,
     every: str | None, as_json: bool, workers: int | None, scheduler: str | None,
     config: Path | None, fail_fast: bool, facility_dirs: tuple[Path, ...],
 ) -> None:
@@ -175,7 +194,9 @@ def watch(
     try:
         interval = parse_duration(every) if every is not None else None
         cfg = find_watch_config(config, workspace)
-        facilities = _facilities(facility_ids, cfg, facility_dirs)
+        facilities = _facilities(
+            facility_ids, facility_types, everything, cfg, facility_dirs, workspace
+        )
         for f in facilities:
             cfg.plan(f.id, providers)  # every plan resolves before anything runs
     except (WatchConfigError, FacilityError) as exc:

@@ -24,7 +24,7 @@ Example ``watch.toml``::
     collections = ["sentinel-2-l2a"]
     max_cloud = 80
 
-    [facilities.kangdong-kyohwaso-4]         # optional: without [facilities], all facilities
+    [facilities.kangdong-kyohwaso-4]         # optional: facilities to watch (selection.py)
     providers = ["earth-search"]             # default: every configured provider
     webhooks = [{ url = "https://example.org/hook", min_score = 6.0,
                   headers = { Authorization = "env:CAMPWATCH_HOOK_TOKEN" } }]

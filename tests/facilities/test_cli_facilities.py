@@ -21,12 +21,46 @@ def run(*args: str, env: dict[str, str] | None = None) -> Any:
     return CliRunner().invoke(facilities, list(args), env=env)
 
 
+BUNDLED_IDS = [
+    "choma-bong-restricted-area",
+    "chongjin-kwanliso-25",
+    "hwasong-kwanliso-16",
+    "jongori-kyohwaso-12",
+    "kaechon-kwanliso-14",
+    "kangdong-kyohwaso-4",
+    "pukchang-kwanliso-18",
+    "yodok-kwanliso-15",
+]
+
+
 def test_list() -> None:
     result = run("list")
     assert result.exit_code == 0, result.output
-    assert result.output == (
-        f"kangdong-kyohwaso-4  kyohwaso            Kyo-hwa-so No. 4, Kangdong  ({KANGDONG})\n"
-    )
+    lines = result.output.splitlines()
+    assert lines[0].split() == ["ID", "TYPE", "STATUS", "SOURCE", "NAME"]
+    assert [line.split()[0] for line in lines[1:]] == BUNDLED_IDS
+    assert (
+        "chongjin-kwanliso-25        kwanliso  active (2021-09-30)     HRNK 2016"
+        "                        Kwan-li-so No. 25, Ch'ŏngjin"
+    ) in lines
+    assert lines[6].split()[:4] == ["kangdong-kyohwaso-4", "kyohwaso", "unknown", "HRNK"]
+
+
+def test_list_geojson() -> None:
+    result = run("list", "--geojson")
+    assert result.exit_code == 0, result.output
+    fc = json.loads(result.output)
+    aois = [f for f in fc["features"] if f["properties"]["feature_type"] == "aoi"]
+    points = [f for f in fc["features"] if f["properties"]["feature_type"] == "source_point"]
+    assert [f["properties"]["id"] for f in aois] == BUNDLED_IDS
+    assert {f["geometry"]["type"] for f in aois} == {"Polygon"}
+    camp25 = next(f["properties"] for f in aois if f["properties"]["id"] == "chongjin-kwanliso-25")
+    assert camp25["status"] == "active" and camp25["status_as_of"] == "2021-09-30"
+    assert camp25["sources"][0]["url"].startswith("http://www.hrnk.org/")
+    reported = [p for p in points if p["properties"]["reported"]]
+    assert len(reported) == len(BUNDLED_IDS)  # one reported point per facility
+    assert len(points) == 9  # Camp 25 has two sources that print (the same) point
+    assert run("list", "--json", "--geojson").exit_code == 2
 
 
 def test_list_json_with_explicit_and_env_dirs(
@@ -37,8 +71,19 @@ def test_list_json_with_explicit_and_env_dirs(
     result = run("list", "--json", "--facilities", str(a.parent), env={ENV_VAR: str(b.parent)})
     assert result.exit_code == 0, result.output
     rows = json.loads(result.output)
-    assert [r["id"] for r in rows] == ["camp-a", "camp-b", "kangdong-kyohwaso-4"]
-    assert rows[0] == {"id": "camp-a", "type": "other", "name": "Tiny test camp", "file": str(a)}
+    assert [r["id"] for r in rows] == ["camp-a", "camp-b", *BUNDLED_IDS]
+    assert rows[0] == {
+        "id": "camp-a",
+        "type": "other",
+        "status": "-",
+        "status_as_of": None,
+        "name": "Tiny test camp",
+        "lat": 38.0,
+        "lon": 125.5,
+        "source": "Invented for the campwatch test suite.",
+        "source_url": None,
+        "file": str(a),
+    }
 
 
 def test_show_text() -> None:
@@ -83,11 +128,85 @@ def test_show_json() -> None:
     assert 3.0e6 < s["aoi"]["area_m2"] < 3.2e6  # a 1000 m buffer: pi km², less the 64-gon's cut
 
 
+def test_show_sources_and_status() -> None:
+    result = run("show", "jongori-kyohwaso-12")
+    assert result.exit_code == 0, result.output
+    out = result.output
+    for text in [
+        "status:               active as of 2015-05-24",
+        "continued use of prison labor.",
+        "published size:       \u201cSize of Facility: 23,600 square meters",
+        "sources (2):",
+        "hrnk-2016-kyohwaso-12 [reported point]: Joseph S. Bermudez Jr., Mike Eley (2016-08-29)",
+        "point: lat 42.20941, lon 129.7551",
+        "\u201cLocation: Hoeryŏng-si, Hamgyŏng-bukto Coordinates: 42.209410 N, 129.755100 E",
+        "read at: https://www.yumpu.com/en/document/view/59137263/",
+        "Circular search buffer of 230 m radius",
+        "search area, not a boundary",
+    ]:
+        assert text in out, text
+    s = json.loads(run("show", "jongori-kyohwaso-12", "--json").output)
+    assert s["reported_point"]["source"] == "hrnk-2016-kyohwaso-12"
+    assert s["status"]["value"] == "active" and s["status"]["source"].endswith("-press")
+    assert s["extent"]["length_m"] == 188.0 and s["extent"]["width_m"] == 128.0
+    assert [src["id"] for src in s["sources"]] == [
+        "hrnk-2016-kyohwaso-12",
+        "hrnk-2016-kyohwaso-12-press",
+    ]
+
+
+def test_show_records_sources_that_disagree(
+    write_definition: Write, definition: Definition
+) -> None:
+    props = definition["features"][0]["properties"]
+    props["sources"] = [
+        {
+            "id": "report-a",
+            "title": "Report A",
+            "authors": [],
+            "publisher": "Publisher A",
+            "date": "2020",
+            "url": "https://example.org/a",
+            "quote": "Coordinates: 38.000000 N, 125.500000 E",
+            "lat": 38.0,
+            "lon": 125.5,
+        },
+        {
+            "id": "report-b",
+            "title": "Report B",
+            "authors": ["B. Author"],
+            "publisher": "Publisher B",
+            "date": "2021-03",
+            "url": "https://example.org/b",
+            "quote": "the camp (38.0020, 125.5010)",
+            "lat": 38.002,
+            "lon": 125.501,
+        },
+    ]
+    props["reported_source"] = "report-a"
+    props["status"] = {"value": "unknown"}
+    path = write_definition(definition)
+    result = run("show", "tiny-camp", "--facilities", str(path.parent))
+    assert result.exit_code == 0, result.output
+    assert "report-a [reported point]: Publisher A (2020). Report A." in result.output
+    assert "point: lat 38.002, lon 125.501  (239 m from the reported point: sources disagree)" in (
+        result.output
+    )
+    fc = json.loads(run("list", "--geojson", "--facilities", str(path.parent)).output)
+    points = [
+        f["properties"] for f in fc["features"] if f["properties"].get("facility_id") == "tiny-camp"
+    ]
+    assert [(p["source"], p["reported"]) for p in points] == [
+        ("report-a", True),
+        ("report-b", False),
+    ]
+
+
 def test_show_unknown_id() -> None:
     result = run("show", "nowhere-camp")
     assert result.exit_code == 1
     assert "Error: no facility with id 'nowhere-camp'" in result.output
-    assert "known ids: kangdong-kyohwaso-4" in result.output
+    assert f"known ids: {', '.join(BUNDLED_IDS)}" in result.output
 
 
 def test_show_missing_facilities_dir(tmp_path: Path) -> None:
@@ -101,7 +220,18 @@ def test_show_missing_facilities_dir(tmp_path: Path) -> None:
 def test_validate_all_ok() -> None:
     result = run("validate")
     assert result.exit_code == 0, result.output
-    assert result.output == "1 definitions OK\n"
+    assert result.output == "8 definitions OK\n"
+
+
+def test_validate_strict(write_definition: Write, definition: Definition) -> None:
+    assert run("validate", "--strict").output == "8 definitions OK\n"
+    path = write_definition(definition)
+    assert run("validate", str(path)).exit_code == 0
+    result = run("validate", "--strict", str(path))
+    assert result.exit_code == 1
+    assert f"{path}: feature tiny-camp: field 'sources' = None: missing (required in strict " in (
+        result.stdout
+    )
 
 
 def test_validate_given_file_ok(write_definition: Write, definition: Definition) -> None:
@@ -135,7 +265,7 @@ def test_validate_registry_with_bad_env_dir(write_definition: Write) -> None:
     assert result.stdout == (
         f"{path}: feature -: field 'json' = 'line 1 column 1': invalid JSON: Expecting value\n"
     )
-    assert result.stderr == "1 problem(s) in 1 of 2 definition(s)\n"
+    assert result.stderr == "1 problem(s) in 1 of 9 definition(s)\n"
 
 
 def test_validate_duplicate_of_bundled(tmp_path: Path) -> None:

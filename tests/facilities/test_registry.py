@@ -26,17 +26,27 @@ from facilities.load import (
 Definition = dict[str, Any]
 Write = Callable[..., Path]
 KANGDONG = BUNDLED_DIR / "kangdong-kyohwaso-4.geojson"
+BUNDLED_IDS = [
+    "choma-bong-restricted-area",
+    "chongjin-kwanliso-25",
+    "hwasong-kwanliso-16",
+    "jongori-kyohwaso-12",
+    "kaechon-kwanliso-14",
+    "kangdong-kyohwaso-4",
+    "pukchang-kwanliso-18",
+    "yodok-kwanliso-15",
+]
 
 
 def test_bundled_only() -> None:
     assert definition_dirs() == [BUNDLED_DIR]
-    assert sorted(load_registry()) == ["kangdong-kyohwaso-4"]
+    assert sorted(load_registry()) == BUNDLED_IDS
 
 
 def test_explicit_directory_loads(write_definition: Write, definition: Definition) -> None:
     path = write_definition(definition)
     registry = load_registry([path.parent])
-    assert sorted(registry) == ["kangdong-kyohwaso-4", "tiny-camp"]
+    assert sorted(registry) == sorted([*BUNDLED_IDS, "tiny-camp"])
     assert registry["tiny-camp"].source_path == path
     assert load_facility_by_id("tiny-camp", [path.parent]).names.english == "Tiny test camp"
 
@@ -50,7 +60,7 @@ def test_env_var_directories_load(
     b = write_definition(make_definition(facility_id="camp-b"), "b.geojson", subdir="org-b")
     monkeypatch.setenv(ENV_VAR, os.pathsep.join([str(a.parent), "", str(b.parent)]))
     assert definition_dirs() == [a.parent, b.parent, BUNDLED_DIR]
-    assert sorted(load_registry()) == ["camp-a", "camp-b", "kangdong-kyohwaso-4"]
+    assert sorted(load_registry()) == ["camp-a", "camp-b", *BUNDLED_IDS]
     assert load_facility_by_id("camp-b").source_path == b
 
 
@@ -60,7 +70,7 @@ def test_same_directory_named_twice_is_searched_once(
     path = write_definition(definition)
     monkeypatch.setenv(ENV_VAR, str(path.parent))
     assert definition_dirs([path.parent, BUNDLED_DIR]) == [path.parent, BUNDLED_DIR]
-    assert sorted(load_registry([path.parent])) == ["kangdong-kyohwaso-4", "tiny-camp"]
+    assert sorted(load_registry([path.parent])) == sorted([*BUNDLED_IDS, "tiny-camp"])
 
 
 def test_private_copy_of_bundled_id_is_a_duplicate(tmp_path: Path) -> None:
@@ -85,7 +95,7 @@ def test_duplicate_across_user_directories(
     second = write_definition(definition, "two.geojson", subdir="from-env")
     monkeypatch.setenv(ENV_VAR, str(second.parent))
     files, problems = validate_registry([first.parent])
-    assert files == [first, second, KANGDONG]
+    assert files == [first, second, *(BUNDLED_DIR / f"{i}.geojson" for i in BUNDLED_IDS)]
     assert [str(p) for p in problems] == [
         f"{second}: feature tiny-camp: field 'id' = 'tiny-camp': duplicate facility id: also "
         f"defined in {first}; ids must be unique across all definition directories "
@@ -116,9 +126,10 @@ def test_broken_definition_blocks_loading(write_definition: Write, definition: D
 
 def test_unknown_id_lists_known_ids() -> None:
     with pytest.raises(FacilityNotFoundError) as err:
-        load_facility_by_id("yodok-kwanliso-15")
+        load_facility_by_id("nowhere-kwanliso-99")
     assert str(err.value) == (
-        f"no facility with id 'yodok-kwanliso-15' in {BUNDLED_DIR} (known ids: kangdong-kyohwaso-4)"
+        f"no facility with id 'nowhere-kwanliso-99' in {BUNDLED_DIR} "
+        f"(known ids: {', '.join(BUNDLED_IDS)})"
     )
 
 

@@ -79,9 +79,36 @@ def test_cli_bad_config_is_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_cli_without_provider_is_a_usage_error(tmp_path: Path) -> None:
-    result = CliRunner().invoke(watch, ["--workspace", str(tmp_path)])
+    result = CliRunner().invoke(
+        watch, ["--workspace", str(tmp_path), "--facility", "kangdong-kyohwaso-4"]
+    )
     assert result.exit_code == EXIT_USAGE
     assert "no provider for facility 'kangdong-kyohwaso-4'" in result.output
+
+
+def test_cli_with_nothing_chosen_and_an_empty_workspace_is_a_usage_error(tmp_path: Path) -> None:
+    """The registry holds every documented camp: watching all of them is asked for, not assumed."""
+    result = CliRunner().invoke(watch, ["--workspace", str(tmp_path)])
+    assert result.exit_code == EXIT_USAGE
+    assert f"nothing to watch: {tmp_path} has no facility directory yet" in result.output
+    assert "--facility ID, --type TYPE (e.g. --type kwanliso) or --all" in result.output
+
+
+def test_cli_default_is_the_facilities_already_in_the_workspace(tmp_path: Path) -> None:
+    (tmp_path / "jongori-kyohwaso-12").mkdir()
+    result = CliRunner().invoke(watch, ["--workspace", str(tmp_path)])
+    assert result.exit_code == EXIT_USAGE  # no provider configured: it got as far as planning
+    assert "no provider for facility 'jongori-kyohwaso-12'" in result.output
+
+
+def test_cli_all_and_type_select_from_the_registry(tmp_path: Path) -> None:
+    result = CliRunner().invoke(watch, ["--workspace", str(tmp_path), "--all"])
+    assert "no provider for facility 'choma-bong-restricted-area'" in result.output  # first id
+    result = CliRunner().invoke(watch, ["--workspace", str(tmp_path), "--type", "kwanliso"])
+    assert "no provider for facility 'chongjin-kwanliso-25'" in result.output
+    result = CliRunner().invoke(watch, ["--workspace", str(tmp_path), "--type", "prison"])
+    assert result.exit_code == EXIT_USAGE
+    assert "'prison' is not one of" in result.output
 
 
 def test_parse_duration() -> None:

@@ -54,7 +54,15 @@ def test_cli_run_exits_fast_while_another_run_holds_the_lock(tmp_path: Path) -> 
     try:
         t0 = time.monotonic()
         result = CliRunner().invoke(
-            watch, ["--workspace", str(tmp_path), "--provider", "earth-search"]
+            watch,
+            [
+                "--workspace",
+                str(tmp_path),
+                "--provider",
+                "earth-search",
+                "--facility",
+                "kangdong-kyohwaso-4",
+            ],
         )
         elapsed = time.monotonic() - t0
     finally:
