@@ -4,9 +4,9 @@ Everything comes from the catalogue: captures, timeline, changes and the
 analyst's reviews. Events are read as the run stored them
 (:func:`pipeline.history.events.read_events`), their review state is attached,
 and the report states only *accepted* events as findings; pending ones are listed
-separately as unreviewed detections, rejected ones and those waiting for better imagery are listed as such. The
-same pass writes ``events.geojson``, ``timeline.csv``, ``timeline.parquet`` and the
-timeline plot (PNG and SVG).
+separately as unreviewed detections, rejected ones and those waiting for better
+imagery are listed as such. The same pass writes ``events.geojson``,
+``timeline.csv``, ``timeline.parquet`` and the timeline plot (PNG and SVG).
 
 Figures are inlined as data URIs and also written as PNG files beside the
 report for reuse. Everything derived from simulated captures carries a
