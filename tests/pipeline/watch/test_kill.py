@@ -53,7 +53,7 @@ def _kill_at(stage: str, ws: Path, tmp_path: Path) -> None:
         "PYTHONPATH": str(REPO),
     }
     proc = subprocess.Popen(
-        [sys.executable, str(HARNESS), "--workspace", str(ws)],
+        [sys.executable, str(HARNESS), "--workspace", str(ws), "--facility", FACILITY_ID],
         env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 60
@@ -123,7 +123,8 @@ def test_every_loops_until_sigterm_then_exits_cleanly(ab_api: Any, tmp_path: Pat
     write_config(ws, ab_api.url)
     env = os.environ | {"PYTHONPATH": str(REPO), "CAMPWATCH_TEST_PAUSE_AT": ""}
     proc = subprocess.Popen(
-        [sys.executable, str(HARNESS), "--workspace", str(ws), "--every", "1h", "--json"],
+        [sys.executable, str(HARNESS), "--workspace", str(ws), "--facility", FACILITY_ID,
+         "--every", "1h", "--json"],
         env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
     assert proc.stdout is not None
