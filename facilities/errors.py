@@ -38,3 +38,11 @@ class FacilityValidationError(FacilityError, ValueError):
         super().__init__(
             f"{self.path}: feature {feature}: field '{field}' = {value!r}: {problem}"
         )
+
+
+class GridError(FacilityError, ValueError):
+    """A grid that cannot be built as asked (bad resolution, bad snap)."""
+
+
+class DefinitionDirectoryError(FacilityError, FileNotFoundError):
+    """A definition directory that was named but does not exist."""

@@ -18,16 +18,12 @@ from numpy.typing import NDArray
 from pyproj import CRS, Transformer
 from shapely.geometry import Polygon, box
 
-from facilities.errors import FacilityError
+from facilities.errors import GridError
 from facilities.model import Facility
 from facilities.types import EpsgCode
 
 DEFAULT_SNAP_M = 60.0
 """Grid origins and extents are multiples of this many metres."""
-
-
-class GridError(FacilityError, ValueError):
-    """A grid that cannot be built as asked (bad resolution, bad snap)."""
 
 
 @dataclass(frozen=True)

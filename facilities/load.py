@@ -13,7 +13,11 @@ import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from facilities.errors import FacilityError, FacilityNotFoundError, FacilityValidationError
+from facilities.errors import (
+    DefinitionDirectoryError,
+    FacilityNotFoundError,
+    FacilityValidationError,
+)
 from facilities.model import Facility
 from facilities.validate import check_definition
 
@@ -22,10 +26,6 @@ BUNDLED_DIR = Path(__file__).parent / "definitions"
 
 ENV_VAR = "CAMPWATCH_FACILITIES"
 """Environment variable naming extra definition directories."""
-
-
-class DefinitionDirectoryError(FacilityError, FileNotFoundError):
-    """A definition directory that was named but does not exist."""
 
 
 def definition_dirs(extra: Sequence[Path | str] = ()) -> list[Path]:

@@ -21,3 +21,30 @@ class WarpError(ImageryError):
 
 class ProviderError(ImageryError):
     """An imagery provider failed (names the provider, URL and status)."""
+
+
+class SimulationError(ImageryError, ValueError):
+    """Simulation parameters or a truth file that cannot be used; names the field and value."""
+
+
+class RadiometryError(ImageryError, ValueError):
+    """Item metadata that does not determine how to get reflectance (names item and field)."""
+
+
+class ItemError(ImageryError, ValueError):
+    """A STAC item that lacks a field campwatch needs (names the item and field)."""
+
+
+class BandMapError(ImageryError, KeyError):
+    """A collection or item whose band assets cannot be identified."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class AssetReadError(ImageryError):
+    """An asset that cannot be read (names the item, asset and unsigned href)."""
+
+
+class TileError(ImageryError, ValueError):
+    """A tile index that cannot be built as asked (names the parameter and its value)."""

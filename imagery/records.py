@@ -4,8 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Literal
 
 from shapely.geometry import MultiPolygon, Polygon
+
+from imagery.types import (
+    ChangeType,
+    ConfidenceLabel,
+    EventStatus,
+    ReviewDecision,
+    ReviewStatus,
+    Series,
+)
 
 
 @dataclass(frozen=True)
@@ -28,11 +38,11 @@ class StoredChange:
     """Outline in the facility grid CRS."""
     area_m2: float
     """Area in square metres."""
-    change_type: str
+    change_type: ChangeType
     """new_or_brighter, removed_or_darker, vegetation_gain, vegetation_loss or earthworks."""
     confidence: float
     """Detector confidence, 0..1."""
-    confidence_label: str
+    confidence_label: ConfidenceLabel
     """low, medium or high."""
     zone_id: str
     """Zone the change falls in most ("" when outside every zone)."""
@@ -40,7 +50,7 @@ class StoredChange:
     """Type of that zone ("" when outside every zone)."""
     method: str
     """Detection method and its recorded co-registration/normalisation."""
-    series: str = ""
+    series: Series | Literal[""] = ""
     """The capture series the pair belongs to (e.g. "vhr", "medium")."""
     extra: dict[str, object] = field(default_factory=dict, compare=False)
     """Further attributes (stored as JSON)."""
@@ -102,21 +112,21 @@ class StoredEvent:
     """Outline in the facility grid CRS."""
     area_m2: float
     """Area in square metres."""
-    change_type: str
+    change_type: ChangeType
     """Change type of the change object."""
     confidence: float
     """Detector confidence, 0..1."""
-    confidence_label: str
+    confidence_label: ConfidenceLabel
     """low, medium or high."""
     zone_id: str
     """Zone the event falls in most ("" outside every zone)."""
     zone_type: str
     """Type of that zone ("" outside every zone)."""
-    series: str
+    series: Series | Literal[""]
     """Capture series of the bracket ("vhr" or "medium")."""
-    status: str
+    status: EventStatus
     """"confirmed" (not reverted by the next usable capture) or "unconfirmed" (no next one)."""
-    review: str
+    review: ReviewStatus
     """Analyst decision in force: "pending", "accepted", "rejected" or "needs_vhr"."""
     statement: str
     """The event as one sentence, bracketed by the two capture dates."""
@@ -136,9 +146,9 @@ class Review:
     """Later capture of the change's pair."""
     geometry: Polygon | MultiPolygon
     """The change's outline when decided, so a re-detected, slightly moved change keeps it."""
-    change_type: str
+    change_type: ChangeType
     """The change's type when decided."""
-    decision: str
+    decision: ReviewDecision
     """"accepted", "rejected" or "needs_vhr" (needs very-high-resolution imagery)."""
     decided_at: datetime
     """When the decision was recorded (UTC)."""

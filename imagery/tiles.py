@@ -38,11 +38,7 @@ from rasterio.windows import Window
 
 from facilities.grid import DEFAULT_SNAP_M, FacilityGrid, to_grid_crs
 from facilities.model import Facility
-from imagery.errors import ImageryError
-
-
-class TileError(ImageryError, ValueError):
-    """A tile index that cannot be built as asked (names the parameter and its value)."""
+from imagery.errors import TileError
 
 
 @dataclass(frozen=True)

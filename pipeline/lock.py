@@ -26,16 +26,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipeline.errors import PipelineError
+from pipeline.errors import LockHeldError, PipelineError
 
 log = logging.getLogger(__name__)
 
 LOCK_NAME = ".campwatch.lock"
 """Name of the lock file inside the workspace."""
-
-
-class LockHeldError(PipelineError):
-    """Another live run holds the workspace lock (the message names it)."""
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from rasterio.warp import Resampling, reproject
 
 from facilities.model import Facility
 from imagery.capture import BANDS, safe_id
+from imagery.errors import SimulationError
 from imagery.simulate.records import (
     CREDIT,
     S2_GSD_M,
@@ -39,7 +40,6 @@ from imagery.simulate.records import (
     SIMULATED_NOTE,
     SimulatedArchive,
     SimulatedCapture,
-    SimulationError,
     SimulationParams,
     TruthEvent,
 )

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from shapely.geometry import Polygon
 
-from imagery.errors import ImageryError
+from imagery.errors import SimulationError
 
 SENSOR_VHR = "SIM-VHR-1"
 """Sensor name of the commercial-like (very high resolution) simulated captures."""
@@ -44,10 +44,6 @@ EVENT_KINDS: tuple[str, ...] = (
 
 MAX_CAPTURES = 400
 """Upper bound on ``SimulationParams.captures`` (keeps a gap of days between captures)."""
-
-
-class SimulationError(ImageryError, ValueError):
-    """Simulation parameters or a truth file that cannot be used; names the field and value."""
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,8 @@ from shapely.geometry import LineString, MultiPolygon, Polygon, box
 
 from facilities.grid import FacilityGrid, facility_grid, to_grid_crs
 from facilities.model import Facility, Zone
-from imagery.simulate.records import S2_GSD_M, SimulationError, SimulationParams
+from imagery.errors import SimulationError
+from imagery.simulate.records import S2_GSD_M, SimulationParams
 
 MATERIALS: tuple[str, ...] = (
     "forest",

@@ -13,11 +13,11 @@ from itertools import pairwise
 
 import numpy as np
 
+from imagery.errors import SimulationError
 from imagery.simulate.records import (
     S2_GSD_M,
     SENSOR_S2,
     SENSOR_VHR,
-    SimulationError,
     SimulationParams,
 )
 from imagery.simulate.scene import PlannedEvent

@@ -13,20 +13,13 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from imagery.capture import BANDS
-from imagery.errors import ImageryError
+from imagery.errors import BandMapError
 
 MaskKind = Literal["scl", "qa_pixel"]
 """How the quality asset encodes clouds: Sentinel-2 scene classes or Landsat QA bits."""
 
 Family = Literal["sentinel-2", "landsat"]
 """The radiometric family of a collection (decides scale/offset rules)."""
-
-
-class BandMapError(ImageryError, KeyError):
-    """A collection or item whose band assets cannot be identified."""
-
-    def __str__(self) -> str:  # KeyError would repr() the message
-        return str(self.args[0]) if self.args else ""
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,7 @@ from typing import Any
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
-from imagery.errors import ImageryError
-
-
-class ItemError(ImageryError, ValueError):
-    """A STAC item that lacks a field campwatch needs (names the item and field)."""
+from imagery.errors import ItemError
 
 
 @dataclass(frozen=True)

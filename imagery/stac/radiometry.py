@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from imagery.errors import ImageryError
+from imagery.errors import RadiometryError
 from imagery.stac.bands import Family
 
 S2_SCALE = 1e-4
@@ -45,10 +45,6 @@ LANDSAT_OFFSET = -0.2
 
 _BOA_FLAGS = ("earthsearch:boa_offset_applied", "sentinel:boa_offset_applied")
 _BASELINE = re.compile(r"^\s*[Nn]?(\d{1,2})\.?(\d{2})\s*$")
-
-
-class RadiometryError(ImageryError, ValueError):
-    """Item metadata that does not determine how to get reflectance (names item and field)."""
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from rasterio.errors import RasterioError
 from rasterio.vrt import WarpedVRT
 
 from facilities.grid import FacilityGrid
-from imagery.errors import ImageryError
+from imagery.errors import AssetReadError
 from imagery.stac.bands import BandMap
 from imagery.stac.item import CandidateItem
 from imagery.stac.qa import clear_mask
@@ -37,10 +37,6 @@ Signer = Callable[[str], str]
 """Turns an unsigned asset href into one the server accepts (called at read time)."""
 
 _QUERY = re.compile(r"\?[^\s'\"]*")
-
-
-class AssetReadError(ImageryError):
-    """An asset that cannot be read (names the item, asset and unsigned href)."""
 
 
 def gdal_env_options(

@@ -32,8 +32,8 @@ from pystac_client.stac_api_io import StacApiIO
 from urllib3.util.retry import Retry
 
 from facilities.model import Facility
-from imagery.errors import ProviderError
-from imagery.stac.item import CandidateItem, ItemError, candidate_from_dict
+from imagery.errors import ItemError, ProviderError
+from imagery.stac.item import CandidateItem, candidate_from_dict
 
 log = logging.getLogger(__name__)
 

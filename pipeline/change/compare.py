@@ -15,8 +15,9 @@ from imagery.store import grid_raster_writer
 from imagery.workspace import FacilityWorkspace
 from pipeline.change.detect import ChangeParams
 from pipeline.change.pairs import CapturePair
-from pipeline.change.tiled import NoClearPixelsError, PairFiles, calibrate_pair, tiled_change
+from pipeline.change.tiled import PairFiles, calibrate_pair, tiled_change
 from pipeline.change.zones import GridZone, attribute_zone
+from pipeline.errors import NoClearPixelsError
 
 log = logging.getLogger(__name__)
 

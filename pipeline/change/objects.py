@@ -19,6 +19,7 @@ from rasterio import features
 from scipy import ndimage
 from shapely.geometry import Polygon, shape
 
+from imagery.types import ChangeType, ConfidenceLabel
 from pipeline.change.detect import ChangeParams, ChangeResult
 from pipeline.errors import ChangeInputError
 
@@ -56,11 +57,11 @@ class ChangeObject:
     """Area in m² (in pixels when not georeferenced)."""
     pixel_count: int
     """Number of changed pixels in the patch."""
-    change_type: str
+    change_type: ChangeType
     """One of :data:`CHANGE_TYPES`."""
     confidence: float
     """Mean change score of the patch, 0..1."""
-    confidence_label: str
+    confidence_label: ConfidenceLabel
     """"low", "medium" or "high"."""
 
 
@@ -148,7 +149,7 @@ def _classify(
     after: np.ndarray,
     scale: np.ndarray,
     params: ChangeParams,
-) -> str:
+) -> ChangeType:
     red = _role(params, "red")
     nir = _role(params, "nir", "nir08")
     if red is not None and nir is not None:
@@ -260,7 +261,7 @@ def change_objects(
         count_px = int(rows.size)
         conf = float(np.nanmean(result.score[idx[0], idx[1]]))
         conf = 0.0 if math.isnan(conf) else min(max(conf, 0.0), 1.0)
-        label = (
+        label: ConfidenceLabel = (
             "high"
             if conf >= HIGH_CONFIDENCE
             else "medium"

@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from imagery.capture import Capture
+from imagery.types import Series
 
 VHR_MAX_GSD_M = 5.0
 """Captures at or finer than this GSD form the very-high-resolution series."""
 
 
-def series_of(capture: Capture) -> str:
+def series_of(capture: Capture) -> Series:
     """The series a capture belongs to: ``"vhr"`` (≤ 5 m GSD) or ``"medium"``.
 
     Comparing a 0.5 m capture with a 10 m one would flag every roof edge, so
@@ -35,7 +36,7 @@ class CapturePair:
     """The earlier capture."""
     after: Capture
     """The later capture."""
-    series: str
+    series: Series
     """Their series."""
     gap_of: Capture | None = None
     """For a gap-filling pair: the usable but partly unclear capture between ``before``
@@ -47,9 +48,9 @@ class CapturePair:
         return f"{self.before.capture_id}__{self.after.capture_id}"
 
 
-def _usable_by_series(captures: list[Capture]) -> dict[str, list[Capture]]:
+def _usable_by_series(captures: list[Capture]) -> dict[Series, list[Capture]]:
     """Usable captures per series, oldest first."""
-    by_series: dict[str, list[Capture]] = {}
+    by_series: dict[Series, list[Capture]] = {}
     for c in sorted(captures, key=lambda c: (c.acquired, c.capture_id)):
         if c.usable:
             by_series.setdefault(series_of(c), []).append(c)

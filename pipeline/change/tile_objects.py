@@ -24,6 +24,7 @@ from scipy import ndimage
 from shapely.geometry import Polygon
 
 from imagery.tiles import Tile
+from imagery.types import ChangeType, ConfidenceLabel
 from pipeline.change.detect import ChangeParams
 from pipeline.change.objects import (
     BARE_NDVI,
@@ -244,7 +245,7 @@ def _mean(s: dict[str, float], key: str) -> float:
     return s[key] / n if n else float("nan")
 
 
-def _classify(s: dict[str, float], scale: np.ndarray) -> str:
+def _classify(s: dict[str, float], scale: np.ndarray) -> ChangeType:
     """:func:`pipeline.change.objects._classify` from sums instead of pixels."""
     if "dndvi" in s:
         d = _mean(s, "dndvi")
@@ -336,7 +337,7 @@ def merge_pieces(tiles: Sequence[TileChange], grid_tiles: Sequence[Tile], params
                 sums[k] = sums.get(k, 0.0) + v
         conf = _mean(sums, "score")
         conf = 0.0 if math.isnan(conf) else min(max(conf, 0.0), 1.0)
-        label = ("high" if conf >= HIGH_CONFIDENCE else
+        label: ConfidenceLabel = ("high" if conf >= HIGH_CONFIDENCE else
                  "medium" if conf >= MEDIUM_CONFIDENCE else "low")
         polys = [g for p in parts for g in p.polygons]
         geom = canonical(polys[0] if len(polys) == 1 else shapely.union_all(polys))

@@ -60,7 +60,7 @@ from pipeline.change.tile_objects import (
     merge_pieces,
     no_edges,
 )
-from pipeline.errors import ChangeInputError
+from pipeline.errors import ChangeInputError, NoClearPixelsError
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +72,6 @@ _FOUR = ndimage.generate_binary_structure(2, 1)
 
 Progress = Callable[[int, int], None]
 """Called with (tiles done, tiles in total)."""
-
-
-class NoClearPixelsError(ChangeInputError):
-    """No pixel of the grid is clear in both captures of the pair."""
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from imagery.capture import Capture
 from imagery.catalogue import Catalogue
 from imagery.records import StoredChange, StoredEvent
+from imagery.types import EventStatus, ReviewStatus
 from pipeline.change.pairs import capture_pairs
 
 OPPOSITE = {
@@ -42,7 +43,7 @@ class Event:
     """Last usable capture before the event."""
     after: Capture
     """First usable capture showing it."""
-    status: str
+    status: EventStatus
     """"confirmed" (the next capture still shows it) or "unconfirmed" (no next capture yet,
     or it was not clear there)."""
 
@@ -106,7 +107,7 @@ def find_events(captures: Sequence[Capture], changes: Sequence[StoredChange]) ->
             if reverted:
                 continue
             seen_again = following is not None and ch.extra.get("persistence") != "unknown"
-            status = "confirmed" if seen_again else "unconfirmed"
+            status: EventStatus = "confirmed" if seen_again else "unconfirmed"
             events.append(Event(ch, by_id[ch.before_id], by_id[ch.after_id], status))
     return events
 
@@ -144,7 +145,7 @@ def read_events(cat: Catalogue) -> list[Event]:
     return load_events(cat.captures(), cat.changes(), cat.events())
 
 
-def stored_event(event: Event, review: str = "pending") -> StoredEvent:
+def stored_event(event: Event, review: ReviewStatus = "pending") -> StoredEvent:
     """The record of ``event`` in the catalogue's ``events`` layer, with its review state.
 
     Example:

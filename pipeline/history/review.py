@@ -21,26 +21,24 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import cast
 
 from shapely.geometry.base import BaseGeometry
 
 from imagery.catalogue import Catalogue
 from imagery.records import Review, StoredChange
-from pipeline.errors import PipelineError
+from imagery.types import REVIEW_DECISIONS, ReviewDecision, ReviewStatus
+from pipeline.errors import ReviewError
 from pipeline.history.events import Event, read_events, stored_event
 
 log = logging.getLogger(__name__)
 
-DECISIONS = ("accepted", "rejected", "needs_vhr")
+DECISIONS = REVIEW_DECISIONS
 """Decisions an analyst can record."""
-PENDING = "pending"
+PENDING: ReviewStatus = "pending"
 """Status of a change with no decision."""
 MATCH_IOU = 0.5
 """Smallest intersection over union for a decision to carry to a re-detected change."""
-
-
-class ReviewError(PipelineError):
-    """A review that cannot be recorded (unknown change, bad decision)."""
 
 
 @dataclass(frozen=True)
@@ -49,7 +47,7 @@ class ReviewedEvent:
 
     event: Event
     """The event."""
-    status: str
+    status: ReviewStatus
     """"pending", "accepted", "rejected" or "needs_vhr"."""
     review: Review | None
     """The decision in force (None when pending)."""
@@ -149,6 +147,7 @@ def record_review(
     """
     if decision not in DECISIONS:
         raise ReviewError(f"decision must be one of {', '.join(DECISIONS)}; got {decision!r}")
+    checked = cast(ReviewDecision, decision)
     change = _find_change(cat, change_id)
     when = now or datetime.now(UTC)
     if when.tzinfo is None:
@@ -160,7 +159,7 @@ def record_review(
         after_id=change.after_id,
         geometry=change.geometry,
         change_type=change.change_type,
-        decision=decision,
+        decision=checked,
         decided_at=when.astimezone(UTC),
         analyst=analyst,
         note=note,

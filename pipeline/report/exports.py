@@ -33,12 +33,13 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 from pyproj import CRS
+from pyproj.exceptions import CRSError
 from rasterio.enums import Resampling
 from rasterio.warp import reproject, transform_bounds
 from shapely.geometry import MultiPolygon, Polygon, box, mapping
 
+from pipeline.errors import FigureError
 from pipeline.report.figure_parts import (
-    FigureError,
     draw_overlays,
     kind_colour,
     lonlat_transformer,
@@ -205,7 +206,7 @@ def export_geojson(
     _check_overlays(overlays)
     try:
         CRS.from_user_input(crs)
-    except Exception as exc:  # pyproj CRSError; keep the value in the message
+    except CRSError as exc:  # keep the value in the message
         raise FigureError(f"overlay CRS {crs!r} is not a CRS: {exc}") from exc
     extra: dict[str, object] = {}
     if caption is not None:

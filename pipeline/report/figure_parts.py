@@ -22,13 +22,9 @@ from pyproj import CRS, Proj, Transformer
 from shapely.geometry import MultiPolygon, Polygon
 
 from facilities.types import ZONE_TYPES
-from pipeline.errors import PipelineError
+from pipeline.errors import FigureError
 
 log = logging.getLogger(__name__)
-
-
-class FigureError(PipelineError, ValueError):
-    """Figure or export inputs that cannot be drawn (names the field and the value)."""
 
 
 ZONE_COLOURS: dict[str, str] = {

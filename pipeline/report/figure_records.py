@@ -9,9 +9,11 @@ from datetime import UTC, datetime
 import numpy as np
 from affine import Affine
 from pyproj import CRS
+from pyproj.exceptions import CRSError
 from shapely.geometry import MultiPolygon, Polygon
 
-from pipeline.report.figure_parts import FigureError, check_kind
+from pipeline.errors import FigureError
+from pipeline.report.figure_parts import check_kind
 
 __all__ = ["SIMULATED_MARK", "Caption", "FigureImage", "Overlay"]
 
@@ -105,7 +107,7 @@ class FigureImage:
             )
         try:
             crs = CRS.from_user_input(self.crs)
-        except Exception as exc:  # pyproj raises CRSError; keep the value in the message
+        except CRSError as exc:  # keep the value in the message
             raise FigureError(f"FigureImage.crs {self.crs!r} is not a CRS: {exc}") from exc
         if not crs.is_projected:
             raise FigureError(f"FigureImage.crs {self.crs!r} is not projected (metres expected)")

@@ -32,12 +32,12 @@ from matplotlib_scalebar.scalebar import ScaleBar
 from pyproj import CRS
 from shapely.geometry import Polygon, box
 
+from pipeline.errors import FigureError
 from pipeline.report.figure_parts import (
     CHANGE_COLOUR,
     EVENT_COLOUR,
     NODATA_GREY,
     ZONE_COLOURS,
-    FigureError,
     NorthArrow,
     add_locator,
     add_north_arrow,

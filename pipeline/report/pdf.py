@@ -13,16 +13,12 @@ import os
 import tempfile
 from pathlib import Path
 
-from pipeline.errors import PipelineError
+from pipeline.errors import PdfError
 
 log = logging.getLogger(__name__)
 
 PANGO_HINT = "apt-get install -y libpango-1.0-0 libpangoft2-1.0-0 (and pip install weasyprint)"
 """What to install when WeasyPrint cannot be imported."""
-
-
-class PdfError(PipelineError):
-    """The PDF cannot be written (WeasyPrint or its system libraries missing, bad HTML)."""
 
 
 def write_pdf(html_path: Path, pdf_path: Path) -> Path:

@@ -37,15 +37,15 @@ import numpy as np
 import rasterio
 import shapely
 from pyproj import CRS, Transformer
+from pyproj.exceptions import CRSError
 from rasterio.errors import RasterioIOError
 from shapely.geometry import MultiPolygon, Polygon, mapping
 
 from imagery.capture import safe_id
-from pipeline.errors import OutputExistsError
+from pipeline.errors import OutputExistsError, ViewerError
 from pipeline.viewer.tiles import (
     STRETCH_PERCENTILES,
     TilePyramid,
-    ViewerError,
     count_tiles,
     percentile_stretch,
     preview_rgb,
@@ -138,7 +138,7 @@ def _check_inputs(
             )
     try:
         CRS.from_user_input(crs)
-    except Exception as exc:  # pyproj raises CRSError; any failure means the same
+    except CRSError as exc:  # keep the value in the message
         raise ViewerError(f"crs {crs!r} is not a coordinate reference system: {exc}") from exc
     return dirs
 

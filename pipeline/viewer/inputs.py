@@ -11,9 +11,9 @@ from imagery.capture import Capture
 from imagery.catalogue import open_catalogue
 from imagery.records import StoredChange
 from imagery.workspace import FacilityWorkspace
+from pipeline.errors import ViewerError
 from pipeline.history.events import Event, read_events
 from pipeline.viewer.build import PropertyValue, ViewerCapture, ViewerFeature
-from pipeline.viewer.tiles import ViewerError
 
 log = logging.getLogger(__name__)
 

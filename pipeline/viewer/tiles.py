@@ -22,7 +22,7 @@ from rio_tiler.io import Reader
 from rio_tiler.utils import render
 
 from imagery.capture import BANDS
-from pipeline.errors import PipelineError
+from pipeline.errors import ViewerError
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +38,6 @@ about 10 % more bytes."""
 
 STRETCH_PERCENTILES = (2.0, 98.0)
 """Robust stretch: these percentiles of each band's valid pixels map to 0 and 255."""
-
-
-class ViewerError(PipelineError, ValueError):
-    """Inputs the viewer cannot render (names the file, field and value)."""
 
 
 @dataclass(frozen=True)

@@ -64,7 +64,7 @@ from typing import Any
 
 from imagery import __version__ as campwatch_version
 from pipeline.change.pairs import VHR_MAX_GSD_M
-from pipeline.errors import PipelineError
+from pipeline.errors import AlertLedgerError
 from pipeline.history.events import Event
 from pipeline.watch.config import WebhookSpec, header_values
 
@@ -102,10 +102,6 @@ LARGE_EARTHWORKS_M2 = 5000.0
 """Earthworks from this area count as large."""
 RANK_THRESHOLDS = ((8.0, 1), (5.0, 2))
 """(minimum score, rank); anything lower is rank 3."""
-
-
-class AlertLedgerError(PipelineError):
-    """An alert ledger that cannot be read or written (names the file and line)."""
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import PipelineError
+from pipeline.errors import WatchConfigError
 
 PROVIDER_TYPES = ("earth-search", "planetary-computer", "stac")
 """Provider types a config may name (see :mod:`imagery.stac.providers`)."""
@@ -56,10 +56,6 @@ DEFAULT_COLLECTIONS = {
 """Collections searched when a built-in provider is named without a config."""
 CONFIG_NAME = "watch.toml"
 """The config file looked for in the workspace when ``--config`` is not given."""
-
-
-class WatchConfigError(PipelineError, ValueError):
-    """A watch config that cannot be used (names the file, key and value)."""
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from facilities.grid import GridError, facility_grid, to_grid_crs, utm_crs_for
+from facilities.errors import GridError
+from facilities.grid import facility_grid, to_grid_crs, utm_crs_for
 from facilities.load import load_facility_by_id
 from facilities.model import Facility
 from facilities.validate import facility_from_collection

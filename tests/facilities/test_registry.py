@@ -10,11 +10,14 @@ from typing import Any
 
 import pytest
 
-from facilities.errors import FacilityNotFoundError, FacilityValidationError
+from facilities.errors import (
+    DefinitionDirectoryError,
+    FacilityNotFoundError,
+    FacilityValidationError,
+)
 from facilities.load import (
     BUNDLED_DIR,
     ENV_VAR,
-    DefinitionDirectoryError,
     definition_dirs,
     iter_definition_files,
     load_facility_by_id,

@@ -14,7 +14,8 @@ from shapely.geometry import Polygon, box
 from facilities.grid import FacilityGrid
 from facilities.load import load_facility_by_id
 from facilities.model import Zone
-from imagery.tiles import Tile, TileError, core_size, halo_for, tile_index, zones_touching
+from imagery.errors import TileError
+from imagery.tiles import Tile, core_size, halo_for, tile_index, zones_touching
 
 WEST, NORTH = 363_000.0, 4_320_000.0  # multiples of the 60 m snap
 

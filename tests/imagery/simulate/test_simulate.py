@@ -20,11 +20,10 @@ from facilities.grid import facility_grid, to_grid_crs
 from facilities.load import load_facility_by_id
 from facilities.model import Facility
 from imagery.capture import BANDS
-from imagery.errors import ImageryError
+from imagery.errors import ImageryError, SimulationError
 from imagery.simulate.archive import (
     SimulatedArchive,
     SimulatedCapture,
-    SimulationError,
     SimulationParams,
     read_truth,
     simulate_archive,

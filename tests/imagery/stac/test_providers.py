@@ -15,8 +15,8 @@ from shapely.geometry import box
 
 from facilities.grid import facility_grid
 from facilities.load import load_facility_by_id
-from imagery.errors import ProviderError
-from imagery.stac.bands import BandMapError, band_map
+from imagery.errors import BandMapError, ProviderError
+from imagery.stac.bands import band_map
 from imagery.stac.item import CandidateItem, candidate_from_dict
 from imagery.stac.providers import PlanetaryComputerSigner, StacApi, make_provider
 from imagery.stac.read import gdal_env_options, read_item, vsi_path

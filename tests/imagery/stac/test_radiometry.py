@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from imagery.errors import RadiometryError
 from imagery.stac.bands import band_map
 from imagery.stac.radiometry import (
     Radiometry,
-    RadiometryError,
     parse_baseline,
     radiometry_for,
     to_reflectance,

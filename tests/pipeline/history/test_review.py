@@ -14,8 +14,9 @@ from imagery.capture import Capture
 from imagery.catalogue import open_catalogue
 from imagery.errors import CatalogueError
 from imagery.records import Review, StoredChange
+from pipeline.errors import ReviewError
 from pipeline.history.events import find_events, stored_event
-from pipeline.history.review import ReviewError, decisions_for, iou, record_review, review_events
+from pipeline.history.review import decisions_for, iou, record_review, review_events
 
 T0 = datetime(2020, 1, 1, tzinfo=UTC)
 

@@ -18,9 +18,9 @@ from shapely.geometry import LineString, box
 from facilities.grid import FacilityGrid
 from imagery.capture import BANDS
 from imagery.store import write_grid_raster
-from pipeline.errors import OutputExistsError
+from pipeline.errors import OutputExistsError, ViewerError
 from pipeline.viewer.build import STATIC_DIR, ViewerCapture, ViewerFeature, build_viewer
-from pipeline.viewer.tiles import Stretch, ViewerError, percentile_stretch, to_rgba
+from pipeline.viewer.tiles import Stretch, percentile_stretch, to_rgba
 
 Scene = tuple[list[ViewerCapture], list[ViewerFeature]]
 

@@ -9,7 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline.cli.watch import EXIT_USAGE, watch
-from pipeline.watch.config import WatchConfigError, load_watch_config, parse_duration
+from pipeline.errors import WatchConfigError
+from pipeline.watch.config import load_watch_config, parse_duration
 
 GOOD = """
 webhooks = ["https://hooks.example.org/all"]

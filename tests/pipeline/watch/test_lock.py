@@ -14,7 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline.cli.watch import EXIT_LOCKED, watch
-from pipeline.lock import LOCK_NAME, LockHeldError, workspace_lock
+from pipeline.errors import LockHeldError
+from pipeline.lock import LOCK_NAME, workspace_lock
 
 HOLD = (
     "import sys, time; from pathlib import Path; from pipeline.lock import workspace_lock\n"

@@ -18,7 +18,6 @@ from imagery.store import grid_raster_writer
 from pipeline.change.detect import ChangeParams
 from pipeline.change.objects import ChangeObject
 from pipeline.change.tiled import (
-    NoClearPixelsError,
     PairFiles,
     TiledChange,
     calibrate_pair,
@@ -26,6 +25,7 @@ from pipeline.change.tiled import (
     tiled_change,
     untiled_change,
 )
+from pipeline.errors import NoClearPixelsError
 
 from .conftest import GRID, simulated_pair, write
 

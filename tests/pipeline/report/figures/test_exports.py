@@ -18,8 +18,9 @@ from pyproj import Transformer
 from rasterio.warp import transform_bounds
 from shapely.geometry import Polygon, shape
 
+from pipeline.errors import FigureError
 from pipeline.report.exports import export_geojson, export_geotiff, export_kmz
-from pipeline.report.figure_parts import FigureError, stretch_rgb, to_uint8
+from pipeline.report.figure_parts import stretch_rgb, to_uint8
 from pipeline.report.figures import FigureImage, Overlay
 
 KML = "{http://www.opengis.net/kml/2.2}"

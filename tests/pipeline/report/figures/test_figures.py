@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from pyproj import CRS, Proj, Transformer
 
-from pipeline.report.figure_parts import FigureError, grid_north_offset, stretch_rgb
+from pipeline.errors import FigureError
+from pipeline.report.figure_parts import grid_north_offset, stretch_rgb
 from pipeline.report.figures import (
     SIMULATED_MARK,
     Caption,
