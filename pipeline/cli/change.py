@@ -24,6 +24,7 @@ from pipeline.change.rasters import (
     write_objects,
 )
 from pipeline.change.records import METHODS, ChangeParams
+from pipeline.cli.options import overwrite_option
 from pipeline.errors import PipelineError
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ def _progress(done: int, total: int) -> None:
 @click.option("--bands", "bands", default=None,
               help="Band roles in order, e.g. blue,green,red,nir (enables --method index "
                    "and vegetation types).")
-@click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
+@overwrite_option
 def change(
     before: Path, after: Path, output: Path, method: str, min_area: float | None,
     polygons: Path | None, bands: str | None, overwrite: bool,

@@ -5,8 +5,7 @@ The lead registers :data:`facilities` on the ``campwatch`` main group::
     from pipeline.cli.facilities import facilities
     main.add_command(facilities)
 
-:func:`facilities_option` is the shared ``--facilities DIR`` option (repeatable, also read from
-``$CAMPWATCH_FACILITIES``) for any command that looks a facility up by id.
+The shared ``--facilities DIR`` option lives in :mod:`pipeline.cli.options`.
 """
 
 from __future__ import annotations
@@ -23,13 +22,13 @@ from facilities.errors import FacilityError
 from facilities.export import registry_geojson, registry_map_html, registry_rows
 from facilities.grid import facility_grid, to_grid_crs
 from facilities.load import (
-    ENV_VAR,
     load_facility_by_id,
     load_registry,
     validate_paths,
     validate_registry,
 )
 from facilities.model import Facility, Source
+from pipeline.cli.options import facilities_option, json_option
 from pipeline.viewer.build import STATIC_DIR
 
 SHOW_GRID_RESOLUTION_M = 10.0
@@ -38,26 +37,6 @@ SHOW_GRID_RESOLUTION_M = 10.0
 F = TypeVar("F", bound=Callable[..., Any])
 
 _GEOD = Geod(ellps="WGS84")
-
-
-def facilities_option(func: F) -> F:
-    """Add the repeatable ``--facilities DIR`` option (param ``facility_dirs``) to a command.
-
-    Example:
-        >>> @click.command()
-        ... @facilities_option
-        ... def cmd(facility_dirs: tuple[Path, ...]) -> None: ...
-    """
-    return click.option(
-        "--facilities",
-        "facility_dirs",
-        multiple=True,
-        type=click.Path(file_okay=False, path_type=Path),
-        envvar=ENV_VAR,
-        show_envvar=True,
-        help="Extra directory of facility definitions (repeatable); searched before the "
-        "bundled definitions. A duplicate facility id is an error.",
-    )(func)
 
 
 def facility_summary(
@@ -178,7 +157,7 @@ def facilities() -> None:
 
 @facilities.command("list")
 @facilities_option
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of rows.")
+@json_option
 @click.option(
     "--geojson",
     "as_geojson",
@@ -251,7 +230,7 @@ def _source_lines(s: dict[str, Any]) -> list[str]:
 @facilities.command("show")
 @click.argument("facility_id")
 @facilities_option
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
+@json_option
 def show_cmd(facility_id: str, facility_dirs: tuple[Path, ...], as_json: bool) -> None:
     """Show one facility: names, type, reported point, AOI, zones and its 10 m grid."""
     try:

@@ -5,8 +5,8 @@ The lead registers :data:`fetch` on the ``campwatch`` main group::
     from pipeline.cli.fetch import fetch
     main.add_command(fetch)
 
-The command is the edge: it enters the one ``rasterio.Env`` with
-:func:`imagery.stac.read.gdal_env_options` (range reads, timeouts, retries).
+GDAL options (range reads, timeouts, retries) come from the ``rasterio.Env`` the ``campwatch``
+group enters once (:data:`pipeline.cli.options.GDAL_OPTIONS`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import rasterio
 
 from facilities.errors import FacilityError
 from facilities.load import load_facility_by_id
@@ -26,9 +25,8 @@ from imagery.errors import ImageryError
 from imagery.quality import DEFAULT_MIN_CLEAR
 from imagery.stac.fetch import FetchReport, fetch_captures
 from imagery.stac.providers import PROVIDER_NAMES, make_provider
-from imagery.stac.read import gdal_env_options
 from imagery.workspace import FacilityWorkspace
-from pipeline.cli.facilities import facilities_option
+from pipeline.cli.options import facilities_option, json_option, workspace_option
 
 
 def _payload(facility_id: str, ws: FacilityWorkspace, report: FetchReport) -> dict[str, Any]:
@@ -101,10 +99,9 @@ def _day(ctx: click.Context, param: click.Parameter, value: datetime | None) -> 
               show_default=True, help="AOI clear fraction below which a capture is not usable.")
 @click.option("--cached", is_flag=True,
               help="Answer the search from the workspace cache when it holds the same search.")
-@click.option("--workspace", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Workspace directory (one sub-directory per facility).")
+@workspace_option
 @facilities_option
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
+@json_option
 def fetch(
     facility_id: str,
     provider: str,
@@ -132,11 +129,10 @@ def fetch(
         facility = load_facility_by_id(facility_id, facility_dirs)
         ws = FacilityWorkspace(workspace, facility.id)
         source = make_provider(provider, stac_url, cache_dir=ws.cache_dir, use_cache=cached)
-        with rasterio.Env(**gdal_env_options()):
-            report = fetch_captures(
-                facility, source, collection, start, end, ws,
-                resolution=resolution, max_cloud=max_cloud, min_clear=min_clear,
-            )
+        report = fetch_captures(
+            facility, source, collection, start, end, ws,
+            resolution=resolution, max_cloud=max_cloud, min_clear=min_clear,
+        )
     except (FacilityError, ImageryError) as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:

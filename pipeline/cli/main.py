@@ -10,84 +10,34 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
-import rasterio
-from rasterio.errors import RasterioIOError
 
-from facilities.errors import FacilityError
-from facilities.load import ENV_VAR, load_facility_by_id
-from imagery.errors import ImageryError
-from imagery.stac.read import gdal_env_options
+from facilities.load import load_facility_by_id
 from imagery.vendor.metadata import overrides_from_cli
 from imagery.workspace import FacilityWorkspace, workspace_grid
 from pipeline.cli.change import change as change_command
 from pipeline.cli.facilities import facilities as facilities_group
 from pipeline.cli.fetch import fetch as fetch_command
+from pipeline.cli.options import (
+    GDAL_OPTIONS,
+    facilities_option,
+    json_option,
+    progress_bar,
+    user_errors,
+    workspace_option,
+)
+from pipeline.cli.report import export as export_command
+from pipeline.cli.report import report as report_command
+from pipeline.cli.review import review as review_command
 from pipeline.cli.verify import verify as verify_command
 from pipeline.cli.view import view as view_command
 from pipeline.cli.watch import watch as watch_command
-from pipeline.errors import PipelineError
 from pipeline.lock import workspace_lock
 
 log = logging.getLogger(__name__)
-
-GDAL_OPTIONS: dict[str, Any] = {
-    **gdal_env_options(),
-    "GDAL_CACHEMAX": 256,
-}
-"""GDAL configuration for every command: the one front door for GDAL options."""
-
-facilities_option = click.option(
-    "--facilities",
-    "facility_dirs",
-    multiple=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar=ENV_VAR,
-    help=f"Extra directory of facility definitions (repeatable; also ${ENV_VAR}).",
-)
-workspace_option = click.option(
-    "--workspace",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Workspace directory (one sub-directory per facility).",
-)
-json_option = click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
-
-
-@contextmanager
-def user_errors() -> Iterator[None]:
-    """Turn the packages' errors into clean CLI errors (exit 1, no traceback)."""
-    try:
-        yield
-    except (FacilityError, ImageryError, PipelineError) as exc:
-        raise click.ClickException(str(exc)) from exc
-    except (RasterioIOError, OSError) as exc:  # e.g. a stored capture deleted by hand
-        raise click.ClickException(f"{exc}; run 'campwatch verify' on the workspace") from exc
-
-
-def progress_bar(label: str) -> Callable[[int, int], None]:
-    """A progress callable that draws a bar on stderr when it is a terminal."""
-    state: dict[str, Any] = {}
-
-    def update(done: int, total: int) -> None:
-        if not sys.stderr.isatty():
-            return
-        bar = state.get("bar")
-        if bar is None:
-            bar = click.progressbar(length=total, label=label, file=sys.stderr)
-            bar.__enter__()
-            state["bar"] = bar
-        bar.update(done - bar.pos)
-        if done >= total:
-            bar.__exit__(None, None, None)
-            state.pop("bar")
-
-    return update
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -105,6 +55,8 @@ def main(ctx: click.Context, verbose: int) -> None:
         level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s"
     )
     logging.captureWarnings(True)
+    import rasterio
+
     ctx.with_resource(rasterio.Env(**GDAL_OPTIONS))
 
 
@@ -257,11 +209,6 @@ main.add_command(fetch_command)
 main.add_command(verify_command)
 main.add_command(view_command)
 main.add_command(watch_command)
-
-from pipeline.cli.report import export as export_command  # noqa: E402
-from pipeline.cli.report import report as report_command  # noqa: E402
-from pipeline.cli.review import review as review_command  # noqa: E402
-
 main.add_command(export_command)
 main.add_command(report_command)
 main.add_command(review_command)

@@ -11,20 +11,15 @@ from pathlib import Path
 
 import click
 
-from facilities.load import ENV_VAR, load_facility_by_id
+from facilities.load import load_facility_by_id
 from imagery.workspace import FacilityWorkspace, workspace_grid
-
-_workspace = click.option(
-    "--workspace", required=True, type=click.Path(file_okay=False, path_type=Path),
-    help="Workspace directory (one sub-directory per facility).",
+from pipeline.cli.options import (
+    facilities_option,
+    json_option,
+    overwrite_option,
+    user_errors,
+    workspace_option,
 )
-_facilities = click.option(
-    "--facilities", "facility_dirs", multiple=True,
-    type=click.Path(file_okay=False, path_type=Path), envvar=ENV_VAR,
-    help=f"Extra directory of facility definitions (repeatable; also ${ENV_VAR}).",
-)
-_overwrite = click.option("--overwrite", is_flag=True, help="Replace existing output files.")
-_json = click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 
 
 @click.command("export")
@@ -38,17 +33,16 @@ _json = click.option("--json", "as_json", is_flag=True, help="Print a JSON summa
               help="PNG resolution.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               default=None, help="Output directory (default: WORKSPACE/FACILITY/report/exports).")
-@_workspace
-@_overwrite
-@_facilities
-@_json
+@workspace_option
+@overwrite_option
+@facilities_option
+@json_option
 def export(
     facility_id: str, capture_id: str, before_id: str | None, formats: str, dpi: int,
     out_dir: Path | None, workspace: Path, overwrite: bool, facility_dirs: tuple[Path, ...],
     as_json: bool,
 ) -> None:
     """Export an annotated capture of FACILITY_ID as PNG, GeoTIFF, GeoJSON and/or KMZ."""
-    from pipeline.cli.main import user_errors
     from pipeline.report.capture_export import export_capture, parse_formats
 
     with user_errors():
@@ -67,11 +61,11 @@ def export(
 
 @click.command("report")
 @click.argument("facility_id")
-@_workspace
+@workspace_option
 @click.option("--pdf", is_flag=True, help="Also write report.pdf (needs WeasyPrint).")
-@_overwrite
-@_facilities
-@_json
+@overwrite_option
+@facilities_option
+@json_option
 def report(
     facility_id: str, workspace: Path, pdf: bool, overwrite: bool,
     facility_dirs: tuple[Path, ...], as_json: bool,
@@ -81,7 +75,6 @@ def report(
     Only events an analyst accepted (campwatch review) are stated as findings.
     """
     from imagery.simulate.archive import read_truth
-    from pipeline.cli.main import user_errors
     from pipeline.history.events import read_events
     from pipeline.history.validation import validate_events
     from pipeline.report.html import report_facility

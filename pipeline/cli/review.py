@@ -7,14 +7,14 @@ from pathlib import Path
 
 import click
 
-from facilities.load import ENV_VAR, load_facility_by_id
+from facilities.load import load_facility_by_id
 from imagery.workspace import FacilityWorkspace, workspace_grid
+from pipeline.cli.options import facilities_option, json_option, user_errors, workspace_option
 
 
 @click.command("review")
 @click.argument("facility_id")
-@click.option("--workspace", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Workspace directory (one sub-directory per facility).")
+@workspace_option
 @click.option("--change", "change_id", default=None, help="Change id (a unique prefix will do).")
 @click.option("--accept", "decision", flag_value="accepted", help="Accept: state it as a finding.")
 @click.option("--reject", "decision", flag_value="rejected", help="Reject: not a real change.")
@@ -24,10 +24,8 @@ from imagery.workspace import FacilityWorkspace, workspace_grid
 @click.option("--analyst", default="", envvar="CAMPWATCH_ANALYST",
               help="Who decides (also $CAMPWATCH_ANALYST).")
 @click.option("--list", "list_pending", is_flag=True, help="List events awaiting review.")
-@click.option("--facilities", "facility_dirs", multiple=True,
-              type=click.Path(file_okay=False, path_type=Path), envvar=ENV_VAR,
-              help=f"Extra directory of facility definitions (repeatable; also ${ENV_VAR}).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@facilities_option
+@json_option
 def review(
     facility_id: str, workspace: Path, change_id: str | None, decision: str | None, note: str,
     analyst: str, list_pending: bool, facility_dirs: tuple[Path, ...], as_json: bool,
@@ -39,7 +37,6 @@ def review(
     (rebuild it with campwatch report --overwrite).
     """
     from imagery.catalogue import open_catalogue
-    from pipeline.cli.main import user_errors
     from pipeline.history.events import read_events
     from pipeline.history.review import PENDING, record_review, review_events
 

@@ -10,6 +10,7 @@ import click
 
 from imagery.errors import ImageryError
 from imagery.verify import VerifyReport, verify_workspace
+from pipeline.cli.options import json_option, workspace_option
 
 
 def _as_json(root: Path, report: VerifyReport) -> str:
@@ -38,16 +39,8 @@ def _as_json(root: Path, report: VerifyReport) -> str:
 
 
 @click.command("verify")
-@click.option(
-    "--workspace",
-    "workspace",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("workspace"),
-    show_default=True,
-    envvar="CAMPWATCH_WORKSPACE",
-    help="Workspace directory holding one folder per facility.",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
+@workspace_option(default=Path("workspace"))
+@json_option
 def verify(workspace: Path, as_json: bool) -> None:
     """Re-hash every stored raster, mask and vendor original against the catalogues.
 

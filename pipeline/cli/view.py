@@ -12,17 +12,21 @@ serve the directory with any static file server.
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import click
 
 from facilities.errors import FacilityError
-from facilities.load import ENV_VAR, load_facility_by_id
+from facilities.load import load_facility_by_id
 from imagery.errors import ImageryError
 from imagery.workspace import FacilityWorkspace, workspace_grid
+from pipeline.cli.options import (
+    facilities_option,
+    json_option,
+    overwrite_option,
+    progress_bar,
+    workspace_option,
+)
 from pipeline.errors import OutputExistsError, PipelineError
 from pipeline.viewer.build import build_viewer
 from pipeline.viewer.inputs import viewer_inputs
@@ -41,47 +45,16 @@ def viewer_dir(ws: FacilityWorkspace) -> Path:
     return ws.dir / VIEWER_DIR
 
 
-def _progress() -> Callable[[int, int], None]:
-    """A (done, total) callable drawing a bar on stderr when it is a terminal."""
-    state: dict[str, Any] = {}
-
-    def update(done: int, total: int) -> None:
-        if not sys.stderr.isatty():
-            return
-        if "bar" not in state:
-            state["bar"] = click.progressbar(length=total, label="tiles", file=sys.stderr)
-            state["bar"].__enter__()
-        bar = state["bar"]
-        bar.update(done - bar.pos)
-        if done >= total:
-            bar.__exit__(None, None, None)
-            del state["bar"]
-
-    return update
-
-
 @click.command()
 @click.argument("facility_id")
-@click.option(
-    "--workspace",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Workspace directory (one sub-directory per facility).",
-)
-@click.option("--overwrite", is_flag=True, help="Replace an existing viewer.")
+@workspace_option
+@overwrite_option
 @click.option("--min-zoom", type=click.IntRange(0, 24), help="Lowest zoom level to render.")
 @click.option(
     "--max-zoom", type=click.IntRange(0, 24), help="Highest zoom level (default: native)."
 )
-@click.option(
-    "--facilities",
-    "facility_dirs",
-    multiple=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar=ENV_VAR,
-    help=f"Extra directory of facility definitions (repeatable; also ${ENV_VAR}).",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
+@facilities_option
+@json_option
 def view(
     facility_id: str,
     workspace: Path,
@@ -116,7 +89,7 @@ def view(
             features,
             min_zoom=min_zoom,
             max_zoom=max_zoom,
-            progress=_progress(),
+            progress=progress_bar("tiles"),
         )
     except (FacilityError, ImageryError, PipelineError) as exc:
         raise click.ClickException(str(exc)) from exc

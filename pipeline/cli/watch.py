@@ -17,11 +17,11 @@ from typing import Any
 import click
 
 from facilities.errors import FacilityError
-from facilities.load import ENV_VAR, load_registry
+from facilities.load import load_registry
 from facilities.model import Facility
 from facilities.types import FACILITY_TYPES
 from imagery.errors import ImageryError
-from imagery.stac.read import gdal_env_options
+from pipeline.cli.options import GDAL_OPTIONS, facilities_option, json_option, workspace_option
 from pipeline.errors import LockHeldError, PipelineError, WatchConfigError
 from pipeline.watch.config import WatchConfig, find_watch_config, parse_duration
 from pipeline.watch.passes import WatchReport, watch_pass
@@ -159,11 +159,10 @@ Example (crontab, every 6 hours, every documented camp in the registry):
 @click.option("--provider", "providers", multiple=True, metavar="NAME",
               help="Search only this configured provider (repeatable; 'earth-search' and "
                    "'planetary-computer' work without a config).")
-@click.option("--workspace", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Workspace directory (one sub-directory per facility).")
+@workspace_option
 @click.option("--every", metavar="DURATION",
               help="Run again every DURATION (e.g. 6h, 30m) until SIGTERM.")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON report per pass.")
+@json_option
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Run facilities on a local Dask cluster of N worker processes.")
 @click.option("--scheduler", metavar="URL",
@@ -171,9 +170,7 @@ Example (crontab, every 6 hours, every documented camp in the registry):
 @click.option("--config", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Watch config (TOML; default: WORKSPACE/watch.toml if present).")
 @click.option("--fail-fast", is_flag=True, help="Stop the pass at the first failed facility.")
-@click.option("--facilities", "facility_dirs", multiple=True, envvar=ENV_VAR,
-              type=click.Path(file_okay=False, path_type=Path),
-              help=f"Extra directory of facility definitions (repeatable; also ${ENV_VAR}).")
+@facilities_option
 def watch(
     facility_ids: tuple[str, ...], facility_types: tuple[str, ...], everything: bool,
     providers: tuple[str, ...], workspace: Path,
@@ -207,7 +204,7 @@ def watch(
             try:
                 report = watch_pass(
                     facilities, workspace, cfg, only_providers=providers, fail_fast=fail_fast,
-                    client=client, gdal_options=gdal_env_options(), should_stop=stop.is_set,
+                    client=client, gdal_options=GDAL_OPTIONS, should_stop=stop.is_set,
                 )
             except LockHeldError as exc:
                 click.echo(f"campwatch watch: {exc}", err=True)
