@@ -3,17 +3,26 @@
 Reads go through a :class:`rasterio.vrt.WarpedVRT` whose output *is* the facility
 grid, so GDAL reads only the source pixels under each requested window (and only
 the overlapping part of a large scene). Output is float32 with NaN for nodata.
+
+This module holds the project's one resampling rule (:func:`resampling_for`) and the one
+place a ``WarpedVRT`` is set up (:func:`warped`): vendor ingest, STAC fetch and
+``campwatch change`` all land pixels on a grid through it, so the same raster lands the
+same way whichever path brought it.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
+from affine import Affine
 from rasterio.enums import Resampling
 from rasterio.io import DatasetReader
 from rasterio.vrt import WarpedVRT
+from rasterio.warp import calculate_default_transform
 from rasterio.windows import Window
 
 from facilities.grid import FacilityGrid
@@ -39,13 +48,69 @@ def grid_blocks(grid: FacilityGrid, block: int = DEFAULT_BLOCK) -> Iterator[Wind
             yield Window(col, row, min(block, grid.width - col), min(block, grid.height - row))
 
 
-def _resampling_for(src: DatasetReader, grid: FacilityGrid, categorical: bool) -> Resampling:
+FINER_TOLERANCE = 0.999
+"""A source counts as finer than the target only below this share of the target's pixel size
+(a 10 m source on a 10 m grid is not downsampled because of rounding in its transform)."""
+
+
+def resampling_for(
+    src: DatasetReader, crs: str, transform: Affine, *, categorical: bool = False
+) -> Resampling:
+    """The one resampling rule for landing ``src`` on a target grid (``crs``, ``transform``).
+
+    Categorical rasters (masks, class bands) take the nearest value. Reflectance from a
+    finer source is area-averaged, as a coarser sensor would see it; from a source as fine
+    as the target or coarser it is bilinear. The source's pixel size is measured in the
+    target CRS, so a geographic source is compared in metres, not degrees.
+
+    Example:
+        >>> import numpy as np, rasterio
+        >>> from rasterio.io import MemoryFile
+        >>> with MemoryFile() as mem, mem.open(driver="GTiff", width=4, height=4, count=1,
+        ...         dtype="uint8", crs="EPSG:32652",
+        ...         transform=Affine(0.5, 0, 0, 0, -0.5, 0)) as src:
+        ...     resampling_for(src, "EPSG:32652", Affine(1, 0, 0, 0, -1, 0)).name
+        'average'
+    """
     if categorical:
         return Resampling.nearest
-    src_res = abs(src.transform.a) if src.crs and src.crs.is_projected else None
-    if src_res is not None and src_res < grid.resolution:
-        return Resampling.average  # downsampling: area average, as a coarser sensor would see it
+    if src.crs is None:
+        raise WarpError(f"{src.name}: has no CRS; refusing to guess where it lies")
+    moved, _, _ = calculate_default_transform(src.crs, crs, src.width, src.height, *src.bounds)
+    src_res = max(abs(moved.a), abs(moved.e))
+    if src_res < abs(transform.a) * FINER_TOLERANCE:
+        return Resampling.average
     return Resampling.bilinear
+
+
+@contextmanager
+def warped(
+    src: DatasetReader,
+    crs: str,
+    transform: Affine,
+    width: int,
+    height: int,
+    *,
+    categorical: bool = False,
+    **options: Any,
+) -> Iterator[WarpedVRT]:
+    """``src`` seen on a target grid, resampled by :func:`resampling_for`.
+
+    ``options`` go to :class:`rasterio.vrt.WarpedVRT` (nodata, dtype, alpha, warp extras);
+    the resampling is never one of them.
+
+    Example:
+        >>> # with warped(src, grid.crs, grid.transform, grid.width, grid.height) as vrt:
+        >>> #     arr = vrt.read(1)
+    """
+    if "resampling" in options:
+        raise WarpError(f"{src.name}: resampling is decided by resampling_for, not the caller")
+    resampling = resampling_for(src, crs, transform, categorical=categorical)
+    with WarpedVRT(
+        src, crs=crs, transform=transform, width=width, height=height, resampling=resampling,
+        **options,
+    ) as vrt:
+        yield vrt
 
 
 def warp_blocks(
@@ -92,17 +157,19 @@ def warp_blocks(
         )
     windows = list(grid_blocks(grid, block))
     nodata = src.nodata
-    with WarpedVRT(
+    with warped(
         src,
-        crs=grid.crs,
-        transform=grid.transform,
-        width=grid.width,
-        height=grid.height,
-        resampling=_resampling_for(src, grid, categorical),
+        grid.crs,
+        grid.transform,
+        grid.width,
+        grid.height,
+        categorical=categorical,
         src_nodata=nodata,
         nodata=nodata if nodata is not None else 0,
         add_alpha=nodata is None,
         warp_extras={"NUM_THREADS": "ALL_CPUS"},
+        # reflectance is resampled in float32, never rounded back to the source's integers
+        **({} if categorical else {"dtype": "float32"}),
     ) as vrt:
         read = indexes + ([vrt.count] if nodata is None and not categorical else [])
         for i, window in enumerate(windows):

@@ -20,9 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import rasterio
-from rasterio.enums import Resampling
 from rasterio.errors import RasterioError
-from rasterio.vrt import WarpedVRT
 
 from facilities.grid import FacilityGrid
 from imagery.errors import AssetReadError
@@ -30,6 +28,7 @@ from imagery.stac.bands import BandMap
 from imagery.stac.item import CandidateItem
 from imagery.stac.qa import clear_mask
 from imagery.stac.radiometry import Radiometry, radiometry_for, to_reflectance
+from imagery.warp import warped
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +134,8 @@ def read_band(
     categorical: bool,
     src_nodata: float | None,
 ) -> np.ndarray:
-    """Read band 1 of ``path`` on ``grid`` through a WarpedVRT (only the window's blocks).
+    """Read band 1 of ``path`` on ``grid`` (only the window's blocks), resampled by the
+    project's one rule (:func:`imagery.warp.warped`).
 
     Reflectance (``categorical=False``) comes back float32 with NaN for no data;
     categorical bands keep their dtype, with ``src_nodata`` outside the source.
@@ -148,23 +148,15 @@ def read_band(
             raise AssetReadError(f"{path}: the raster has no CRS")
         nodata = src.nodata if src.nodata is not None else src_nodata
         if categorical:
-            resampling = Resampling.nearest
             options: dict[str, object] = {"dtype": src.dtypes[0]}
             if nodata is not None:
                 options |= {"src_nodata": nodata, "nodata": nodata}
         else:
-            finer = max(abs(src.res[0]), abs(src.res[1])) < grid.resolution * 0.999
-            resampling = Resampling.average if finer else Resampling.nearest
             options = {"dtype": "float32", "nodata": np.nan}
             if nodata is not None:
                 options["src_nodata"] = nodata
-        with WarpedVRT(
-            src,
-            crs=grid.crs,
-            transform=grid.transform,
-            width=grid.width,
-            height=grid.height,
-            resampling=resampling,
+        with warped(
+            src, grid.crs, grid.transform, grid.width, grid.height, categorical=categorical,
             **options,
         ) as vrt:
             data: np.ndarray = vrt.read(1)

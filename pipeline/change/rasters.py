@@ -23,10 +23,10 @@ import rasterio
 from affine import Affine
 from rasterio.enums import ColorInterp, Resampling
 from rasterio.io import DatasetReader, DatasetWriter
-from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
+from imagery.warp import warped
 from pipeline.change.calibration import (
     Tile,
     central_crop,
@@ -180,13 +180,12 @@ def aligned_after(before: DatasetReader, after: DatasetReader) -> Iterator[Sourc
         return
     log.info("warping AFTER %s onto BEFORE's grid", after.name)
     nodata = after.nodata
-    with WarpedVRT(
+    with warped(
         after,
-        crs=before.crs,
-        transform=before.transform,
-        width=before.width,
-        height=before.height,
-        resampling=Resampling.cubic,
+        before.crs,
+        before.transform,
+        before.width,
+        before.height,
         src_nodata=nodata,
         nodata=nodata,
         add_alpha=nodata is None,
