@@ -162,3 +162,40 @@ def write_grid_raster(
     ) as sink:
         sink.write(Window(0, 0, grid.width, grid.height), array)
     return sink.sha256
+
+
+def read_clear(raster: Path, mask: Path, window: Window) -> np.ndarray:
+    """A window of a stored capture as float32 reflectance, NaN where its mask is not clear.
+
+    Example:
+        >>> # refl = read_clear(ws.absolute(cap.raster_path), ws.absolute(cap.mask_path),
+        >>> #                   Window(0, 0, 512, 512))
+    """
+    with rasterio.open(raster) as src:
+        refl: np.ndarray = src.read(window=window).astype(np.float32, copy=False)
+    with rasterio.open(mask) as src:
+        refl[:, src.read(1, window=window) != 1] = np.nan
+    return refl
+
+
+def read_decimated(
+    raster: Path, mask: Path, shape: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """A whole stored capture at ``shape`` (rows, cols), read through its COG overviews.
+
+    Reflectance is area-averaged; the clear mask takes the nearest value. Memory follows
+    ``shape``, not the grid.
+
+    Returns:
+        (float32 reflectance (bands, rows, cols), bool clear (rows, cols)).
+
+    Example:
+        >>> # refl, clear = read_decimated(raster, mask, (1000, 1000))
+    """
+    from rasterio.enums import Resampling
+
+    with rasterio.open(raster) as src:
+        refl: np.ndarray = src.read(out_shape=(src.count, *shape), resampling=Resampling.average)
+    with rasterio.open(mask) as src:
+        clear: np.ndarray = src.read(1, out_shape=shape, resampling=Resampling.nearest) == 1
+    return refl, clear

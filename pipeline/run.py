@@ -12,9 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-import rasterio
 import rasterio.windows
-from rasterio.enums import Resampling
 from rasterio.windows import Window
 from rasterio.windows import bounds as window_bounds
 
@@ -23,6 +21,7 @@ from facilities.model import Facility
 from imagery.capture import Capture
 from imagery.catalogue import open_catalogue
 from imagery.quality import region_masks
+from imagery.store import read_clear, read_decimated
 from imagery.tiles import tile_index
 from imagery.warp import grid_blocks
 from imagery.workspace import FacilityWorkspace
@@ -79,10 +78,7 @@ def _capture_metrics(
     # (decimated through the COG overviews), so memory does not grow with the AOI.
     f = max(1, int(np.ceil(np.sqrt(grid.width * grid.height / METRICS_MAX_PX))))
     shape = (max(1, grid.height // f), max(1, grid.width // f))
-    with rasterio.open(ws.absolute(cap.raster_path)) as src:
-        refl = src.read(out_shape=(src.count, *shape), resampling=Resampling.average)
-    with rasterio.open(ws.absolute(cap.mask_path)) as src:
-        clear = src.read(1, out_shape=shape, resampling=Resampling.nearest) == 1
+    refl, clear = read_decimated(ws.absolute(cap.raster_path), ws.absolute(cap.mask_path), shape)
     if f > 1:
         regions = {k: v[: shape[0] * f : f, : shape[1] * f : f] for k, v in regions.items()}
     types = {z.id: z.zone_type for z in facility.zones}
@@ -90,11 +86,7 @@ def _capture_metrics(
 
 
 def _read_clear(cap: Capture, ws: FacilityWorkspace, window: Window) -> np.ndarray:
-    with rasterio.open(ws.absolute(cap.raster_path)) as src:
-        refl = src.read(window=window)
-    with rasterio.open(ws.absolute(cap.mask_path)) as src:
-        refl[:, src.read(1, window=window) != 1] = np.nan
-    return refl
+    return read_clear(ws.absolute(cap.raster_path), ws.absolute(cap.mask_path), window)
 
 
 PERSISTENCE_BATCH_PX = 2048
