@@ -13,3 +13,7 @@ class ChangeInputError(PipelineError, ValueError):
 
 class OutputExistsError(PipelineError, FileExistsError):
     """An output that exists and would be clobbered without ``--overwrite``."""
+
+
+class SelectionError(PipelineError):
+    """Nothing to watch, or a type no facility has: a usage error of ``campwatch watch``."""

@@ -22,11 +22,11 @@ from facilities.model import Facility
 from facilities.types import FACILITY_TYPES
 from imagery.errors import ImageryError
 from imagery.stac.read import gdal_env_options
-from pipeline.errors import PipelineError
+from pipeline.errors import PipelineError, SelectionError
 from pipeline.lock import LockHeldError
 from pipeline.watch.config import WatchConfig, WatchConfigError, find_watch_config, parse_duration
 from pipeline.watch.passes import WatchReport, watch_pass
-from pipeline.watch.selection import SelectionError, select_facilities
+from pipeline.watch.selection import select_facilities
 
 log = logging.getLogger(__name__)
 

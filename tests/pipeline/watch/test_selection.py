@@ -9,7 +9,8 @@ import pytest
 from facilities.errors import FacilityNotFoundError
 from facilities.load import load_registry
 from facilities.model import Facility
-from pipeline.watch.selection import SelectionError, select_facilities
+from pipeline.errors import SelectionError
+from pipeline.watch.selection import select_facilities
 
 
 @pytest.fixture(scope="module")
