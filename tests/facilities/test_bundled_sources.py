@@ -67,6 +67,12 @@ PINNED = {
         125.999343,
         "https://yumpu.com/en/document/view/55327176/north-korea-choma-bong-restricted-area",
     ),
+    "hoeryong-kwanliso-22": (
+        "Hoeryong, North Hamgyong Province, 42.54549, 129.91401.",
+        42.54549,
+        129.91401,
+        "https://www.google.com/maps/d/kml?mid=1uo5xseZysdNTIY-I-rTsXUWWYDu5UnGx&forcekml=1",
+    ),
 }
 
 
