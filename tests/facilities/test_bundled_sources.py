@@ -73,6 +73,12 @@ PINNED = {
         129.91401,
         "https://www.google.com/maps/d/kml?mid=1uo5xseZysdNTIY-I-rTsXUWWYDu5UnGx&forcekml=1",
     ),
+    "kaechon-kyohwaso-1": (
+        "Kaechon, South Pyongan Province, 39° 42’34.72”E, 125° 55’24.78”E.",
+        39.709644,
+        125.92355,
+        "https://www.google.com/maps/d/kml?mid=1uo5xseZysdNTIY-I-rTsXUWWYDu5UnGx&forcekml=1",
+    ),
 }
 
 

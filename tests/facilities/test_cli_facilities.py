@@ -28,6 +28,7 @@ BUNDLED_IDS = [
     "hwasong-kwanliso-16",
     "jongori-kyohwaso-12",
     "kaechon-kwanliso-14",
+    "kaechon-kyohwaso-1",
     "kangdong-kyohwaso-4",
     "pukchang-kwanliso-18",
     "yodok-kwanliso-15",
