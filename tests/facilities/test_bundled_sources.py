@@ -79,6 +79,12 @@ PINNED = {
         125.92355,
         "https://www.google.com/maps/d/kml?mid=1uo5xseZysdNTIY-I-rTsXUWWYDu5UnGx&forcekml=1",
     ),
+    "chungsan-kyohwaso-11": (
+        "Chung-san, South Pyongan Province, 39° 4’40.35”N 125° 26’15.58”E.",
+        39.077875,
+        125.437661,
+        "https://www.google.com/maps/d/kml?mid=1uo5xseZysdNTIY-I-rTsXUWWYDu5UnGx&forcekml=1",
+    ),
 }
 
 

@@ -24,6 +24,7 @@ def run(*args: str, env: dict[str, str] | None = None) -> Any:
 BUNDLED_IDS = [
     "choma-bong-restricted-area",
     "chongjin-kwanliso-25",
+    "chungsan-kyohwaso-11",
     "hoeryong-kwanliso-22",
     "hwasong-kwanliso-16",
     "jongori-kyohwaso-12",

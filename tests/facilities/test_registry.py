@@ -29,6 +29,7 @@ KANGDONG = BUNDLED_DIR / "kangdong-kyohwaso-4.geojson"
 BUNDLED_IDS = [
     "choma-bong-restricted-area",
     "chongjin-kwanliso-25",
+    "chungsan-kyohwaso-11",
     "hoeryong-kwanliso-22",
     "hwasong-kwanliso-16",
     "jongori-kyohwaso-12",
