@@ -85,6 +85,12 @@ PINNED = {
         125.437661,
         "https://www.google.com/maps/d/kml?mid=1uo5xseZysdNTIY-I-rTsXUWWYDu5UnGx&forcekml=1",
     ),
+    "sariwon-kyohwaso-6": (
+        "Sariwon City Prison, Sariwon, North Hwanghae Province, 38° 30’45.41”N 125° 46’26.59”E.",
+        38.512614,
+        125.774053,
+        "https://www.google.com/maps/d/kml?mid=1uo5xseZysdNTIY-I-rTsXUWWYDu5UnGx&forcekml=1",
+    ),
 }
 
 

@@ -32,6 +32,7 @@ BUNDLED_IDS = [
     "kaechon-kyohwaso-1",
     "kangdong-kyohwaso-4",
     "pukchang-kwanliso-18",
+    "sariwon-kyohwaso-6",
     "yodok-kwanliso-15",
 ]
 
