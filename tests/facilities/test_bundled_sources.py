@@ -91,6 +91,12 @@ PINNED = {
         125.774053,
         "https://www.google.com/maps/d/kml?mid=1uo5xseZysdNTIY-I-rTsXUWWYDu5UnGx&forcekml=1",
     ),
+    "oro-kyohwaso-22": (
+        "Tongjung-ri, Oro, South Hamgyong Province, 40° 2’35.88”N 127° 31’24.94”E.",
+        40.0433,
+        127.523594,
+        "https://www.google.com/maps/d/kml?mid=1uo5xseZysdNTIY-I-rTsXUWWYDu5UnGx&forcekml=1",
+    ),
 }
 
 
