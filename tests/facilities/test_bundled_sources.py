@@ -97,6 +97,12 @@ PINNED = {
         127.523594,
         "https://www.google.com/maps/d/kml?mid=1uo5xseZysdNTIY-I-rTsXUWWYDu5UnGx&forcekml=1",
     ),
+    "tanchon-kyohwaso-77": (
+        "Hangguil-dong, Danchon, South Hamgyong Province, 40° 26’15.36”N 128° 53’57.06”E.",
+        40.4376,
+        128.899183,
+        "https://www.google.com/maps/d/kml?mid=1uo5xseZysdNTIY-I-rTsXUWWYDu5UnGx&forcekml=1",
+    ),
 }
 
 
