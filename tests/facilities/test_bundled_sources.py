@@ -20,16 +20,16 @@ from facilities.validate import check_definition
 # id -> (text the reported source prints, lat, lon, the source's URL)
 PINNED = {
     "yodok-kwanliso-15": (
-        "La Place Des Miserables: 39.713N, 126.895E",
-        39.713,
-        126.895,
-        "http://freekorea.us/category/google-earth/page/3/",
+        "Yodok, South Hamgyong Province, 39.67427, 126.85104.",
+        39.67427,
+        126.85104,
+        "https://www.google.com/maps/d/kml?mid=1uo5xseZysdNTIY-I-rTsXUWWYDu5UnGx&forcekml=1",
     ),
     "hwasong-kwanliso-16": (
-        "Area 1 coordinates: 41.317569°, 129.336758°",
-        41.317569,
-        129.336758,
-        "https://www.nkeconwatch.com/2013/07/19/kwanliso-no-16-imagery-update/",
+        "Hwasong, North Hamgyong Province, 41.28696, 129.26839.",
+        41.28696,
+        129.26839,
+        "https://www.google.com/maps/d/kml?mid=1uo5xseZysdNTIY-I-rTsXUWWYDu5UnGx&forcekml=1",
     ),
     "kangdong-kyohwaso-4": (
         "(39.008838° 126.153277°)",
@@ -50,16 +50,16 @@ PINNED = {
         "http://www.hrnk.org/uploads/pdfs/ASA_HRNK_Camp25_Update2.pdf",
     ),
     "kaechon-kwanliso-14": (
-        "39.571086°N 126.055466°E",
-        39.571086,
-        126.055466,
-        "https://en.wikipedia.org/w/index.php?title=Kaechon_internment_camp&oldid=829040852",
+        "Kaechon, South Pyongan Province, 39.5717, 126.06215.",
+        39.5717,
+        126.06215,
+        "https://www.google.com/maps/d/kml?mid=1uo5xseZysdNTIY-I-rTsXUWWYDu5UnGx&forcekml=1",
     ),
     "pukchang-kwanliso-18": (
-        "39.546164°N 126.063223°E",
-        39.546164,
-        126.063223,
-        "https://en.wikipedia.org/w/index.php?title=Pukchang_concentration_camp&oldid=913148162",
+        "Bukchang, South Pyongan Province, 39.55964, 126.08596.",
+        39.55964,
+        126.08596,
+        "https://www.google.com/maps/d/kml?mid=1uo5xseZysdNTIY-I-rTsXUWWYDu5UnGx&forcekml=1",
     ),
     "choma-bong-restricted-area": (
         "Coordinates: 39.631412, 125.999343",

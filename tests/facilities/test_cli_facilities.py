@@ -45,10 +45,20 @@ def test_list() -> None:
     lines = result.output.splitlines()
     assert lines[0].split() == ["ID", "TYPE", "STATUS", "SOURCE", "NAME"]
     assert [line.split()[0] for line in lines[1:]] == BUNDLED_IDS
-    assert (
-        "chongjin-kwanliso-25        kwanliso  active (2021-09-30)     HRNK 2016"
-        "                        Kwan-li-so No. 25, Ch'ŏngjin"
-    ) in lines
+    chongjin = lines[1 + BUNDLED_IDS.index("chongjin-kwanliso-25")]
+    assert chongjin.split() == [
+        "chongjin-kwanliso-25",
+        "kwanliso",
+        "active",
+        "(2021-09-30)",
+        "HRNK",
+        "2016",
+        "Kwan-li-so",
+        "No.",
+        "25,",
+        "Ch'ŏngjin",
+    ]
+    assert chongjin[lines[0].index("TYPE") :].startswith("kwanliso")  # columns line up
     kangdong = lines[1 + BUNDLED_IDS.index("kangdong-kyohwaso-4")]
     assert kangdong.split()[:4] == ["kangdong-kyohwaso-4", "kyohwaso", "unknown", "HRNK"]
 
