@@ -155,7 +155,7 @@ def test_show_sources_and_status() -> None:
         "status:               active as of 2015-05-24",
         "continued use of prison labor.",
         "published size:       \u201cSize of Facility: 23,600 square meters",
-        "sources (2):",
+        "sources (3):",
         "hrnk-2016-kyohwaso-12 [reported point]: Joseph S. Bermudez Jr., Mike Eley (2016-08-29)",
         "point: lat 42.20941, lon 129.7551",
         "\u201cLocation: Hoeryŏng-si, Hamgyŏng-bukto Coordinates: 42.209410 N, 129.755100 E",
@@ -171,6 +171,7 @@ def test_show_sources_and_status() -> None:
     assert [src["id"] for src in s["sources"]] == [
         "hrnk-2016-kyohwaso-12",
         "hrnk-2016-kyohwaso-12-press",
+        "hrnk-camp-map-kyohwaso-12",
     ]
 
 
