@@ -103,6 +103,12 @@ PINNED = {
         128.899183,
         "https://www.google.com/maps/d/kml?mid=1uo5xseZysdNTIY-I-rTsXUWWYDu5UnGx&forcekml=1",
     ),
+    "hamhung-kyohwaso-9": (
+        "Hamhung City Prison, Hamhung, South Hamgyong Province, 39° 57’27.67”N 127° 33’47.40”E.",
+        39.957686,
+        127.563167,
+        "https://www.google.com/maps/d/kml?mid=1uo5xseZysdNTIY-I-rTsXUWWYDu5UnGx&forcekml=1",
+    ),
 }
 
 

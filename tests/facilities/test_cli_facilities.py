@@ -25,6 +25,7 @@ BUNDLED_IDS = [
     "choma-bong-restricted-area",
     "chongjin-kwanliso-25",
     "chungsan-kyohwaso-11",
+    "hamhung-kyohwaso-9",
     "hoeryong-kwanliso-22",
     "hwasong-kwanliso-16",
     "jongori-kyohwaso-12",
