@@ -109,6 +109,12 @@ PINNED = {
         127.563167,
         "https://www.google.com/maps/d/kml?mid=1uo5xseZysdNTIY-I-rTsXUWWYDu5UnGx&forcekml=1",
     ),
+    "kanggye-kyohwaso-7": (
+        "Kanggye City Prison, Kanggye, Changang Province, 40° 57’15.56”N 126° 34’4.31”E.",
+        40.954322,
+        126.567864,
+        "https://www.google.com/maps/d/kml?mid=1uo5xseZysdNTIY-I-rTsXUWWYDu5UnGx&forcekml=1",
+    ),
 }
 
 

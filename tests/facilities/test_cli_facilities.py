@@ -32,6 +32,7 @@ BUNDLED_IDS = [
     "kaechon-kwanliso-14",
     "kaechon-kyohwaso-1",
     "kangdong-kyohwaso-4",
+    "kanggye-kyohwaso-7",
     "oro-kyohwaso-22",
     "pukchang-kwanliso-18",
     "sariwon-kyohwaso-6",
