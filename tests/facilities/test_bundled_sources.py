@@ -115,6 +115,12 @@ PINNED = {
         126.567864,
         "https://www.google.com/maps/d/kml?mid=1uo5xseZysdNTIY-I-rTsXUWWYDu5UnGx&forcekml=1",
     ),
+    "sinuiju-kyohwaso-3": (
+        "Tosong-ri, Sinuiju, North Pyongan Province, 40° 3’43.00”N 124° 24’34.65”E.",
+        40.061944,
+        124.409625,
+        "https://www.google.com/maps/d/kml?mid=1uo5xseZysdNTIY-I-rTsXUWWYDu5UnGx&forcekml=1",
+    ),
 }
 
 

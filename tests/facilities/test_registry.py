@@ -41,6 +41,7 @@ BUNDLED_IDS = [
     "oro-kyohwaso-22",
     "pukchang-kwanliso-18",
     "sariwon-kyohwaso-6",
+    "sinuiju-kyohwaso-3",
     "tanchon-kyohwaso-77",
     "yodok-kwanliso-15",
 ]
