@@ -121,6 +121,12 @@ PINNED = {
         124.409625,
         "https://www.google.com/maps/d/kml?mid=1uo5xseZysdNTIY-I-rTsXUWWYDu5UnGx&forcekml=1",
     ),
+    "yongdam-kyohwaso-8": (
+        "Yongdam, Kangwon Province, 39° 21’42.91”N 127° 15’53.02”E.",
+        39.361919,
+        127.264728,
+        "https://www.google.com/maps/d/kml?mid=1uo5xseZysdNTIY-I-rTsXUWWYDu5UnGx&forcekml=1",
+    ),
 }
 
 

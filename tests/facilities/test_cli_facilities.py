@@ -39,6 +39,7 @@ BUNDLED_IDS = [
     "sinuiju-kyohwaso-3",
     "tanchon-kyohwaso-77",
     "yodok-kwanliso-15",
+    "yongdam-kyohwaso-8",
 ]
 
 
