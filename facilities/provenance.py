@@ -40,8 +40,11 @@ MIN_DECIMALS = 2
 """A decimal-degree number in a quote counts as a coordinate only with this many decimals (about
 1 km); "39" in a quote does not locate anything."""
 
-_DECIMAL = re.compile(r"(?<![\d.])(\d{1,3})\.(\d+)")
-_DMS = re.compile(r"(\d{1,3})\s*°\s*(\d{1,2})\s*[′'](?:\s*(\d{1,2}(?:\.\d+)?)\s*[″\"])?")
+_DECIMAL = re.compile(r"(?<![\d.])(\d{1,3})\.(\d+)(?!\d|\s*[″\"”])")
+"""Decimal degrees; not the decimal seconds of a degrees-minutes-seconds value."""
+_DMS = re.compile(r"(\d{1,3})\s*°\s*(\d{1,2})\s*[′'’](?:\s*(\d{1,2}(?:\.\d+)?)\s*[″\"”])?")
+"""Degrees-minutes(-seconds); minutes and seconds marked with primes, ASCII quotes or the
+typographic quotes (’ ”) some publishers print instead."""
 
 
 def stated_values(quote: str) -> list[tuple[float, float]]:
@@ -52,6 +55,8 @@ def stated_values(quote: str) -> list[tuple[float, float]]:
     Example:
         >>> stated_values("Coordinates: 42.209410 N, 39°34′16″N")
         [(42.20941, 5e-07), (39.571111111111115, 0.0001388888888888889)]
+        >>> [round(v, 6) for v, _ in stated_values("38° 30’45.41”N 125° 46’26.59”E")]
+        [38.512614, 125.774053]
     """
     out: list[tuple[float, float]] = []
     for m in _DECIMAL.finditer(quote):

@@ -45,3 +45,7 @@ class ViewerError(PipelineError, ValueError):
 
 class NoClearPixelsError(ChangeInputError):
     """No pixel of the grid is clear in both captures of the pair."""
+
+
+class SelectionError(PipelineError):
+    """Nothing to watch, or a type no facility has: a usage error of ``campwatch watch``."""

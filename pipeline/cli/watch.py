@@ -22,10 +22,10 @@ from facilities.model import Facility
 from facilities.types import FACILITY_TYPES
 from imagery.errors import ImageryError
 from pipeline.cli.options import GDAL_OPTIONS, facilities_option, json_option, workspace_option
-from pipeline.errors import LockHeldError, PipelineError, WatchConfigError
+from pipeline.errors import LockHeldError, PipelineError, SelectionError, WatchConfigError
 from pipeline.watch.config import WatchConfig, find_watch_config, parse_duration
 from pipeline.watch.passes import WatchReport, watch_pass
-from pipeline.watch.selection import SelectionError, select_facilities
+from pipeline.watch.selection import select_facilities
 
 log = logging.getLogger(__name__)
 

@@ -21,10 +21,7 @@ from pathlib import Path
 from facilities.errors import FacilityNotFoundError
 from facilities.model import Facility
 from facilities.types import FACILITY_TYPES
-
-
-class SelectionError(ValueError):
-    """Nothing to watch, or a type no facility has: a usage error."""
+from pipeline.errors import SelectionError
 
 
 def select_facilities(

@@ -9,7 +9,7 @@ from typing import Any
 
 from click.testing import CliRunner
 
-from facilities.load import BUNDLED_DIR, ENV_VAR
+from facilities.load import BUNDLED_DIR, ENV_VAR, load_registry
 from pipeline.cli.facilities import facilities
 
 Definition = dict[str, Any]
@@ -24,12 +24,22 @@ def run(*args: str, env: dict[str, str] | None = None) -> Any:
 BUNDLED_IDS = [
     "choma-bong-restricted-area",
     "chongjin-kwanliso-25",
+    "chungsan-kyohwaso-11",
+    "hamhung-kyohwaso-9",
+    "hoeryong-kwanliso-22",
     "hwasong-kwanliso-16",
     "jongori-kyohwaso-12",
     "kaechon-kwanliso-14",
+    "kaechon-kyohwaso-1",
     "kangdong-kyohwaso-4",
+    "kanggye-kyohwaso-7",
+    "oro-kyohwaso-22",
     "pukchang-kwanliso-18",
+    "sariwon-kyohwaso-6",
+    "sinuiju-kyohwaso-3",
+    "tanchon-kyohwaso-77",
     "yodok-kwanliso-15",
+    "yongdam-kyohwaso-8",
 ]
 
 
@@ -39,11 +49,22 @@ def test_list() -> None:
     lines = result.output.splitlines()
     assert lines[0].split() == ["ID", "TYPE", "STATUS", "SOURCE", "NAME"]
     assert [line.split()[0] for line in lines[1:]] == BUNDLED_IDS
-    assert (
-        "chongjin-kwanliso-25        kwanliso  active (2021-09-30)     HRNK 2016"
-        "                        Kwan-li-so No. 25, Ch'ŏngjin"
-    ) in lines
-    assert lines[6].split()[:4] == ["kangdong-kyohwaso-4", "kyohwaso", "unknown", "HRNK"]
+    chongjin = lines[1 + BUNDLED_IDS.index("chongjin-kwanliso-25")]
+    assert chongjin.split() == [
+        "chongjin-kwanliso-25",
+        "kwanliso",
+        "active",
+        "(2021-09-30)",
+        "HRNK",
+        "2016",
+        "Kwan-li-so",
+        "No.",
+        "25,",
+        "Ch'ŏngjin",
+    ]
+    assert chongjin[lines[0].index("TYPE") :].startswith("kwanliso")  # columns line up
+    kangdong = lines[1 + BUNDLED_IDS.index("kangdong-kyohwaso-4")]
+    assert kangdong.split()[:4] == ["kangdong-kyohwaso-4", "kyohwaso", "unknown", "HRNK"]
 
 
 def test_list_geojson() -> None:
@@ -59,7 +80,9 @@ def test_list_geojson() -> None:
     assert camp25["sources"][0]["url"].startswith("http://www.hrnk.org/")
     reported = [p for p in points if p["properties"]["reported"]]
     assert len(reported) == len(BUNDLED_IDS)  # one reported point per facility
-    assert len(points) == 9  # Camp 25 has two sources that print (the same) point
+    # one point per source that prints one (Camp 25 has two sources that print the same point)
+    expected = sum(len([s for s in f.sources if s.has_point]) for f in load_registry().values())
+    assert len(points) == expected > len(BUNDLED_IDS)
     assert run("list", "--json", "--geojson").exit_code == 2
 
 
@@ -136,7 +159,7 @@ def test_show_sources_and_status() -> None:
         "status:               active as of 2015-05-24",
         "continued use of prison labor.",
         "published size:       \u201cSize of Facility: 23,600 square meters",
-        "sources (2):",
+        "sources (3):",
         "hrnk-2016-kyohwaso-12 [reported point]: Joseph S. Bermudez Jr., Mike Eley (2016-08-29)",
         "point: lat 42.20941, lon 129.7551",
         "\u201cLocation: Hoeryŏng-si, Hamgyŏng-bukto Coordinates: 42.209410 N, 129.755100 E",
@@ -152,6 +175,7 @@ def test_show_sources_and_status() -> None:
     assert [src["id"] for src in s["sources"]] == [
         "hrnk-2016-kyohwaso-12",
         "hrnk-2016-kyohwaso-12-press",
+        "hrnk-camp-map-kyohwaso-12",
     ]
 
 
@@ -220,11 +244,11 @@ def test_show_missing_facilities_dir(tmp_path: Path) -> None:
 def test_validate_all_ok() -> None:
     result = run("validate")
     assert result.exit_code == 0, result.output
-    assert result.output == "8 definitions OK\n"
+    assert result.output == f"{len(BUNDLED_IDS)} definitions OK\n"
 
 
 def test_validate_strict(write_definition: Write, definition: Definition) -> None:
-    assert run("validate", "--strict").output == "8 definitions OK\n"
+    assert run("validate", "--strict").output == f"{len(BUNDLED_IDS)} definitions OK\n"
     path = write_definition(definition)
     assert run("validate", str(path)).exit_code == 0
     result = run("validate", "--strict", str(path))
@@ -265,7 +289,7 @@ def test_validate_registry_with_bad_env_dir(write_definition: Write) -> None:
     assert result.stdout == (
         f"{path}: feature -: field 'json' = 'line 1 column 1': invalid JSON: Expecting value\n"
     )
-    assert result.stderr == "1 problem(s) in 1 of 9 definition(s)\n"
+    assert result.stderr == f"1 problem(s) in 1 of {len(BUNDLED_IDS) + 1} definition(s)\n"
 
 
 def test_validate_duplicate_of_bundled(tmp_path: Path) -> None:

@@ -181,6 +181,8 @@ def test_stated_values_reads_decimal_and_dms() -> None:
         ("39°34′16″N", 39.5725, False),
         ("Camp 39 in 2019", 39.0, False),  # integers are not coordinates
         ("41.834384, 129.725280", 129.72528, True),
+        ("38° 30’45.41”N", 38.512614, True),  # typographic quotes as minute/second marks
+        ("38° 30’45.41”N", 38.5128, False),
     ],
 )
 def test_quote_states(quote: str, value: float, expected: bool) -> None:
