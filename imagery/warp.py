@@ -123,6 +123,7 @@ def warp_blocks(
     offset: float | Sequence[float] = 0.0,
     block: int = DEFAULT_BLOCK,
     progress: Callable[[int, int], None] | None = None,
+    src_nodata: float | None = None,
 ) -> Iterator[tuple[Window, np.ndarray]]:
     """Yield (window, array) blocks of ``src`` resampled onto ``grid``.
 
@@ -135,6 +136,8 @@ def warp_blocks(
             number for every band or one per band.
         block: block size in pixels.
         progress: called with (blocks done, blocks total).
+        src_nodata: the source's no-data value when the file does not declare one
+            (a declared one wins).
 
     Each array is float32 (bands, h, w) with NaN where the source has no data
     (outside its footprint or equal to its nodata value), or the source dtype
@@ -156,7 +159,7 @@ def warp_blocks(
             f"{src.name}: {len(indexes)} bands but scale {scale!r} / offset {offset!r}"
         )
     windows = list(grid_blocks(grid, block))
-    nodata = src.nodata
+    nodata = src.nodata if src.nodata is not None else src_nodata
     with warped(
         src,
         grid.crs,
@@ -168,8 +171,6 @@ def warp_blocks(
         nodata=nodata if nodata is not None else 0,
         add_alpha=nodata is None,
         warp_extras={"NUM_THREADS": "ALL_CPUS"},
-        # reflectance is resampled in float32, never rounded back to the source's integers
-        **({} if categorical else {"dtype": "float32"}),
     ) as vrt:
         read = indexes + ([vrt.count] if nodata is None and not categorical else [])
         for i, window in enumerate(windows):
@@ -197,6 +198,7 @@ def warp_to_grid(
     categorical: bool = False,
     scale: float | Sequence[float] = 1.0,
     offset: float | Sequence[float] = 0.0,
+    src_nodata: float | None = None,
 ) -> np.ndarray:
     """The whole of ``src`` on ``grid`` as one array (see :func:`warp_blocks`).
 
@@ -208,7 +210,8 @@ def warp_to_grid(
     dtype = src.dtypes[0] if categorical else "float32"
     out = np.empty((n, grid.height, grid.width), dtype=dtype)
     for window, arr in warp_blocks(
-        src, grid, bands=bands, categorical=categorical, scale=scale, offset=offset
+        src, grid, bands=bands, categorical=categorical, scale=scale, offset=offset,
+        src_nodata=src_nodata,
     ):
         r, c = int(window.row_off), int(window.col_off)
         out[:, r : r + arr.shape[1], c : c + arr.shape[2]] = arr

@@ -23,12 +23,12 @@ import rasterio
 from rasterio.errors import RasterioError
 
 from facilities.grid import FacilityGrid
-from imagery.errors import AssetReadError
+from imagery.errors import AssetReadError, WarpError
 from imagery.stac.bands import BandMap
 from imagery.stac.item import CandidateItem
 from imagery.stac.qa import clear_mask
 from imagery.stac.radiometry import Radiometry, radiometry_for, to_reflectance
-from imagery.warp import warped
+from imagery.warp import warp_to_grid
 
 log = logging.getLogger(__name__)
 
@@ -134,8 +134,8 @@ def read_band(
     categorical: bool,
     src_nodata: float | None,
 ) -> np.ndarray:
-    """Read band 1 of ``path`` on ``grid`` (only the window's blocks), resampled by the
-    project's one rule (:func:`imagery.warp.warped`).
+    """Read band 1 of ``path`` on ``grid`` (only the window's blocks), exactly as ingest
+    lands a raster (:func:`imagery.warp.warp_to_grid`: the project's one resampling rule).
 
     Reflectance (``categorical=False``) comes back float32 with NaN for no data;
     categorical bands keep their dtype, with ``src_nodata`` outside the source.
@@ -146,20 +146,12 @@ def read_band(
     with rasterio.open(path) as src:
         if src.crs is None:
             raise AssetReadError(f"{path}: the raster has no CRS")
-        nodata = src.nodata if src.nodata is not None else src_nodata
-        if categorical:
-            options: dict[str, object] = {"dtype": src.dtypes[0]}
-            if nodata is not None:
-                options |= {"src_nodata": nodata, "nodata": nodata}
-        else:
-            options = {"dtype": "float32", "nodata": np.nan}
-            if nodata is not None:
-                options["src_nodata"] = nodata
-        with warped(
-            src, grid.crs, grid.transform, grid.width, grid.height, categorical=categorical,
-            **options,
-        ) as vrt:
-            data: np.ndarray = vrt.read(1)
+        try:
+            data: np.ndarray = warp_to_grid(
+                src, grid, bands=[1], categorical=categorical, src_nodata=src_nodata
+            )[0]
+        except WarpError as exc:
+            raise AssetReadError(str(exc)) from exc
     return data
 
 

@@ -26,7 +26,7 @@ from imagery.quality import DEFAULT_MIN_CLEAR
 from imagery.stac.fetch import FetchReport, fetch_captures
 from imagery.stac.providers import PROVIDER_NAMES, make_provider
 from imagery.workspace import FacilityWorkspace
-from pipeline.cli.options import facilities_option, json_option, workspace_option
+from pipeline.cli.options import facilities_option, gdal_env, json_option, workspace_option
 
 
 def _payload(facility_id: str, ws: FacilityWorkspace, report: FetchReport) -> dict[str, Any]:
@@ -129,10 +129,11 @@ def fetch(
         facility = load_facility_by_id(facility_id, facility_dirs)
         ws = FacilityWorkspace(workspace, facility.id)
         source = make_provider(provider, stac_url, cache_dir=ws.cache_dir, use_cache=cached)
-        report = fetch_captures(
-            facility, source, collection, start, end, ws,
-            resolution=resolution, max_cloud=max_cloud, min_clear=min_clear,
-        )
+        with gdal_env():
+            report = fetch_captures(
+                facility, source, collection, start, end, ws,
+                resolution=resolution, max_cloud=max_cloud, min_clear=min_clear,
+            )
     except (FacilityError, ImageryError) as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:

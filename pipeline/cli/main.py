@@ -22,8 +22,8 @@ from pipeline.cli.change import change as change_command
 from pipeline.cli.facilities import facilities as facilities_group
 from pipeline.cli.fetch import fetch as fetch_command
 from pipeline.cli.options import (
-    GDAL_OPTIONS,
     facilities_option,
+    gdal_env,
     json_option,
     progress_bar,
     user_errors,
@@ -55,9 +55,7 @@ def main(ctx: click.Context, verbose: int) -> None:
         level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s"
     )
     logging.captureWarnings(True)
-    import rasterio
-
-    ctx.with_resource(rasterio.Env(**GDAL_OPTIONS))
+    ctx.with_resource(gdal_env())
 
 
 def _emit(as_json: bool, payload: dict[str, Any], lines: list[str]) -> None:

@@ -99,6 +99,27 @@ def overwrite_option(func: F) -> F:
 
 
 @contextmanager
+def gdal_env() -> Iterator[None]:
+    """Enter ``rasterio.Env(**GDAL_OPTIONS)`` unless an environment is already active.
+
+    The ``campwatch`` group enters it once for every command; a command invoked on its own
+    (embedded, or in tests) enters it here, with the same options.
+
+    Example:
+        >>> with gdal_env():
+        ...     pass
+    """
+    import rasterio
+    from rasterio.env import hasenv
+
+    if hasenv():
+        yield
+        return
+    with rasterio.Env(**GDAL_OPTIONS):
+        yield
+
+
+@contextmanager
 def user_errors() -> Iterator[None]:
     """Turn the packages' errors into clean CLI errors (exit 1, one line, no traceback).
 
