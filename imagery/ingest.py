@@ -82,8 +82,9 @@ def _scale_offset(
     if kind == np.uint16 or kind == np.int16:
         log.warning("%s: no band scale in the file; ASSUMING reflectance x 10000", path)
         return (1e-4,) * n, (0.0,) * n, (
-            "DN / 10000 ASSUMED (no scale in the file; the usual surface-reflectance convention;"
-            " uncalibrated vendor DN would be relative brightness only)"
+            "DN / 10000 ASSUMED (no scale in the file; the usual reflectance x 10000 convention:"
+            " top-of-atmosphere for Sentinel-2 L1C, surface reflectance for L2A; uncalibrated"
+            " vendor DN would be relative brightness only)"
         )
     if kind == np.uint8:
         return (1 / 255,) * n, (0.0,) * n, (

@@ -44,7 +44,17 @@ ZONE_COLOURS: dict[str, str] = {
 """Outline colour per zone type (Okabe–Ito based, bright enough on imagery)."""
 
 CHANGE_COLOUR = "#00FFFF"
-"""Outline colour of change objects (dashed)."""
+"""Outline colour of change objects of a type not in :data:`CHANGE_COLOURS` (dashed)."""
+CHANGE_COLOURS: dict[str, str] = {
+    "new_or_brighter": "#00FFFF",
+    "removed_or_darker": "#FF8C00",
+    "earthworks": "#FFFF33",
+    "vegetation_gain": "#39FF14",
+    "vegetation_loss": "#FF5AA0",
+}
+"""Dashed outline colour per change type: each type its own colour in the legend."""
+AOI_COLOUR = "#FFFFFF"
+"""Outline colour of the area of interest (the search area, not a boundary)."""
 EVENT_COLOUR = "#FF2DFF"
 """Outline colour of events (solid, thick)."""
 NODATA_GREY = "#9A9A9A"
@@ -64,7 +74,9 @@ def kind_colour(kind: str) -> str:
     if kind.startswith("zone:"):
         return ZONE_COLOURS.get(kind[5:], ZONE_COLOURS["other"])
     if kind.startswith("change:"):
-        return CHANGE_COLOUR
+        return CHANGE_COLOURS.get(kind[7:], CHANGE_COLOUR)
+    if kind == "aoi":
+        return AOI_COLOUR
     return EVENT_COLOUR
 
 
@@ -74,20 +86,54 @@ def check_kind(kind: str) -> None:
     Example:
         >>> check_kind("change:new_structure")
     """
-    if kind == "event":
+    if kind in ("event", "aoi"):
         return
     if kind.startswith("zone:") and kind[5:] in ZONE_TYPES:
         return
     if kind.startswith("change:") and len(kind) > len("change:"):
         return
     raise FigureError(
-        f"overlay kind {kind!r} is not 'event', 'change:<change_type>' or "
+        f"overlay kind {kind!r} is not 'event', 'aoi', 'change:<change_type>' or "
         f"'zone:<zone_type>' with zone_type one of {', '.join(ZONE_TYPES)}"
     )
 
 
+def stretch_limits(
+    images: Sequence[np.ndarray], *, low: float = 2.0, high: float = 98.0
+) -> np.ndarray:
+    """Per-band (red, green, blue) stretch limits shared by several (4, H, W) images.
+
+    Before and after drawn with one stretch keep their colours comparable: a change
+    then looks as large as it is, not as large as two separate stretches make it.
+
+    Returns:
+        (3, 2) float array of (low, high) reflectance for red, green and blue; NaN when
+        no image has a valid pixel.
+
+    Example:
+        >>> a = np.zeros((4, 2, 2), "float32"); b = np.ones((4, 2, 2), "float32")
+        >>> stretch_limits([a, b], low=0, high=100)[:, 1].tolist()
+        [1.0, 1.0, 1.0]
+    """
+    if not (0.0 <= low < high <= 100.0):
+        raise FigureError(
+            f"stretch percentiles must satisfy 0 <= low < high <= 100, got {low}, {high}"
+        )
+    pixels = []
+    for image in images:
+        if image.ndim != 3 or image.shape[0] != 4:
+            raise FigureError(f"image must have shape (4, H, W); got {image.shape}")
+        rgb = image[[2, 1, 0]].reshape(3, -1).astype(np.float32)
+        pixels.append(rgb[:, np.isfinite(rgb).all(axis=0)])
+    joined = np.concatenate(pixels, axis=1) if pixels else np.zeros((3, 0), np.float32)
+    if joined.shape[1] == 0:
+        return np.full((3, 2), np.nan)
+    return np.percentile(joined, [low, high], axis=1).T
+
+
 def stretch_rgb(
-    image: np.ndarray, *, low: float = 2.0, high: float = 98.0, gamma: float = 1.0
+    image: np.ndarray, *, low: float = 2.0, high: float = 98.0, gamma: float = 1.0,
+    limits: np.ndarray | None = None,
 ) -> np.ndarray:
     """True-colour display values from a (4, H, W) blue, green, red, nir reflectance array.
 
@@ -100,6 +146,8 @@ def stretch_rgb(
         low: lower percentile.
         high: upper percentile.
         gamma: display gamma (1 = linear; 1.4 brightens shadows).
+        limits: (3, 2) red, green, blue (low, high) from :func:`stretch_limits`, to share
+            one stretch between images; the percentiles are then not used.
 
     Returns:
         (H, W, 3) float32 RGB in 0..1, NaN where the input has no data.
@@ -126,8 +174,10 @@ def stretch_rgb(
     if not valid.any():
         return out
     for b in range(3):
-        values = rgb[..., b][valid]
-        lo, hi = np.percentile(values, [low, high])
+        if limits is not None and np.isfinite(limits[b]).all():
+            lo, hi = float(limits[b][0]), float(limits[b][1])
+        else:
+            lo, hi = np.percentile(rgb[..., b][valid], [low, high])
         if hi > lo:
             band = (rgb[..., b] - lo) / (hi - lo)
         else:
@@ -346,8 +396,13 @@ def outline_paths(geom: Polygon | MultiPolygon) -> list[tuple[np.ndarray, np.nda
     return out
 
 
-def draw_overlays(ax: Axes, outlines: Sequence[tuple[Polygon | MultiPolygon, str]]) -> None:
-    """Draw (geometry, kind) outlines: zones by type colour, changes dashed, events thick.
+def draw_overlays(
+    ax: Axes, outlines: Sequence[tuple[Polygon | MultiPolygon, str]], *, pixel_m: float = 0.0
+) -> None:
+    """Draw (geometry, kind) outlines: zones by type colour, changes dashed, events solid.
+
+    With ``pixel_m`` (the drawn image's pixel size), event outlines are drawn one pixel
+    outside the event, with a thin line, so the changed pixels under them stay visible.
 
     Example:
         >>> from matplotlib.figure import Figure
@@ -359,8 +414,15 @@ def draw_overlays(ax: Axes, outlines: Sequence[tuple[Polygon | MultiPolygon, str
     """
     for geom, kind in outlines:
         colour = kind_colour(kind)
-        style = "--" if kind.startswith("change:") else "-"
+        style = "--" if kind.startswith("change:") else (":" if kind == "aoi" else "-")
         lw = 2.2 if kind == "event" else 1.4
+        halo = HALO
+        if kind == "event" and pixel_m > 0:
+            grown = geom.buffer(pixel_m, join_style="mitre")
+            if isinstance(grown, Polygon | MultiPolygon) and not grown.is_empty:
+                geom = grown
+            lw = 1.3
+            halo = [patheffects.withStroke(linewidth=2.4, foreground="black", alpha=0.7)]
         for xs, ys in outline_paths(geom):
             ax.plot(xs, ys, color=colour, linestyle=style, linewidth=lw, zorder=4,
-                    path_effects=HALO, solid_joinstyle="round")
+                    path_effects=halo, solid_joinstyle="round")
