@@ -331,6 +331,10 @@ def add_north_arrow(
     return NorthArrow(angle, sub)
 
 
+LOCATOR_HALF_DEG = 1.6
+"""Half height of the locator's regional frame in degrees of latitude (when borders exist)."""
+
+
 def add_locator(
     ax: Axes,
     extent_lonlat: Polygon,
@@ -338,12 +342,17 @@ def add_locator(
     point: tuple[float, float],
     *,
     fontsize: float = 6,
+    countries: Sequence[Any] = (),
+    credit: str = "",
 ) -> None:
-    """Draw a simple locator: the figure extent (red) and the AOI in a lon/lat frame.
+    """Draw the locator: where the figure is, in a lon/lat frame.
 
-    No basemap is drawn (campwatch works offline): the frame is a WGS 84
-    graticule about five times the larger of extent and AOI, with tick labels in
-    degrees, and the facility's point as a star.
+    With ``countries`` (records with ``name`` and ``geometry`` in WGS 84, e.g. Natural Earth
+    admin-0 from :mod:`pipeline.report.basemap`) the frame is regional
+    (:data:`LOCATOR_HALF_DEG` around the point): land, country borders and names, and the
+    figure's place as a red star. Without them (no basemap available) the frame is a bare
+    graticule about five times the larger of extent and AOI, with the extent in red and
+    the AOI in grey, and says "no basemap".
 
     Example:
         >>> from matplotlib.figure import Figure
@@ -359,11 +368,39 @@ def add_locator(
     maxx = max(s.bounds[2] for s in shapes)
     maxy = max(s.bounds[3] for s in shapes)
     cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
-    half = max(maxx - minx, maxy - miny, 0.002) * 2.5
+    half = LOCATOR_HALF_DEG if countries else max(maxx - minx, maxy - miny, 0.002) * 2.5
     coslat = max(math.cos(math.radians(cy)), 0.1)
-    ax.set_xlim(cx - half / coslat, cx + half / coslat)
-    ax.set_ylim(cy - half, cy + half)
+    x0, x1, y0, y1 = cx - half / coslat, cx + half / coslat, cy - half, cy + half
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
     ax.set_aspect(1.0 / coslat)
+    ax.tick_params(labelsize=fontsize - 1, length=2, pad=1)
+    ax.locator_params(nbins=3)
+    ax.ticklabel_format(useOffset=False)
+    ax.set_xlabel("lon (WGS 84)", fontsize=fontsize - 1, labelpad=1)
+    ax.set_ylabel("lat", fontsize=fontsize - 1, labelpad=1)
+    if countries:
+        from shapely.geometry import box as _box
+
+        frame = _box(x0, y0, x1, y1)
+        ax.set_facecolor("#cfe0ee")  # sea
+        for c in countries:
+            part = c.geometry.intersection(frame)
+            if part.is_empty or not isinstance(part, Polygon | MultiPolygon):
+                continue
+            for poly in (part.geoms if isinstance(part, MultiPolygon) else [part]):
+                xs, ys = poly.exterior.xy
+                ax.fill(xs, ys, facecolor="#f3f0e8", edgecolor="#555555", linewidth=0.6,
+                        zorder=1)
+            if part.area > 0.02 * frame.area:
+                rp = part.representative_point()
+                ax.text(rp.x, rp.y, c.name, fontsize=fontsize - 0.5, ha="center", va="center",
+                        color="#333333", zorder=3, style="italic")
+        ax.plot([point[0]], [point[1]], marker="*", color="#D00000", markersize=9,
+                markeredgecolor="black", markeredgewidth=0.5, zorder=4)
+        title = "Locator: figure place (red star)"
+        ax.set_title(title + (f"\n{credit}" if credit else ""), fontsize=fontsize)
+        return
     if aoi_lonlat is not None:
         xs, ys = aoi_lonlat.exterior.xy
         ax.fill(xs, ys, facecolor="#dddddd", edgecolor="#555555", linewidth=0.8, label="AOI")
@@ -371,11 +408,6 @@ def add_locator(
     ax.plot(xs, ys, color="#D00000", linewidth=1.2)
     ax.plot([point[0]], [point[1]], marker="*", color="black", markersize=6)
     ax.grid(True, linewidth=0.4, color="#999999")
-    ax.tick_params(labelsize=fontsize - 1, length=2, pad=1)
-    ax.locator_params(nbins=3)
-    ax.ticklabel_format(useOffset=False)
-    ax.set_xlabel("lon (WGS 84)", fontsize=fontsize - 1, labelpad=1)
-    ax.set_ylabel("lat", fontsize=fontsize - 1, labelpad=1)
     ax.set_title("Locator: figure extent (red), AOI (grey)\nno basemap", fontsize=fontsize)
 
 

@@ -33,10 +33,12 @@ from pyproj import CRS
 from shapely.geometry import Polygon, box
 
 from imagery.store import created_mode
+from pipeline.report.basemap import NE_CREDIT, countries_near
 from pipeline.report.figure_parts import (
     AOI_COLOUR,
     CHANGE_COLOURS,
     EVENT_COLOUR,
+    LOCATOR_HALF_DEG,
     NODATA_GREY,
     ZONE_COLOURS,
     FigureError,
@@ -72,9 +74,9 @@ _SIDE_W = 2.1  # side column (locator, legend)
 _LOCATOR_H = 2.0
 _TITLE_H = 0.3
 _BANNER_H = 0.4
-_CAPTION_PT = 7.5
-_LABEL_PT = 7.0
-_LEGEND_PT = 7.0
+_CAPTION_PT = 9.0
+_LABEL_PT = 8.0
+_LEGEND_PT = 8.0
 
 
 
@@ -290,7 +292,7 @@ def compose_figure(
     n = len(images)
 
     aspect = (ext[3] - ext[1]) / (ext[2] - ext[0])
-    pw = 5.2 if n == 1 else 4.4
+    pw = 5.2 if n == 1 else 3.5  # two panels + side column fit an A4 page at >= 6.5 pt
     pw = min(pw, 6.5 / aspect)
     ph = pw * aspect
     simulated = any(fi.caption.simulated for fi in images)
@@ -312,8 +314,10 @@ def compose_figure(
         any_nodata = any_nodata or nodata
         panels.append(Panel(ax, bar, north, [], mark=mark))
     locator = fig.add_axes((0.0, 0.0, 0.1, 0.1))
-    add_locator(locator, _extent_lonlat(after.crs, ext), aoi_lonlat,
-                (after.caption.lon, after.caption.lat))
+    lon, lat = after.caption.lon, after.caption.lat
+    countries = countries_near(lon, lat, 2 * LOCATOR_HALF_DEG)
+    add_locator(locator, _extent_lonlat(after.crs, ext), aoi_lonlat, (lon, lat),
+                countries=countries, credit=NE_CREDIT if countries else "")
 
     def layout(height: float) -> None:
         fig.set_size_inches(width, height)
