@@ -16,7 +16,7 @@ from functools import lru_cache
 
 import pyogrio
 from pyogrio.errors import DataSourceError
-from shapely.geometry import MultiPolygon, Polygon
+from shapely.geometry import MultiPolygon, Polygon, box
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +66,10 @@ def countries_near(lon: float, lat: float, half_deg: float) -> tuple[Country, ..
     without the package.
 
     Example:
-        >>> [c.code for c in countries_near(126.15, 39.01, 1.0)]
+        >>> [c.code for c in countries_near(126.15, 39.01, 0.5)]
         ['PRK']
     """
     bbox = (round(lon - half_deg, 4), round(lat - half_deg, 4),
             round(lon + half_deg, 4), round(lat + half_deg, 4))
-    return _read(bbox)
+    frame = box(*bbox)
+    return tuple(c for c in _read(bbox) if c.geometry.intersects(frame))

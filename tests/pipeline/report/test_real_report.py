@@ -30,7 +30,7 @@ from facilities.load import load_facility_by_id
 from imagery.catalogue import open_catalogue
 from imagery.workspace import FacilityWorkspace, workspace_grid
 from pipeline.change.zones import grid_zones
-from pipeline.cli.main import main
+from pipeline.cli.main import _summary_lines, main
 from pipeline.history.events import STRUCTURE_MAX_M2, read_events
 from pipeline.report.report_figures import MIN_FIGURE_PIXELS, event_bounds
 from tests.pipeline.report.real_bercy import (
@@ -78,13 +78,12 @@ def real(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> RealRun
         assert ingest.exit_code == 0, ingest.output
         ran = invoke("run", FACILITY_ID, *common, "--json")
         assert ran.exit_code == 0, ran.output
-        # the plain-text summary of a second run (idempotent), for its wording
-        text = invoke("run", FACILITY_ID, *common)
-        assert text.exit_code == 0, text.output
     finally:
         os.umask(old)
+    payload = json.loads(ran.output)
+    text = "\n".join(_summary_lines(payload))  # what `campwatch run` prints without --json
     return RealRun(root, fac_dir, deliveries, FacilityWorkspace(ws_root, FACILITY_ID),
-                   json.loads(ingest.output), json.loads(ran.output), text.output)
+                   json.loads(ingest.output), payload, text)
 
 
 def _html(real: RealRun) -> str:
@@ -324,3 +323,13 @@ def test_real_report_in_chromium(real: RealRun, browser: Any) -> None:
     keep = _artifacts()
     if keep:
         (keep / "real-report.png").write_bytes(png)
+
+
+def test_a_failed_file_is_reported_once(real: RealRun, tmp_path: Path) -> None:
+    bad = tmp_path / "broken_20170101.tif"
+    bad.write_bytes(b"not a tiff")
+    result = invoke("ingest", FACILITY_ID, str(bad), "--workspace", str(tmp_path / "ws"),
+                    "--facilities", str(real.fac_dir), "--resolution", "10",
+                    "--date-from-name", DATE_PATTERN, "--sensor", "Sentinel-2A", "--gsd", "10")
+    assert result.exit_code == 1
+    assert result.output.count("cannot be read as a raster") == 1, result.output
