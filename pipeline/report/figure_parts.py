@@ -48,7 +48,7 @@ CHANGE_COLOUR = "#00FFFF"
 CHANGE_COLOURS: dict[str, str] = {
     "new_or_brighter": "#00FFFF",
     "removed_or_darker": "#FF8C00",
-    "earthworks": "#FFFF33",
+    "earthworks": "#FF2020",
     "vegetation_gain": "#39FF14",
     "vegetation_loss": "#FF5AA0",
 }
