@@ -34,7 +34,12 @@ from imagery.clearsky import MaskParams, clear_mask
 from imagery.errors import ImageryError, IngestError
 from imagery.quality import DEFAULT_MIN_CLEAR, assess_quality, region_masks
 from imagery.store import grid_raster_writer, sha256_file
-from imagery.vendor.metadata import Overrides, VendorMetadata, read_vendor_metadata
+from imagery.vendor.metadata import (
+    Overrides,
+    VendorMetadata,
+    overrides_for,
+    read_vendor_metadata,
+)
 from imagery.warp import DEFAULT_BLOCK, warp_blocks
 from imagery.workspace import FacilityWorkspace
 
@@ -82,8 +87,9 @@ def _scale_offset(
     if kind == np.uint16 or kind == np.int16:
         log.warning("%s: no band scale in the file; ASSUMING reflectance x 10000", path)
         return (1e-4,) * n, (0.0,) * n, (
-            "DN / 10000 ASSUMED (no scale in the file; the usual surface-reflectance convention;"
-            " uncalibrated vendor DN would be relative brightness only)"
+            "DN / 10000 ASSUMED (no scale in the file; the usual reflectance x 10000 convention:"
+            " top-of-atmosphere for Sentinel-2 L1C, surface reflectance for L2A; uncalibrated"
+            " vendor DN would be relative brightness only)"
         )
     if kind == np.uint8:
         return (1 / 255,) * n, (0.0,) * n, (
@@ -293,6 +299,22 @@ def _ingest_open(
         raise
 
 
+def expand_paths(paths: Sequence[Path]) -> list[Path]:
+    """Files to ingest: each file, and the ``*.tif``/``*.tiff`` inside each folder (sorted).
+
+    Example:
+        >>> expand_paths([])
+        []
+    """
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files.extend(sorted(q for q in p.iterdir() if q.suffix.lower() in (".tif", ".tiff")))
+        else:
+            files.append(p)
+    return files
+
+
 def ingest_paths(
     paths: Sequence[Path],
     facility: Facility,
@@ -304,34 +326,42 @@ def ingest_paths(
     min_clear: float = DEFAULT_MIN_CLEAR,
     fail_fast: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    date_from_name: str | None = None,
 ) -> IngestReport:
     """Ingest files and folders (``*.tif``/``*.tiff`` inside folders), one capture each.
 
     A file that fails is reported with its reason and the others carry on
-    (unless ``fail_fast``).
+    (unless ``fail_fast``). Each file is dated from its own metadata, or from its name with
+    ``date_from_name`` (see :func:`imagery.vendor.metadata.overrides_for`); one override
+    date for several files is refused.
+
+    Raises:
+        IngestError: ``overrides.date`` given for more than one file.
 
     Example:
         >>> # report = ingest_paths([Path("deliveries/")], facility, grid, ws)
         >>> # len(report.added)
     """
-    files: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            files.extend(sorted(q for q in p.iterdir() if q.suffix.lower() in (".tif", ".tiff")))
-        else:
-            files.append(p)
+    files = expand_paths(paths)
+    if overrides is not None and overrides.date is not None and len(files) > 1:
+        raise IngestError(
+            f"--date {overrides.date.isoformat()} given for {len(files)} files "
+            f"({files[0]}, {files[1]}, ...): one date cannot be every file's; date each file "
+            "from its own metadata or name (--date-from-name PATTERN), or ingest one at a time"
+        )
     added: list[Capture] = []
     skipped: list[tuple[str, str]] = []
     failed: list[tuple[str, str]] = []
     for i, f in enumerate(files):
         try:
             cap = ingest_file(
-                f, facility, grid, ws, overrides=overrides, provider=provider, min_clear=min_clear
+                f, facility, grid, ws, overrides=overrides_for(f, overrides, date_from_name),
+                provider=provider, min_clear=min_clear,
             )
         except ImageryError as exc:
             if fail_fast:
                 raise
-            log.warning("%s", exc)
+            log.info("%s", exc)  # reported once, in the IngestReport (the CLI prints it)
             failed.append((str(f), str(exc)))
         else:
             if cap is None:

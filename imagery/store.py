@@ -37,10 +37,33 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def created_mode() -> int:
+    """The mode a new file gets from the process umask (0o644 under umask 022).
+
+    Files written through a temporary file (``mkstemp`` creates them 0600) are given this
+    mode before they are renamed into place, so other analysts can read the outputs just
+    as if they had been opened directly.
+
+    Example:
+        >>> created_mode() & 0o600
+        384
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def _temp_path(path: Path, suffix: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)
+    os.chmod(name, created_mode())  # mkstemp's 0600 would hide outputs from other analysts
     return Path(name)
 
 

@@ -26,6 +26,21 @@ TRUTH_RELATIVE = Path("originals") / "simulated" / "truth.json"
 """Where the demo keeps the simulation's truth inside a facility workspace."""
 
 
+def write_report_pdf(html: Path) -> Path:
+    """Render the report just written to ``report.pdf`` beside it (run and demo do this on
+    every run, as they do the HTML; ``campwatch report --pdf`` does it on demand).
+
+    Raises:
+        pipeline.report.pdf.PdfError: WeasyPrint or its system libraries are missing.
+
+    Example:
+        >>> # write_report_pdf(ws.report_dir / "report.html")  # -> .../report.pdf
+    """
+    from pipeline.report.pdf import write_pdf
+
+    return write_pdf(html, html.with_name("report.pdf"))
+
+
 def run_and_report(
     facility: Facility,
     workspace: Path,
@@ -65,6 +80,7 @@ def run_and_report(
     report = write_report(facility, ws, grid, summary, validation=validation)
     outputs = dict(summary.outputs)
     outputs["report_html"] = str(report.html)
+    outputs["report_pdf"] = str(write_report_pdf(report.html))
     outputs["timeline_png"] = str(report.timeline_png)
     outputs["figures"] = str(report.html.parent / "figures")
     return summary, outputs, validation

@@ -22,7 +22,9 @@ Airbus DS"; Pléiades Neo and SPOT "© Airbus DS YEAR"; Planet "© YEAR Planet L
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -55,7 +57,9 @@ log = logging.getLogger(__name__)
 __all__ = [
     "Overrides",
     "VendorMetadata",
+    "date_from_name",
     "find_sidecars",
+    "overrides_for",
     "overrides_from_cli",
     "read_vendor_metadata",
 ]
@@ -160,6 +164,62 @@ def overrides_from_cli(
         credit=" ".join(credit.split()) if credit is not None else None,
         gsd=size,
     )
+
+
+_NAME_FORMATS = ("%Y%m%dT%H%M%SZ", "%Y%m%dT%H%M%S", "%Y%m%d%H%M%S", "%Y%m%d", "%Y-%m-%d")
+
+
+def date_from_name(path: Path, pattern: str) -> datetime:
+    r"""The acquisition date in a file's name: ``pattern`` is a regular expression whose
+    group ``date`` (else its first group, else the whole match) holds the date, as
+    ``YYYYMMDD``, ``YYYY-MM-DD``, ``YYYYMMDDTHHMMSS`` or ISO 8601; taken as UTC.
+
+    Raises:
+        IngestError: the pattern is not a regular expression, does not match the name, or
+            what it matches is not a date; the message names the file, pattern and value.
+
+    Example:
+        >>> date_from_name(Path("bercy_20161130.tif"), r"_(\d{8})").isoformat()
+        '2016-11-30T00:00:00+00:00'
+    """
+    try:
+        regex = re.compile(pattern)
+    except re.error as exc:
+        raise IngestError(
+            f"--date-from-name {pattern!r} is not a regular expression: {exc}"
+        ) from None
+    match = regex.search(path.name)
+    if match is None:
+        raise IngestError(f"{path}: name {path.name!r} does not match --date-from-name "
+                          f"{pattern!r}")
+    text = (match.group("date") if "date" in regex.groupindex
+            else match.group(1) if regex.groups else match.group(0))
+    for fmt in _NAME_FORMATS:
+        try:
+            return datetime.strptime(text, fmt).replace(tzinfo=UTC)
+        except ValueError:
+            continue
+    try:
+        return parse_time(text, where=f"{path}: --date-from-name")
+    except IngestError:
+        raise IngestError(
+            f"{path}: --date-from-name {pattern!r} matched {text!r}, which is not a date "
+            "(YYYYMMDD, YYYY-MM-DD, YYYYMMDDTHHMMSS or ISO 8601)"
+        ) from None
+
+
+def overrides_for(path: Path, overrides: Overrides | None, pattern: str | None) -> Overrides:
+    r"""The overrides of one file: ``overrides`` plus, with ``pattern``, its own date from its
+    name (:func:`date_from_name`).
+
+    Example:
+        >>> overrides_for(Path("x_20170829.tif"), None, r"(\d{8})").date.year
+        2017
+    """
+    base = overrides or Overrides()
+    if pattern is None:
+        return base
+    return dataclasses.replace(base, date=date_from_name(path, pattern))
 
 
 def _parse(path: Path) -> SidecarFields | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from shapely.geometry import Polygon
@@ -62,3 +63,26 @@ def attribute_zone(geometry: BaseGeometry, zones: list[GridZone]) -> GridZone | 
         if best is None or key[:2] > best[:2]:
             best = key
     return best[2] if best else None
+
+
+def split_by_zone(geometry: BaseGeometry, zones: Sequence[GridZone]) -> dict[str, float]:
+    """The area (m²) of a change polygon inside each zone it touches, by zone id.
+
+    A change object is attributed to one zone (:func:`attribute_zone`), but the area a
+    zone reports is only the part of the object inside it: a zone's changed area never
+    exceeds its own area, however large an object crossing it is.
+
+    Example:
+        >>> from shapely.geometry import box
+        >>> small = GridZone("s", "housing", "S", box(0, 0, 10, 10))
+        >>> split_by_zone(box(5, 0, 1005, 1000), [small])
+        {'s': 50.0}
+    """
+    out: dict[str, float] = {}
+    for z in zones:
+        if not z.geometry.intersects(geometry):
+            continue
+        inside = z.geometry.intersection(geometry).area
+        if inside > 0:
+            out[z.zone_id] = float(inside)
+    return out

@@ -17,7 +17,7 @@ import click
 
 from facilities.load import load_facility_by_id
 from imagery.vendor.metadata import overrides_from_cli
-from imagery.workspace import FacilityWorkspace, workspace_grid
+from imagery.workspace import GRID_FILE, FacilityWorkspace, workspace_grid
 from pipeline.cli.change import change as change_command
 from pipeline.cli.facilities import facilities as facilities_group
 from pipeline.cli.fetch import fetch as fetch_command
@@ -71,7 +71,13 @@ def _emit(as_json: bool, payload: dict[str, Any], lines: list[str]) -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @workspace_option
 @click.option("--resolution", type=float, help="Grid resolution in metres (first ingest only).")
-@click.option("--date", "date_", help="Acquisition time (ISO 8601, UTC) when files lack it.")
+@click.option("--date", "date_",
+              help="Acquisition time (ISO 8601, UTC) of ONE file that lacks it.")
+@click.option("--date-from-name", "date_pattern", metavar="PATTERN",
+              help=r"Date each file from its name: a regular expression whose group holds "
+                   r"YYYYMMDD or ISO 8601, e.g. '_(\d{8})'.")
+@click.option("--allow-fine-grid", is_flag=True,
+              help="Accept a grid resolution finer than a quarter of the imagery's GSD.")
 @click.option("--sensor", help="Sensor name when files lack it.")
 @click.option("--gsd", type=float, help="Ground sample distance (m) when files lack it.")
 @click.option("--credit", help="Credit or licence line, e.g. '© 2015 DigitalGlobe'.")
@@ -80,21 +86,35 @@ def _emit(as_json: bool, payload: dict[str, Any], lines: list[str]) -> None:
 @json_option
 def ingest(
     facility_id: str, paths: tuple[Path, ...], workspace: Path, resolution: float | None,
-    date_: str | None, sensor: str | None, gsd: float | None, credit: str | None,
-    fail_fast: bool, facility_dirs: tuple[Path, ...], as_json: bool,
+    date_: str | None, date_pattern: str | None, allow_fine_grid: bool, sensor: str | None,
+    gsd: float | None, credit: str | None, fail_fast: bool, facility_dirs: tuple[Path, ...],
+    as_json: bool,
 ) -> None:
-    """Catalogue local rasters (vendor GeoTIFFs) of FACILITY_ID onto its grid."""
-    from imagery.ingest import ingest_paths
+    """Catalogue local rasters (vendor GeoTIFFs) of FACILITY_ID onto its grid.
 
+    Each file is dated from its own metadata (GeoTIFF tags, sidecars) or, with
+    --date-from-name, from its name; --date is for a single file.
+    """
+    from imagery.ingest import expand_paths, ingest_paths
+
+    if date_ is not None and date_pattern is not None:
+        raise click.UsageError("give --date or --date-from-name, not both")
     with user_errors():
         overrides = overrides_from_cli(date_, sensor, credit, gsd)
         facility = load_facility_by_id(facility_id, facility_dirs)
         ws = FacilityWorkspace(workspace, facility.id)
+        files = expand_paths(list(paths))
         with workspace_lock(workspace, "campwatch ingest"):
+            # the grid is chosen once, by the first ingest: check it against that imagery
+            # (a later 10 m capture on a 0.5 m workspace is a legitimate medium series)
+            new_grid = resolution is not None and not (ws.dir / GRID_FILE).exists()
+            if new_grid and not allow_fine_grid:
+                assert resolution is not None
+                check_grid_resolution(files, resolution, overrides, date_pattern)
             grid = workspace_grid(ws, facility, resolution)
             report = ingest_paths(
-                list(paths), facility, grid, ws,
-                overrides=overrides,
+                files, facility, grid, ws,
+                overrides=overrides, date_from_name=date_pattern,
                 fail_fast=fail_fast, progress=progress_bar("ingest"),
             )
     lines = [f"added {c.capture_id} ({c.sensor}, {c.acquired:%Y-%m-%d})" for c in report.added]
@@ -110,6 +130,38 @@ def ingest(
         sys.exit(1)
 
 
+FINE_GRID_FACTOR = 4.0
+"""A grid finer than GSD / FINE_GRID_FACTOR needs --allow-fine-grid (it invents detail)."""
+
+
+def check_grid_resolution(
+    files: list[Path], resolution: float, overrides: Any, date_pattern: str | None
+) -> None:
+    """Refuse a grid resolution finer than a quarter of a file's GSD (unless allowed).
+
+    A 1 m grid for 10 m imagery multiplies storage 100 times and shows nothing more; it is
+    usually a mistyped ``--resolution``. Files whose metadata cannot be read are left to the
+    ingest, which reports them.
+
+    Raises:
+        ImageryError: naming the file, its GSD, the grid resolution and the flag.
+    """
+    from imagery.errors import IngestError
+    from imagery.vendor.metadata import overrides_for, read_vendor_metadata
+
+    for f in files:
+        try:
+            meta = read_vendor_metadata(f, overrides=overrides_for(f, overrides, date_pattern))
+        except IngestError:
+            continue
+        if meta.gsd_m is not None and resolution < meta.gsd_m / FINE_GRID_FACTOR:
+            raise IngestError(
+                f"{f}: GSD {meta.gsd_m:g} m but the grid resolution is {resolution:g} m, finer "
+                f"than a quarter of the GSD ({meta.gsd_m / FINE_GRID_FACTOR:g} m): pick a "
+                "coarser --resolution, or pass --allow-fine-grid to accept it"
+            )
+
+
 def _summary_payload(summary: Any, outputs: dict[str, str], validation: Any) -> dict[str, Any]:
     payload: dict[str, Any] = {
         "facility_id": summary.facility_id,
@@ -118,6 +170,8 @@ def _summary_payload(summary: Any, outputs: dict[str, str], validation: Any) -> 
         "pairs": len(summary.pairs),
         "changes": summary.changes,
         "events": [ev.statement() for ev in summary.events],
+        "persistent": sum(ev.status == "confirmed" for ev in summary.events),
+        "unconfirmed": sum(ev.status != "confirmed" for ev in summary.events),
         "outputs": outputs,
     }
     if validation is not None:
@@ -133,7 +187,9 @@ def _summary_payload(summary: Any, outputs: dict[str, str], validation: Any) -> 
 def _summary_lines(payload: dict[str, Any]) -> list[str]:
     lines = [
         f"{payload['facility_id']}: {payload['captures']} captures ({payload['usable']} usable), "
-        f"{payload['pairs']} pairs, {payload['changes']} changes, {len(payload['events'])} events",
+        f"{payload['pairs']} pairs, {payload['changes']} changes; events: "
+        f"{payload['persistent']} persistent (a later capture confirmed them), "
+        f"{payload['unconfirmed']} unconfirmed",
     ]
     if "demo_validation" in payload:
         v = payload["demo_validation"]

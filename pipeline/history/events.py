@@ -48,27 +48,77 @@ class Event:
     or it was not clear there)."""
 
     def statement(self) -> str:
-        """The event as a sentence, e.g. "New or brighter structure, 420 m², housing zone: ..."."""
-        kind = {
-            "new_or_brighter": "New or brighter structure",
-            "removed_or_darker": "Structure removed or darkened",
-            "vegetation_gain": "Vegetation gain",
-            "vegetation_loss": "Vegetation loss",
-            "earthworks": "Earthworks",
-        }.get(self.change.change_type, self.change.change_type)
-        zone = f"{self.change.zone_type.replace('_', ' ')} zone" if self.change.zone_type else (
+        """The event as a sentence whose wording follows the evidence.
+
+        The noun follows the size: up to :data:`STRUCTURE_MAX_M2` a change can be one
+        structure ("New or brighter structure"); up to :data:`SITE_MAX_M2` it is a surface
+        larger than one building; above that it is a change of land cover, in hectares, and
+        never called a structure. The status follows the persistence test: "persistent" only
+        when a later usable capture confirmed it, otherwise "unconfirmed".
+
+        Example:
+            >>> # "New or brighter structure, 420 m², housing zone: appeared between
+            >>> #  2010-06-01 (WV-2, 0.5 m) and 2012-06-01 (GE-1, 0.5 m), confidence high;
+            >>> #  persistent (a later capture still shows it)"
+        """
+        ch = self.change
+        zone = f"{ch.zone_type.replace('_', ' ')} zone" if ch.zone_type else (
             "outside the defined zones"
         )
-        verb = "appeared" if self.change.change_type in ("new_or_brighter", "earthworks") else (
-            "occurred"
+        verb = "appeared" if ch.change_type in ("new_or_brighter", "earthworks") else "occurred"
+        status = (
+            "; persistent (a later capture still shows it)" if self.status == "confirmed"
+            else " (unconfirmed: no later clear capture yet)"
         )
         return (
-            f"{kind}, {self.change.area_m2:,.0f} m², {zone}: {verb} between "
+            f"{change_noun(ch.change_type, ch.area_m2)}, {zone}: {verb} between "
             f"{self.before.acquired:%Y-%m-%d} ({self.before.sensor}, {self.before.gsd_m:g} m) and "
             f"{self.after.acquired:%Y-%m-%d} ({self.after.sensor}, {self.after.gsd_m:g} m), "
-            f"confidence {self.change.confidence_label}"
-            + ("" if self.status == "confirmed" else " (unconfirmed: no later clear capture yet)")
+            f"confidence {ch.confidence_label}{status}"
         )
+
+
+STRUCTURE_MAX_M2 = 2_500.0
+"""Largest change worded as one structure (a large barracks block is about 50 x 40 m)."""
+SITE_MAX_M2 = 50_000.0
+"""Largest change worded as a surface (5 ha); above it the change is one of land cover."""
+
+_SMALL = {
+    "new_or_brighter": "New or brighter structure",
+    "removed_or_darker": "Structure removed or darkened",
+    "vegetation_gain": "Vegetation gain",
+    "vegetation_loss": "Vegetation loss",
+    "earthworks": "Earthworks",
+}
+_SURFACE = {
+    "new_or_brighter": "Surface newly built or brightened",
+    "removed_or_darker": "Surface cleared or darkened",
+}
+_LAND = {
+    "new_or_brighter": "Large area brightened (land cover, not a single structure)",
+    "removed_or_darker": "Large area darkened (land cover, not a single structure)",
+    "vegetation_gain": "Vegetation gain over a large area",
+    "vegetation_loss": "Vegetation loss over a large area",
+    "earthworks": "Earthworks over a large area",
+}
+
+
+def change_noun(change_type: str, area_m2: float) -> str:
+    """What a change of this type and size is called, with its size.
+
+    Example:
+        >>> change_noun("new_or_brighter", 420)
+        'New or brighter structure, 420 m²'
+        >>> change_noun("new_or_brighter", 12_000)
+        'Surface newly built or brightened, 12,000 m² (larger than one building)'
+        >>> change_noun("new_or_brighter", 360_000)
+        'Large area brightened (land cover, not a single structure), 36.0 ha'
+    """
+    if area_m2 > SITE_MAX_M2:
+        return f"{_LAND.get(change_type, change_type)}, {area_m2 / 10_000:,.1f} ha"
+    if area_m2 > STRUCTURE_MAX_M2 and change_type in _SURFACE:
+        return f"{_SURFACE[change_type]}, {area_m2:,.0f} m² (larger than one building)"
+    return f"{_SMALL.get(change_type, change_type)}, {area_m2:,.0f} m²"
 
 
 def find_events(captures: Sequence[Capture], changes: Sequence[StoredChange]) -> list[Event]:

@@ -11,7 +11,7 @@ from facilities.model import Facility
 from imagery.capture import Capture
 from imagery.records import StoredChange, TimelineRow
 from pipeline.change.pairs import capture_pairs, series_of
-from pipeline.change.zones import GridZone
+from pipeline.change.zones import GridZone, split_by_zone
 
 BRIGHT_BARE_MIN = 0.22
 """Mean visible reflectance above which a quarry pixel counts as bright (bare rock, spoil)."""
@@ -126,13 +126,17 @@ def build_timeline(
     for cap in sorted(captures, key=lambda c: (c.acquired, c.capture_id)):
         prev = previous.get(cap.capture_id, "")
         pair_changes = [c for c in by_pair.get(cap.capture_id, []) if c.before_id == prev]
+        # each object's area split by zone: a zone reports only what lies inside it
+        shares = {c.change_id: split_by_zone(c.geometry, zones) for c in pair_changes}
         for area in areas:
             in_zone = (
-                pair_changes if area == "aoi" else [c for c in pair_changes if c.zone_id == area]
+                pair_changes if area == "aoi"
+                else [c for c in pair_changes if area in shares[c.change_id]]
             )
             by_type: dict[str, float] = {}
             for c in in_zone:
-                by_type[c.change_type] = round(by_type.get(c.change_type, 0.0) + c.area_m2, 2)
+                part = c.area_m2 if area == "aoi" else shares[c.change_id][area]
+                by_type[c.change_type] = round(by_type.get(c.change_type, 0.0) + part, 2)
             clear = cap.clear_fraction if area == "aoi" else cap.zone_clear.get(area, 0.0)
             rows.append(
                 TimelineRow(

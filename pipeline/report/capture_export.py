@@ -24,7 +24,7 @@ from pipeline.change.zones import grid_zones
 from pipeline.errors import PipelineError
 from pipeline.report.exports import export_geojson, export_geotiff, export_kmz
 from pipeline.report.figures import FigureImage, Overlay, render_figure
-from pipeline.report.html import read_figure_image
+from pipeline.report.report_figures import facility_caption, read_figure_image
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +117,11 @@ def export_capture(
         raise PipelineError(
             f"{', '.join(str(p) for p in existing)} already exists; use --overwrite to replace"
         )
-    after_img = read_figure_image(facility, ws, after, grid, grid.bounds)
-    before_img = read_figure_image(facility, ws, before, grid, grid.bounds) if before else None
+    after_img = read_figure_image(ws, after, grid, grid.bounds, facility_caption(facility, after))
+    before_img = (
+        read_figure_image(ws, before, grid, grid.bounds, facility_caption(facility, before))
+        if before else None
+    )
     if after_img is None or (before is not None and before_img is None):
         empty = after.capture_id if after_img is None else before_id
         raise PipelineError(f"capture {empty!r} has no image data on the facility grid")

@@ -38,6 +38,7 @@ from rasterio.enums import Resampling
 from rasterio.warp import reproject, transform_bounds
 from shapely.geometry import MultiPolygon, Polygon, box, mapping
 
+from imagery.store import created_mode
 from pipeline.errors import FigureError
 from pipeline.report.figure_parts import (
     draw_overlays,
@@ -69,6 +70,7 @@ def _atomic(out_path: Path) -> Iterator[Path]:
     tmp = Path(name)
     try:
         yield tmp
+        os.chmod(tmp, created_mode())  # the process umask, not mkstemp's 0600
         os.replace(tmp, out_path)
     finally:
         sidecars = (tmp.with_name(tmp.name + ".msk"), tmp.with_name(tmp.name + ".aux.xml"))

@@ -40,7 +40,17 @@ ZONE_COLOURS: dict[str, str] = {
 """Outline colour per zone type (Okabe–Ito based, bright enough on imagery)."""
 
 CHANGE_COLOUR = "#00FFFF"
-"""Outline colour of change objects (dashed)."""
+"""Outline colour of change objects of a type not in :data:`CHANGE_COLOURS` (dashed)."""
+CHANGE_COLOURS: dict[str, str] = {
+    "new_or_brighter": "#00FFFF",
+    "removed_or_darker": "#FF8C00",
+    "earthworks": "#FF2020",
+    "vegetation_gain": "#39FF14",
+    "vegetation_loss": "#FF5AA0",
+}
+"""Dashed outline colour per change type: each type its own colour in the legend."""
+AOI_COLOUR = "#FFFFFF"
+"""Outline colour of the area of interest (the search area, not a boundary)."""
 EVENT_COLOUR = "#FF2DFF"
 """Outline colour of events (solid, thick)."""
 NODATA_GREY = "#9A9A9A"
@@ -60,7 +70,9 @@ def kind_colour(kind: str) -> str:
     if kind.startswith("zone:"):
         return ZONE_COLOURS.get(kind[5:], ZONE_COLOURS["other"])
     if kind.startswith("change:"):
-        return CHANGE_COLOUR
+        return CHANGE_COLOURS.get(kind[7:], CHANGE_COLOUR)
+    if kind == "aoi":
+        return AOI_COLOUR
     return EVENT_COLOUR
 
 
@@ -70,20 +82,54 @@ def check_kind(kind: str) -> None:
     Example:
         >>> check_kind("change:new_structure")
     """
-    if kind == "event":
+    if kind in ("event", "aoi"):
         return
     if kind.startswith("zone:") and kind[5:] in ZONE_TYPES:
         return
     if kind.startswith("change:") and len(kind) > len("change:"):
         return
     raise FigureError(
-        f"overlay kind {kind!r} is not 'event', 'change:<change_type>' or "
+        f"overlay kind {kind!r} is not 'event', 'aoi', 'change:<change_type>' or "
         f"'zone:<zone_type>' with zone_type one of {', '.join(ZONE_TYPES)}"
     )
 
 
+def stretch_limits(
+    images: Sequence[np.ndarray], *, low: float = 2.0, high: float = 98.0
+) -> np.ndarray:
+    """Per-band (red, green, blue) stretch limits shared by several (4, H, W) images.
+
+    Before and after drawn with one stretch keep their colours comparable: a change
+    then looks as large as it is, not as large as two separate stretches make it.
+
+    Returns:
+        (3, 2) float array of (low, high) reflectance for red, green and blue; NaN when
+        no image has a valid pixel.
+
+    Example:
+        >>> a = np.zeros((4, 2, 2), "float32"); b = np.ones((4, 2, 2), "float32")
+        >>> stretch_limits([a, b], low=0, high=100)[:, 1].tolist()
+        [1.0, 1.0, 1.0]
+    """
+    if not (0.0 <= low < high <= 100.0):
+        raise FigureError(
+            f"stretch percentiles must satisfy 0 <= low < high <= 100, got {low}, {high}"
+        )
+    pixels = []
+    for image in images:
+        if image.ndim != 3 or image.shape[0] != 4:
+            raise FigureError(f"image must have shape (4, H, W); got {image.shape}")
+        rgb = image[[2, 1, 0]].reshape(3, -1).astype(np.float32)
+        pixels.append(rgb[:, np.isfinite(rgb).all(axis=0)])
+    joined = np.concatenate(pixels, axis=1) if pixels else np.zeros((3, 0), np.float32)
+    if joined.shape[1] == 0:
+        return np.full((3, 2), np.nan)
+    return np.percentile(joined, [low, high], axis=1).T
+
+
 def stretch_rgb(
-    image: np.ndarray, *, low: float = 2.0, high: float = 98.0, gamma: float = 1.0
+    image: np.ndarray, *, low: float = 2.0, high: float = 98.0, gamma: float = 1.0,
+    limits: np.ndarray | None = None,
 ) -> np.ndarray:
     """True-colour display values from a (4, H, W) blue, green, red, nir reflectance array.
 
@@ -96,6 +142,8 @@ def stretch_rgb(
         low: lower percentile.
         high: upper percentile.
         gamma: display gamma (1 = linear; 1.4 brightens shadows).
+        limits: (3, 2) red, green, blue (low, high) from :func:`stretch_limits`, to share
+            one stretch between images; the percentiles are then not used.
 
     Returns:
         (H, W, 3) float32 RGB in 0..1, NaN where the input has no data.
@@ -122,8 +170,10 @@ def stretch_rgb(
     if not valid.any():
         return out
     for b in range(3):
-        values = rgb[..., b][valid]
-        lo, hi = np.percentile(values, [low, high])
+        if limits is not None and np.isfinite(limits[b]).all():
+            lo, hi = float(limits[b][0]), float(limits[b][1])
+        else:
+            lo, hi = np.percentile(rgb[..., b][valid], [low, high])
         if hi > lo:
             band = (rgb[..., b] - lo) / (hi - lo)
         else:
@@ -277,6 +327,10 @@ def add_north_arrow(
     return NorthArrow(angle, sub)
 
 
+LOCATOR_HALF_DEG = 1.6
+"""Half height of the locator's regional frame in degrees of latitude (when borders exist)."""
+
+
 def add_locator(
     ax: Axes,
     extent_lonlat: Polygon,
@@ -284,12 +338,17 @@ def add_locator(
     point: tuple[float, float],
     *,
     fontsize: float = 6,
+    countries: Sequence[Any] = (),
+    credit: str = "",
 ) -> None:
-    """Draw a simple locator: the figure extent (red) and the AOI in a lon/lat frame.
+    """Draw the locator: where the figure is, in a lon/lat frame.
 
-    No basemap is drawn (campwatch works offline): the frame is a WGS 84
-    graticule about five times the larger of extent and AOI, with tick labels in
-    degrees, and the facility's point as a star.
+    With ``countries`` (records with ``name`` and ``geometry`` in WGS 84, e.g. Natural Earth
+    admin-0 from :mod:`pipeline.report.basemap`) the frame is regional
+    (:data:`LOCATOR_HALF_DEG` around the point): land, country borders and names, and the
+    figure's place as a red star. Without them (no basemap available) the frame is a bare
+    graticule about five times the larger of extent and AOI, with the extent in red and
+    the AOI in grey, and says "no basemap".
 
     Example:
         >>> from matplotlib.figure import Figure
@@ -305,11 +364,39 @@ def add_locator(
     maxx = max(s.bounds[2] for s in shapes)
     maxy = max(s.bounds[3] for s in shapes)
     cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
-    half = max(maxx - minx, maxy - miny, 0.002) * 2.5
+    half = LOCATOR_HALF_DEG if countries else max(maxx - minx, maxy - miny, 0.002) * 2.5
     coslat = max(math.cos(math.radians(cy)), 0.1)
-    ax.set_xlim(cx - half / coslat, cx + half / coslat)
-    ax.set_ylim(cy - half, cy + half)
+    x0, x1, y0, y1 = cx - half / coslat, cx + half / coslat, cy - half, cy + half
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
     ax.set_aspect(1.0 / coslat)
+    ax.tick_params(labelsize=fontsize - 1, length=2, pad=1)
+    ax.locator_params(nbins=3)
+    ax.ticklabel_format(useOffset=False)
+    ax.set_xlabel("lon (WGS 84)", fontsize=fontsize - 1, labelpad=1)
+    ax.set_ylabel("lat", fontsize=fontsize - 1, labelpad=1)
+    if countries:
+        from shapely.geometry import box as _box
+
+        frame = _box(x0, y0, x1, y1)
+        ax.set_facecolor("#cfe0ee")  # sea
+        for c in countries:
+            part = c.geometry.intersection(frame)
+            if part.is_empty or not isinstance(part, Polygon | MultiPolygon):
+                continue
+            for poly in (part.geoms if isinstance(part, MultiPolygon) else [part]):
+                xs, ys = poly.exterior.xy
+                ax.fill(xs, ys, facecolor="#f3f0e8", edgecolor="#555555", linewidth=0.6,
+                        zorder=1)
+            if part.area > 0.02 * frame.area:
+                rp = part.representative_point()
+                ax.text(rp.x, rp.y, c.name, fontsize=fontsize - 0.5, ha="center", va="center",
+                        color="#333333", zorder=3, style="italic")
+        ax.plot([point[0]], [point[1]], marker="*", color="#D00000", markersize=9,
+                markeredgecolor="black", markeredgewidth=0.5, zorder=4)
+        title = "Locator: figure place (red star)"
+        ax.set_title(title + (f"\n{credit}" if credit else ""), fontsize=fontsize)
+        return
     if aoi_lonlat is not None:
         xs, ys = aoi_lonlat.exterior.xy
         ax.fill(xs, ys, facecolor="#dddddd", edgecolor="#555555", linewidth=0.8, label="AOI")
@@ -317,11 +404,6 @@ def add_locator(
     ax.plot(xs, ys, color="#D00000", linewidth=1.2)
     ax.plot([point[0]], [point[1]], marker="*", color="black", markersize=6)
     ax.grid(True, linewidth=0.4, color="#999999")
-    ax.tick_params(labelsize=fontsize - 1, length=2, pad=1)
-    ax.locator_params(nbins=3)
-    ax.ticklabel_format(useOffset=False)
-    ax.set_xlabel("lon (WGS 84)", fontsize=fontsize - 1, labelpad=1)
-    ax.set_ylabel("lat", fontsize=fontsize - 1, labelpad=1)
     ax.set_title("Locator: figure extent (red), AOI (grey)\nno basemap", fontsize=fontsize)
 
 
@@ -342,8 +424,13 @@ def outline_paths(geom: Polygon | MultiPolygon) -> list[tuple[np.ndarray, np.nda
     return out
 
 
-def draw_overlays(ax: Axes, outlines: Sequence[tuple[Polygon | MultiPolygon, str]]) -> None:
-    """Draw (geometry, kind) outlines: zones by type colour, changes dashed, events thick.
+def draw_overlays(
+    ax: Axes, outlines: Sequence[tuple[Polygon | MultiPolygon, str]], *, pixel_m: float = 0.0
+) -> None:
+    """Draw (geometry, kind) outlines: zones by type colour, changes dashed, events solid.
+
+    With ``pixel_m`` (the drawn image's pixel size), event outlines are drawn one pixel
+    outside the event, with a thin line, so the changed pixels under them stay visible.
 
     Example:
         >>> from matplotlib.figure import Figure
@@ -355,8 +442,15 @@ def draw_overlays(ax: Axes, outlines: Sequence[tuple[Polygon | MultiPolygon, str
     """
     for geom, kind in outlines:
         colour = kind_colour(kind)
-        style = "--" if kind.startswith("change:") else "-"
+        style = "--" if kind.startswith("change:") else (":" if kind == "aoi" else "-")
         lw = 2.2 if kind == "event" else 1.4
+        halo = HALO
+        if kind == "event" and pixel_m > 0:
+            grown = geom.buffer(pixel_m, join_style="mitre")
+            if isinstance(grown, Polygon | MultiPolygon) and not grown.is_empty:
+                geom = grown
+            lw = 1.3
+            halo = [patheffects.withStroke(linewidth=2.4, foreground="black", alpha=0.7)]
         for xs, ys in outline_paths(geom):
             ax.plot(xs, ys, color=colour, linestyle=style, linewidth=lw, zorder=4,
-                    path_effects=HALO, solid_joinstyle="round")
+                    path_effects=halo, solid_joinstyle="round")

@@ -15,10 +15,27 @@ from shapely.geometry import MultiPolygon, Polygon
 from pipeline.errors import FigureError
 from pipeline.report.figure_parts import check_kind
 
-__all__ = ["SIMULATED_MARK", "Caption", "FigureImage", "Overlay"]
+__all__ = ["SIMULATED_MARK", "Caption", "FigureImage", "Overlay", "format_when"]
 
 SIMULATED_MARK = "SIMULATED IMAGERY — NOT EVIDENCE"
 """Text stamped on every figure made from simulated imagery."""
+
+
+def format_when(when: datetime) -> str:
+    """A UTC time as "YYYY-MM-DD HH:MM UTC", or the date alone when it is exactly midnight
+    (a capture dated by day only: no time of day is known).
+
+    Example:
+        >>> format_when(datetime(2015, 6, 30, 2, 13, tzinfo=UTC))
+        '2015-06-30 02:13 UTC'
+        >>> format_when(datetime(2016, 11, 30, tzinfo=UTC))
+        '2016-11-30'
+    """
+    utc = when.astimezone(UTC)
+    if (utc.hour, utc.minute, utc.second, utc.microsecond) == (0, 0, 0, 0):
+        return f"{utc:%Y-%m-%d}"
+    return f"{utc:%Y-%m-%d %H:%M} UTC"
+
 
 @dataclass(frozen=True)
 class Caption:
@@ -40,6 +57,24 @@ class Caption:
     """Credit or licence line, e.g. "© 2015 DigitalGlobe"."""
     simulated: bool
     """True when the image is simulated: the figure is marked as not evidence."""
+    place: str = ""
+    """What the coordinates are and their grid reference, e.g. "event centre, UTM 31N
+    452,345 E 5,409,876 N" ("" for the facility's reported point)."""
+    bracket: str = ""
+    """The dates that bracket what the figure shows, e.g. "change between 2016-11-30 and
+    2017-08-29" ("" when the figure shows one capture)."""
+
+    def when(self) -> str:
+        """The acquisition time in UTC; the date alone when no time of day is known.
+
+        A capture dated by day only (``--date 2016-11-30``, a date in its file name) is
+        stored at 00:00:00 UTC: printing "00:00 UTC" would claim a time nobody recorded.
+
+        Example:
+            >>> Caption("C", datetime(2016, 11, 30, tzinfo=UTC), "S2A", 10, 0, 0, "", False).when()
+            '2016-11-30'
+        """
+        return format_when(self.acquired)
 
     def __post_init__(self) -> None:
         if self.acquired.tzinfo is None or self.acquired.utcoffset() is None:
@@ -65,12 +100,16 @@ class Caption:
             >>> c.text()
             'Kyo-hwa-so No. 4, Kangdong — 2015-06-30 02:13 UTC — WorldView-2, 0.5 m — 39.0088° N 126.1533° E — © 2015 DigitalGlobe'
         """  # noqa: E501
-        when = self.acquired.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        when = self.when()
         ns = "N" if self.lat >= 0 else "S"
         ew = "E" if self.lon >= 0 else "W"
         where = f"{abs(self.lat):.4f}° {ns} {abs(self.lon):.4f}° {ew}"
+        if self.place:
+            where = f"{self.place}: {where}"
         credit = self.credit.strip() or "no credit line recorded"
         parts = [self.facility, when, f"{self.sensor}, {self.gsd_m:g} m", where, credit]
+        if self.bracket:
+            parts.insert(2, self.bracket)
         if self.simulated:
             parts.insert(0, SIMULATED_MARK)
         return " — ".join(parts)

@@ -14,11 +14,11 @@ import os
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC
 from pathlib import Path
 
 import numpy as np
 import shapely
+from matplotlib import patheffects
 from matplotlib.axes import Axes
 from matplotlib.backend_bases import RendererBase
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -32,10 +32,14 @@ from matplotlib_scalebar.scalebar import ScaleBar
 from pyproj import CRS
 from shapely.geometry import Polygon, box
 
+from imagery.store import created_mode
 from pipeline.errors import FigureError
+from pipeline.report.basemap import NE_CREDIT, countries_near
 from pipeline.report.figure_parts import (
-    CHANGE_COLOUR,
+    AOI_COLOUR,
+    CHANGE_COLOURS,
     EVENT_COLOUR,
+    LOCATOR_HALF_DEG,
     NODATA_GREY,
     ZONE_COLOURS,
     NorthArrow,
@@ -44,6 +48,7 @@ from pipeline.report.figure_parts import (
     add_scalebar,
     draw_overlays,
     lonlat_transformer,
+    stretch_limits,
     stretch_rgb,
 )
 from pipeline.report.figure_records import SIMULATED_MARK, Caption, FigureImage, Overlay
@@ -69,9 +74,9 @@ _SIDE_W = 2.1  # side column (locator, legend)
 _LOCATOR_H = 2.0
 _TITLE_H = 0.3
 _BANNER_H = 0.4
-_CAPTION_PT = 7.5
-_LABEL_PT = 7.0
-_LEGEND_PT = 7.0
+_CAPTION_PT = 9.0
+_LABEL_PT = 8.0
+_LEGEND_PT = 8.0
 
 
 
@@ -177,18 +182,27 @@ def _wrap(text: str, width_px: float, size: float, renderer: RendererBase) -> li
     return lines
 
 
-def _legend_handles(overlays: Sequence[Overlay], nodata: bool) -> list[Line2D | Patch]:
+def _legend_handles(
+    overlays: Sequence[Overlay], nodata: bool, notes: Sequence[str] = ()
+) -> list[Line2D | Patch]:
     handles: list[Line2D | Patch] = []
     kinds = {o.kind for o in overlays}
+    if "aoi" in kinds:
+        handles.append(Line2D([], [], color=AOI_COLOUR, lw=1.6, linestyle=":",
+                              path_effects=[patheffects.withStroke(linewidth=3.2,
+                                                                   foreground="black")],
+                              label="AOI (search area)"))
     for zt, colour in ZONE_COLOURS.items():
         if f"zone:{zt}" in kinds:
             name = zt.replace("_", " ")
             handles.append(Line2D([], [], color=colour, lw=1.6, label=f"zone: {name}"))
     for k in sorted(k for k in kinds if k.startswith("change:")):
-        handles.append(Line2D([], [], color=CHANGE_COLOUR, lw=1.4, linestyle="--",
-                              label=f"change: {k[7:].replace('_', ' ')}"))
+        handles.append(Line2D([], [], color=CHANGE_COLOURS.get(k[7:], "#00FFFF"), lw=1.6,
+                              linestyle="--", label=f"detection: {k[7:].replace('_', ' ')}"))
     if "event" in kinds:
         handles.append(Line2D([], [], color=EVENT_COLOUR, lw=2.2, label="event"))
+    for note in notes:
+        handles.append(Line2D([], [], color="none", label=note))
     if nodata:
         handles.append(Patch(facecolor=NODATA_GREY, hatch="///", edgecolor="#555555",
                              label="no data"))
@@ -202,10 +216,11 @@ def _draw_panel(
     extent: tuple[float, float, float, float],
     gamma: float,
     panel_in: tuple[float, float],
+    limits: np.ndarray | None = None,
 ) -> tuple[Axes, ScaleBar, NorthArrow, Text | None, bool]:
     ax = fig.add_axes((0.0, 0.0, 0.1, 0.1))
     sub, sub_bounds = _crop(fi, extent)
-    rgb = stretch_rgb(sub, gamma=gamma)
+    rgb = stretch_rgb(sub, gamma=gamma, limits=limits)
     valid = np.isfinite(rgb).all(axis=-1)
     rgba = np.dstack([np.nan_to_num(rgb, nan=0.0), valid.astype(np.float32)])
     ax.add_patch(Rectangle((0, 0), 1, 1, transform=ax.transAxes, facecolor=NODATA_GREY,
@@ -220,7 +235,7 @@ def _draw_panel(
     ax.set_aspect("equal", adjustable="box")
     ax.set_xticks([])
     ax.set_yticks([])
-    draw_overlays(ax, [(o.geometry, o.kind) for o in overlays])
+    draw_overlays(ax, [(o.geometry, o.kind) for o in overlays], pixel_m=fi.transform.a)
     cx, cy = (extent[0] + extent[2]) / 2, (extent[1] + extent[3]) / 2
     bar = add_scalebar(ax, fi.crs, cx, cy)
     fw, fh = 1.0 / panel_in[0], 1.15 / panel_in[1]
@@ -249,6 +264,7 @@ def compose_figure(
     extent: tuple[float, float, float, float] | None = None,
     aoi_lonlat: Polygon | None = None,
     gamma: float = 1.0,
+    legend_notes: Sequence[str] = (),
 ) -> ComposedFigure:
     """Build the annotated figure in memory (see :func:`render_figure` for the contents).
 
@@ -276,7 +292,7 @@ def compose_figure(
     n = len(images)
 
     aspect = (ext[3] - ext[1]) / (ext[2] - ext[0])
-    pw = 5.2 if n == 1 else 4.4
+    pw = 5.2 if n == 1 else 3.5  # two panels + side column fit an A4 page at >= 6.5 pt
     pw = min(pw, 6.5 / aspect)
     ph = pw * aspect
     simulated = any(fi.caption.simulated for fi in images)
@@ -290,13 +306,18 @@ def compose_figure(
 
     panels: list[Panel] = []
     any_nodata = False
+    # before and after share one stretch, computed over what both panels show
+    limits = stretch_limits([_crop(fi, ext)[0] for fi in images]) if n == 2 else None
     for fi in images:
-        ax, bar, north, mark, nodata = _draw_panel(fig, fi, overlays, ext, gamma, (pw, ph))
+        ax, bar, north, mark, nodata = _draw_panel(fig, fi, overlays, ext, gamma, (pw, ph),
+                                                   limits)
         any_nodata = any_nodata or nodata
         panels.append(Panel(ax, bar, north, [], mark=mark))
     locator = fig.add_axes((0.0, 0.0, 0.1, 0.1))
-    add_locator(locator, _extent_lonlat(after.crs, ext), aoi_lonlat,
-                (after.caption.lon, after.caption.lat))
+    lon, lat = after.caption.lon, after.caption.lat
+    countries = countries_near(lon, lat, 2 * LOCATOR_HALF_DEG)
+    add_locator(locator, _extent_lonlat(after.crs, ext), aoi_lonlat, (lon, lat),
+                countries=countries, credit=NE_CREDIT if countries else "")
 
     def layout(height: float) -> None:
         fig.set_size_inches(width, height)
@@ -338,7 +359,7 @@ def compose_figure(
         key_lines = _wrap(key_text, (n * pw + (n - 1) * _GAP) * dpi, _CAPTION_PT, renderer)
     key_h = len(key_lines) * line_h + (0.1 if key_lines else 0.0)
     visible = [o for o in overlays if o.geometry.intersects(view)]
-    handles = _legend_handles(visible, any_nodata)
+    handles = _legend_handles(visible, any_nodata, legend_notes)
     legend_h = 0.35 + 0.19 * len(handles)
     main_h = banner_h + title_h + ph + cap_h + key_h
     side_h = banner_h + title_h + _LOCATOR_H + 0.15 + legend_h
@@ -360,7 +381,7 @@ def compose_figure(
                              color="#B00000" if fi.caption.simulated else "black")
         if n == 2:
             title = "Before" if i == 0 else "After"
-            when = fi.caption.acquired.astimezone(UTC).strftime("%Y-%m-%d")
+            when = fi.caption.when()
             fig.text(left, y_of(_MARGIN + banner_h + title_h - 0.06),
                      f"{title}: {when}, {fi.caption.sensor}",
                      ha="left", va="bottom", fontsize=9, fontweight="bold")
@@ -387,13 +408,15 @@ def render_figure(
     extent: tuple[float, float, float, float] | None = None,
     aoi_lonlat: Polygon | None = None,
     gamma: float = 1.0,
+    legend_notes: Sequence[str] = (),
 ) -> Path:
     """Write an annotated imagery figure as PNG (or SVG when ``out_path`` ends ``.svg``).
 
     The figure shows the image in true colour (2–98 % stretch per band over valid
-    pixels; no data hatched grey), zone outlines coloured by type, change outlines
-    (dashed) and event outlines, non-overlapping labels with leader lines, a
-    scale bar in ground metres, a true-north arrow rotated by the grid
+    pixels; before and after share one stretch; no data hatched grey), zone outlines
+    coloured by type, change outlines (dashed, one colour per change type) and event
+    outlines (one pixel outside the event, so its pixels stay visible), non-overlapping
+    labels with leader lines, a scale bar in ground metres, a true-north arrow rotated by the grid
     convergence, a lon/lat locator, a legend and a caption (facility, UTC time,
     sensor, GSD, coordinates, credit). Simulated imagery is stamped
     "SIMULATED IMAGERY — NOT EVIDENCE" on the image, in a banner and in the
@@ -411,6 +434,7 @@ def render_figure(
         extent: crop window (west, south, east, north) in grid metres.
         aoi_lonlat: the facility AOI in WGS 84 for the locator.
         gamma: display gamma of the stretch.
+        legend_notes: extra lines under the legend (e.g. how many detections are not drawn).
 
     Returns:
         ``out_path``.
@@ -434,9 +458,10 @@ def render_figure(
     if not out_path.parent.is_dir():
         raise FigureError(f"figure directory {str(out_path.parent)!r} does not exist")
     composed = compose_figure(after, overlays, before=before, dpi=dpi, extent=extent,
-                              aoi_lonlat=aoi_lonlat, gamma=gamma)
+                              aoi_lonlat=aoi_lonlat, gamma=gamma, legend_notes=legend_notes)
     fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=f".{fmt}", dir=out_path.parent)
     os.close(fd)
+    os.chmod(tmp, created_mode())
     try:
         composed.figure.savefig(tmp, format=fmt, dpi=dpi,
                                 metadata={"Title": after.caption.text()})

@@ -4,13 +4,15 @@ Everything comes from the catalogue: captures, timeline, changes and the
 analyst's reviews. Events are read as the run stored them
 (:func:`pipeline.history.events.read_events`), their review state is attached,
 and the report states only *accepted* events as findings; pending ones are listed
-separately as unreviewed detections, rejected ones and those waiting for better
-imagery are listed as such. The same pass writes ``events.geojson``,
-``timeline.csv``, ``timeline.parquet`` and the timeline plot (PNG and SVG).
+separately as unreviewed detections, rejected ones and those waiting for better imagery
+are listed as such. The same pass writes ``events.geojson`` and the timeline plot (PNG and
+SVG); ``timeline.csv`` and ``timeline.parquet`` are written by the run, which builds the
+timeline.
 
 Figures are inlined as data URIs and also written as PNG files beside the
-report for reuse. Everything derived from simulated captures carries a
-visible "SIMULATED IMAGERY" mark, in the PDF on every page.
+report for reuse. "Simulated" is said of exactly what is simulated: a report on
+simulated captures carries a "SIMULATED IMAGERY" mark (in the PDF on every page);
+zones drawn without evidence are noted per zone, and real imagery is never bannered.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import base64
 import logging
 import os
 import platform
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,11 +31,6 @@ import jinja2
 import numpy as np
 import rasterio
 import shapely
-from affine import Affine
-from rasterio.enums import Resampling
-from rasterio.windows import from_bounds
-from shapely.geometry import MultiPolygon, Polygon, box
-from shapely.geometry.base import BaseGeometry
 
 from facilities.grid import FacilityGrid, to_grid_crs
 from facilities.model import Facility
@@ -43,10 +40,9 @@ from imagery.catalogue import open_catalogue
 from imagery.records import Review, StoredChange, TimelineRow
 from imagery.workspace import FacilityWorkspace
 from pipeline.change.pairs import VHR_MAX_GSD_M, capture_pairs, gap_pairs
-from pipeline.change.zones import grid_zones
 from pipeline.errors import PipelineError
-from pipeline.history.events import REVERT_SHARE, Event, read_events
-from pipeline.history.review import MATCH_IOU, ReviewedEvent, review_events
+from pipeline.history.events import REVERT_SHARE, SITE_MAX_M2, STRUCTURE_MAX_M2, read_events
+from pipeline.history.review import MATCH_IOU, review_events
 from pipeline.history.timeline import (
     BARE_NDVI_MAX,
     BRIGHT_BARE_MIN,
@@ -54,20 +50,21 @@ from pipeline.history.timeline import (
     STRUCTURE_MIN_M2,
 )
 from pipeline.history.validation import Validation
-from pipeline.report.figures import Caption, FigureImage, Overlay, render_figure
+from pipeline.report.figure_records import format_when
 from pipeline.report.plots import plot_timeline
-from pipeline.report.tables import write_events_geojson, write_timeline
+from pipeline.report.report_figures import (
+    event_figure,
+    overview_caption,
+    overview_capture,
+    overview_figure,
+)
+from pipeline.report.tables import write_events_geojson
+from pipeline.run import RunSummary
 
 log = logging.getLogger(__name__)
 
 MAX_EVENT_FIGURES = 12
 """Events drawn with before/after figures (findings first); the rest are listed."""
-OVERVIEW_LABELS = 8
-"""Findings labelled on the overview map (largest first); other outlines stay unlabelled."""
-EVENT_CONTEXT_M = 60.0
-"""Margin around an event in its figure."""
-MIN_FIGURE_SIDE_M = 160.0
-"""Smallest side of an event figure."""
 METRIC_NAMES = {
     "median_ndvi": "median NDVI",
     "bright_bare_m2": "bright/bare m²",
@@ -94,119 +91,14 @@ class ReportOutputs:
     events_geojson: Path | None = None
     """Events as GeoJSON (WGS 84)."""
     timeline_csv: Path | None = None
-    """The timeline table as CSV."""
+    """The timeline table as CSV (written by the run; None when it has not run)."""
     timeline_parquet: Path | None = None
-    """The timeline table as Parquet."""
+    """The timeline table as Parquet (written by the run; None when it has not run)."""
 
 
 def _data_uri(path: Path) -> str:
     mime = "image/png" if path.suffix == ".png" else "image/svg+xml"
     return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
-
-
-def _caption(facility: Facility, cap: Capture) -> Caption:
-    rp = facility.reported_point
-    return Caption(
-        facility.names.english, cap.acquired, cap.sensor, cap.gsd_m, rp.lat, rp.lon,
-        cap.credit, cap.simulated,
-    )
-
-
-MAX_FIGURE_PX = 2048
-"""Largest side of the image drawn in a figure, pixels."""
-
-
-def read_figure_image(
-    facility: Facility, ws: FacilityWorkspace, cap: Capture, grid: FacilityGrid,
-    bounds: tuple[float, float, float, float],
-) -> FigureImage | None:
-    """A capture's stored reflectance over ``bounds`` (snapped to the grid), or None if empty.
-
-    Example:
-        >>> # image = read_figure_image(facility, ws, capture, grid, grid.bounds)
-    """
-    with rasterio.open(ws.absolute(cap.raster_path)) as src:
-        window = from_bounds(*bounds, transform=grid.transform).round_offsets().round_lengths()
-        # a figure never needs more than MAX_FIGURE_PX a side: read large windows decimated
-        # (from the COG's overviews), so memory does not grow with the AOI
-        f = max(1, int(np.ceil(max(window.width, window.height) / MAX_FIGURE_PX)))
-        shape = (src.count, max(1, int(window.height) // f), max(1, int(window.width) // f))
-        arr = src.read(window=window, out_shape=shape, boundless=True, fill_value=np.nan,
-                       resampling=Resampling.average).astype(np.float32)
-        transform = src.window_transform(window) @ Affine.scale(
-            window.width / shape[2], window.height / shape[1]
-        )
-    if not np.isfinite(arr).any():
-        return None
-    return FigureImage(arr, transform, grid.crs, _caption(facility, cap))
-
-
-def _figure_bounds(geom: BaseGeometry, grid: FacilityGrid) -> tuple[float, float, float, float]:
-    minx, miny, maxx, maxy = geom.buffer(EVENT_CONTEXT_M).bounds
-    cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
-    half = max(maxx - minx, maxy - miny, MIN_FIGURE_SIDE_M) / 2
-    r = grid.resolution
-    west, south, east, north = grid.bounds
-    x0 = max(west, np.floor((cx - half - west) / r) * r + west)
-    y1 = min(north, north - np.floor((north - (cy + half)) / r) * r)
-    x1 = min(east, x0 + 2 * half)
-    y0 = max(south, y1 - 2 * half)
-    return (float(x0), float(y0), float(x1), float(y1))
-
-
-def _event_figure(
-    ev: Event, label: str, facility: Facility, ws: FacilityWorkspace, grid: FacilityGrid,
-    out_dir: Path,
-) -> Path | None:
-    bounds = _figure_bounds(ev.change.geometry, grid)
-    images = []
-    for cap in (ev.before, ev.after):
-        fi = read_figure_image(facility, ws, cap, grid, bounds)
-        if fi is None:
-            return None
-        images.append(fi)
-    view = box(*bounds)
-    overlays = []
-    for z in grid_zones(facility, grid.crs):
-        part = z.geometry.intersection(view)
-        if (
-            z.zone_type != "perimeter"
-            and isinstance(part, Polygon | MultiPolygon)
-            and not part.is_empty
-        ):
-            overlays.append(Overlay(part, z.name, f"zone:{z.zone_type}"))
-    overlays.append(
-        Overlay(ev.change.geometry, f"{label}: {ev.change.change_type.replace('_', ' ')}", "event")
-    )
-    out = out_dir / f"event-{label}-{ev.change.change_id}.png"
-    return render_figure(
-        images[1], overlays, out, before=images[0], dpi=110, aoi_lonlat=facility.aoi
-    )
-
-
-def _overview_figure(
-    facility: Facility, ws: FacilityWorkspace, grid: FacilityGrid, cap: Capture,
-    findings: Sequence[tuple[str, ReviewedEvent]], pending: Sequence[ReviewedEvent],
-    out_dir: Path,
-) -> Path | None:
-    """The whole grid with zones; findings outlined (the largest few labelled) and
-    pending detections dashed without labels, so the map stays readable."""
-    image = read_figure_image(facility, ws, cap, grid, grid.bounds)
-    if image is None:
-        return None
-    overlays = [Overlay(z.geometry, z.name, f"zone:{z.zone_type}")
-                for z in grid_zones(facility, grid.crs)]
-    overlays.append(Overlay(to_grid_crs(facility.aoi, grid.crs), "AOI (search area)", "zone:other"))
-    largest = sorted(findings, key=lambda f: -f[1].event.change.area_m2)[:OVERVIEW_LABELS]
-    labelled = {f[1].event.change.change_id for f in largest}
-    for label, rev in findings:
-        ch = rev.event.change
-        overlays.append(Overlay(ch.geometry, label if ch.change_id in labelled else "", "event"))
-    for rev in pending:
-        ch = rev.event.change
-        overlays.append(Overlay(ch.geometry, "", f"change:{ch.change_type}"))
-    return render_figure(image, overlays, out_dir / "overview.png", dpi=110,
-                         aoi_lonlat=facility.aoi)
 
 
 def _indicator_table(rows: Sequence[TimelineRow]) -> tuple[list[str], list[list[str]]]:
@@ -235,8 +127,8 @@ def _indicator_table(rows: Sequence[TimelineRow]) -> tuple[list[str], list[list[
 def _pair_table(
     captures: Sequence[Capture],
     changes: Sequence[StoredChange],
-    methods: Mapping[tuple[str, str], str],
 ) -> list[dict[str, Any]]:
+    """One row per compared pair, from the catalogue alone (run and report agree)."""
     by_pair: dict[tuple[str, str], list[StoredChange]] = {}
     for ch in changes:
         by_pair.setdefault((ch.before_id, ch.after_id), []).append(ch)
@@ -245,7 +137,7 @@ def _pair_table(
     for p in sorted(compared, key=lambda p: (p.after.acquired, p.before.acquired)):
         key = (p.before.capture_id, p.after.capture_id)
         found = by_pair.get(key, [])
-        method = methods.get(key) or (found[0].method if found else "not recorded (no changes)")
+        method = found[0].method if found else "not recorded (no changes)"
         series = p.series if p.gap_of is None else (
             f"{p.series}, under the gap of {p.gap_of.capture_id}"
         )
@@ -267,7 +159,6 @@ def report_facility(
     validation: Validation | None = None,
     pdf: bool = False,
     overwrite: bool = False,
-    pair_methods: Mapping[tuple[str, str], str] | None = None,
     max_figures: int = MAX_EVENT_FIGURES,
 ) -> ReportOutputs:
     """Write the report and its exports from the facility's catalogue.
@@ -303,9 +194,13 @@ def report_facility(
     for old in fig_dir.glob("event-*.png"):
         old.unlink()
     events_geojson = write_events_geojson(stored, out_dir / "events.geojson", crs=grid.crs)
+    # the timeline exports belong to the run (the stage that builds the timeline)
     csv_path, parquet_path = out_dir / "timeline.csv", out_dir / "timeline.parquet"
-    write_timeline(rows, csv_path, parquet_path)
-    simulated = any(c.simulated for c in captures) or facility.has_simulated_zones
+    # "simulated" is said of exactly what is simulated: the imagery (simulator captures),
+    # or zones drawn without evidence (noted per zone), never real imagery
+    simulated_captures = [c for c in captures if c.simulated]
+    simulated = bool(simulated_captures)
+    simulated_zones = [z for z in facility.zones if z.simulated]
     statuses = {r.event.change.change_id: r.status for r in reviewed}
     timeline_png, timeline_svg = plot_timeline(
         rows, events, [fig_dir / "timeline.png", fig_dir / "timeline.svg"],
@@ -320,12 +215,11 @@ def report_facility(
     rejected = [r for r in reviewed if r.status == "rejected"]
     figures: list[Path] = []
     usable = [c for c in captures if c.usable]
-    overview = None
-    if usable:
-        base = max(usable, key=lambda c: (c.gsd_m <= VHR_MAX_GSD_M, c.acquired))
-        overview = _overview_figure(facility, ws, grid, base, findings, pending, fig_dir)
+    base = overview_capture(usable)
+    overview = None if base is None else overview_figure(
+        facility, ws, grid, base, findings, pending_labelled, fig_dir)
     if overview:
-        figures.append(overview)
+        figures.append(overview.path)
     # figures: every finding first, then the most confident, largest pending detections
     budget = max_figures
     figure_of: dict[str, str] = {}
@@ -336,7 +230,7 @@ def report_facility(
     for label, rev in by_priority:
         if budget <= 0:
             break
-        fig = _event_figure(rev.event, label, facility, ws, grid, fig_dir)
+        fig = event_figure(rev.event, label, facility, ws, grid, fig_dir)
         if fig:
             figures.append(fig)
             figure_of[rev.event.change.change_id] = _data_uri(fig)
@@ -354,6 +248,15 @@ def report_facility(
         facility=facility,
         grid=grid,
         simulated=simulated,
+        simulated_captures=simulated_captures,
+        simulated_zones=simulated_zones,
+        n_confirmed=sum(e.status == "confirmed" for e in events),
+        n_unconfirmed=sum(e.status != "confirmed" for e in events),
+        when=format_when,
+        structure_max=f"{STRUCTURE_MAX_M2:,.0f}",
+        site_max=f"{SITE_MAX_M2:,.0f}",
+        overview_caption=overview_caption(overview.capture) if overview else "",
+        overview_not_drawn=overview.not_drawn if overview else 0,
         report_date=datetime.now(UTC).strftime("%Y-%m-%d"),
         captures=captures,
         usable=usable,
@@ -370,7 +273,7 @@ def report_facility(
         needs_vhr=needs_vhr,
         rejected=rejected,
         figure_of=figure_of,
-        overview=_data_uri(overview) if overview else None,
+        overview=_data_uri(overview.path) if overview else None,
         timeline_png=_data_uri(timeline_png),
         indicator_header=indicator_header,
         indicator_rows=indicator_rows,
@@ -395,9 +298,10 @@ def report_facility(
             "Housing structures": f"non-vegetated roof objects ≥ {STRUCTURE_MIN_M2:g} m², "
                                   f"brighter than ground by {STRUCTURE_BRIGHTER:g} or painted",
         },
-        pairs=_pair_table(captures, changes, pair_methods or {}),
+        pairs=_pair_table(captures, changes),
         reviews=all_reviews,
-        outputs=[events_geojson.name, csv_path.name, parquet_path.name, "figures/timeline.svg"],
+        outputs=[events_geojson.name, csv_path.name, parquet_path.name, "figures/timeline.svg"]
+        + (["report.pdf"] if pdf else []),
     )
     path = out_dir / "report.html"
     tmp = path.with_name(".report.html.tmp")
@@ -410,25 +314,33 @@ def report_facility(
         pdf_path = write_pdf(path, out_dir / "report.pdf")
     log.info("wrote report %s (%d findings, %d pending)", path, len(findings), len(pending))
     return ReportOutputs(path, tuple(figures), timeline_png, timeline_svg, pdf_path,
-                         events_geojson, csv_path, parquet_path)
+                         events_geojson, csv_path if csv_path.exists() else None,
+                         parquet_path if parquet_path.exists() else None)
 
 
 def write_report(
     facility: Facility,
     ws: FacilityWorkspace,
     grid: FacilityGrid,
-    summary: Any,
+    summary: RunSummary,
     *,
     validation: Validation | None = None,
+    pdf: bool = False,
 ) -> ReportOutputs:
     """Write the report right after a run (replacing any earlier one).
 
-    Captures, changes and the timeline are read from the catalogue; ``summary``
-    (a :class:`pipeline.run.RunSummary`) gives the recorded method of each pair.
+    Everything is read from the catalogue the run just wrote, exactly as
+    ``campwatch report`` reads it, so both give the same report; ``summary`` is checked
+    against the catalogue (same facility).
+
+    Raises:
+        PipelineError: ``summary`` belongs to another facility.
 
     Example:
         >>> # outputs = write_report(facility, ws, grid, summary)
     """
-    methods = {(p.before_id, p.after_id): p.method for p in getattr(summary, "pairs", ())}
-    return report_facility(facility, ws, grid, validation=validation, overwrite=True,
-                           pair_methods=methods)
+    if summary.facility_id != facility.id:
+        raise PipelineError(
+            f"run summary of facility {summary.facility_id!r} given for {facility.id!r}"
+        )
+    return report_facility(facility, ws, grid, validation=validation, overwrite=True, pdf=pdf)

@@ -220,7 +220,7 @@ def label_specs(overlays: Sequence[Overlay], view: Polygon) -> list[LabelSpec]:
         >>> label_specs([ov], box(0, 0, 100, 100))[0].text
         'Housing'
     """
-    rank = {"event": 0, "change": 1, "zone": 2}
+    rank = {"event": 0, "change": 1, "zone": 2, "aoi": 3}
     specs: list[tuple[int, float, LabelSpec]] = []
     for ov in overlays:
         if not ov.label.strip():
@@ -240,7 +240,7 @@ def feature_boxes(ax: Axes, overlays: Sequence[Overlay], view: Polygon) -> list[
     """Pixel boxes of change and event outlines in view: labels must not hide them."""
     out: list[Bbox] = []
     for ov in overlays:
-        if ov.kind.startswith("zone:"):
+        if ov.kind.startswith("zone:") or ov.kind == "aoi":
             continue
         inside = ov.geometry.intersection(view)
         if inside.is_empty:

@@ -13,6 +13,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from imagery.store import created_mode
 from pipeline.errors import PdfError
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ def write_pdf(html_path: Path, pdf_path: Path) -> Path:
     document = weasyprint.HTML(filename=str(html_path), base_url=str(html_path.parent))
     fd, tmp = tempfile.mkstemp(prefix=f".{pdf_path.name}.", suffix=".pdf", dir=pdf_path.parent)
     os.close(fd)
+    os.chmod(tmp, created_mode())
     try:
         document.write_pdf(tmp)
         os.replace(tmp, pdf_path)

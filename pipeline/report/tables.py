@@ -23,6 +23,7 @@ from pyproj import Transformer
 from shapely.geometry import mapping
 
 from imagery.records import StoredEvent, TimelineRow
+from imagery.store import created_mode
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ def _atomic(path: Path) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(fd)
-    os.chmod(tmp, 0o644)  # readable like any report file, not mkstemp's 0600
+    os.chmod(tmp, created_mode())  # the process umask, not mkstemp's 0600
     try:
         yield Path(tmp)
         os.replace(tmp, path)

@@ -67,15 +67,17 @@ def test_events_persist_transients_revert() -> None:
     statement = next(e for e in events if e.change.change_id == "built").statement()
     assert statement == (
         "New or brighter structure, 400 m², housing zone: appeared between 2010-06-01 (WV, 0.5 m)"
-        " and 2011-06-01 (WV, 0.5 m), confidence high"
+        " and 2011-06-01 (WV, 0.5 m), confidence high; persistent (a later capture still shows it)"
     )
 
 
 def test_timeline_rows_per_capture_and_zone() -> None:
     a, b = cap("a", 2010), cap("b", 2011)
     zones = grid_zones(FAC, "EPSG:32652")
-    changes = [chg("x", a, b, box(0, 0, 10, 10), "new_or_brighter"),
-               chg("y", a, b, box(0, 20, 10, 25), "removed_or_darker")]
+    # both objects lie inside housing-1: a zone's changed area is what lies inside it
+    hx, hy = next(z for z in zones if z.zone_id == "housing-1").geometry.centroid.coords[0]
+    changes = [chg("x", a, b, box(hx, hy, hx + 10, hy + 10), "new_or_brighter"),
+               chg("y", a, b, box(hx, hy + 20, hx + 10, hy + 25), "removed_or_darker")]
     rows = build_timeline(FAC, [a, b], changes, zones, {"b": {"fields-south": {"median_ndvi": 0.6}}})
     assert len(rows) == 2 * (1 + len(zones))
     hb = next(r for r in rows if r.capture_id == "b" and r.zone_id == "housing-1")
@@ -122,3 +124,20 @@ def test_unknown_persistence_is_unconfirmed_not_confirmed() -> None:
     (event,) = find_events([a, b, c], [hidden])
     assert event.status == "unconfirmed"
     assert event.statement().endswith("(unconfirmed: no later clear capture yet)")
+
+
+def test_a_zone_never_reports_more_change_than_its_area() -> None:
+    """A 1 km² object touching a small zone gives the zone only the part inside it."""
+    a, b = cap("a", 2010), cap("b", 2011)
+    zones = grid_zones(FAC, "EPSG:32652")
+    post = next(z for z in zones if z.zone_id == "guard-nw")
+    x0, y0, _, _ = post.geometry.bounds
+    huge = box(x0 + 2, y0 + 2, x0 + 1002, y0 + 1002)
+    rows = build_timeline(FAC, [a, b], [chg("h", a, b, huge, "removed_or_darker",
+                                            ("guard-nw", "guard_post"))], zones, {})
+    by_zone = {r.zone_id: r for r in rows if r.capture_id == "b"}
+    for z in zones:
+        assert by_zone[z.zone_id].changed_area_m2 <= z.geometry.area + 1e-6, z.zone_id
+    inside = post.geometry.intersection(huge).area
+    assert by_zone["guard-nw"].changed_area_m2 == round(inside, 2) < huge.area
+    assert by_zone["aoi"].changed_area_m2 == huge.area
