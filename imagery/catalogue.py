@@ -265,6 +265,17 @@ class Catalogue:
         rows: list[Capture] = self._select(_BY_CLS[Capture], "capture_id = ?", [capture_id])
         return rows[0] if rows else None
 
+    def captures_of_source(self, source_sha256: str) -> list[Capture]:
+        """Captures made from the original file with this SHA-256 (one file, one capture).
+
+        Example:
+            >>> # cat.captures_of_source(sha256_file(path))
+        """
+        rows: list[Capture] = self._select(
+            _BY_CLS[Capture], "source_sha256 = ?", [source_sha256.lower()]
+        )
+        return rows
+
     # -- changes ---------------------------------------------------------------------------
     def replace_changes(
         self, before_id: str, after_id: str, changes: Sequence[StoredChange]

@@ -19,10 +19,11 @@ import fcntl
 import json
 import logging
 import os
+import re
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -66,6 +67,59 @@ class HeldLock:
     """This process, as written in the file."""
     recovered: LockHolder | None
     """The previous holder when the file was left behind by a run that died, else None."""
+    swept: tuple[Path, ...] = field(default=())
+    """Temporary files of an earlier, killed run, removed when the lock was taken."""
+
+
+_TEMP_NAME = re.compile(
+    r"^\..+\.(tmp|stage\.tif|partial)$"  # .NAME.XXXX.tmp, .NAME.XXXX.stage.tif, .report.html.tmp
+    r"|^\..+\.[a-z0-9_]{8}(\.(png|pdf|svg|jpg|tif|csv|parquet|json|geojson|kmz|html))?$"
+    r"|^[^.].*\.json\.tmp$"  # truth.json.tmp of the simulated archive
+)
+"""Names of the temporaries of campwatch's atomic writes (``tempfile.mkstemp`` beside the
+target with a ``.NAME.`` prefix, then ``os.replace``)."""
+
+
+def is_temporary(name: str) -> bool:
+    """Whether a file name is one of campwatch's write temporaries.
+
+    Example:
+        >>> is_temporary(".a.tif.k2j4_x9q.stage.tif"), is_temporary(".campwatch.lock")
+        (True, False)
+    """
+    return name != LOCK_NAME and _TEMP_NAME.match(name) is not None
+
+
+def sweep_temporaries(workspace: Path) -> list[Path]:
+    """Remove, at any depth under ``workspace``, the temporaries a killed run left behind.
+
+    Call it only while holding the workspace lock (every writer holds it, so no
+    temporary under the workspace belongs to a live run). :func:`workspace_lock`
+    calls it each time it takes the lock.
+
+    Example:
+        >>> import tempfile
+        >>> sweep_temporaries(Path(tempfile.mkdtemp()))
+        []
+    """
+    removed: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(workspace):
+        dirnames.sort()
+        for name in sorted(filenames):
+            if is_temporary(name):
+                p = Path(dirpath) / name
+                try:
+                    p.unlink()
+                except FileNotFoundError:
+                    continue
+                except OSError as exc:
+                    log.warning("%s: cannot remove a temporary file: %s", p, exc)
+                    continue
+                removed.append(p)
+    if removed:
+        log.warning("%s: removed %d temporary file(s) left by an earlier run", workspace,
+                    len(removed))
+    return removed
 
 
 def _read_holder(fd: int) -> LockHolder | None:
@@ -159,7 +213,7 @@ def workspace_lock(workspace: Path, command: str = "campwatch") -> Iterator[Held
         os.write(fd, record)
         os.fsync(fd)
         try:
-            yield HeldLock(path, holder, recovered)
+            yield HeldLock(path, holder, recovered, tuple(sweep_temporaries(workspace)))
         finally:
             # Empty the record before unlocking: an empty file means "released cleanly".
             os.ftruncate(fd, 0)

@@ -17,14 +17,14 @@ from typing import Any
 
 import click
 import rasterio
-from rasterio.errors import RasterioIOError
+from rasterio.errors import RasterioError
 
 from facilities.errors import FacilityError
 from facilities.load import ENV_VAR, load_facility_by_id
 from imagery.errors import ImageryError
 from imagery.stac.read import gdal_env_options
 from imagery.vendor.metadata import overrides_from_cli
-from imagery.workspace import FacilityWorkspace, workspace_grid
+from imagery.workspace import FacilityWorkspace, checked_grid, workspace_grid
 from pipeline.cli.change import change as change_command
 from pipeline.cli.facilities import facilities as facilities_group
 from pipeline.cli.fetch import fetch as fetch_command
@@ -66,8 +66,9 @@ def user_errors() -> Iterator[None]:
         yield
     except (FacilityError, ImageryError, PipelineError) as exc:
         raise click.ClickException(str(exc)) from exc
-    except (RasterioIOError, OSError) as exc:  # e.g. a stored capture deleted by hand
-        raise click.ClickException(f"{exc}; run 'campwatch verify' on the workspace") from exc
+    except (RasterioError, OSError) as exc:  # e.g. a stored capture deleted by hand
+        text = " ".join(str(exc).split())
+        raise click.ClickException(f"{text}; run 'campwatch verify' on the workspace") from exc
 
 
 def progress_bar(label: str) -> Callable[[int, int], None]:
@@ -140,6 +141,8 @@ def ingest(
         overrides = overrides_from_cli(date_, sensor, credit, gsd)
         facility = load_facility_by_id(facility_id, facility_dirs)
         ws = FacilityWorkspace(workspace, facility.id)
+        if resolution is not None:  # refused before anything is written
+            checked_grid(ws, facility, resolution)
         with workspace_lock(workspace, "campwatch ingest"):
             grid = workspace_grid(ws, facility, resolution)
             report = ingest_paths(

@@ -45,6 +45,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from facilities.grid import DEFAULT_SNAP_M
 from pipeline.errors import PipelineError
 
 PROVIDER_TYPES = ("earth-search", "planetary-computer", "stac")
@@ -54,6 +55,8 @@ DEFAULT_COLLECTIONS = {
     "planetary-computer": ("sentinel-2-l2a",),
 }
 """Collections searched when a built-in provider is named without a config."""
+MAX_RETRIES = 20
+"""Most retries a config may ask for (more would outlast any pass's deadline)."""
 CONFIG_NAME = "watch.toml"
 """The config file looked for in the workspace when ``--config`` is not given."""
 
@@ -231,6 +234,13 @@ def _settings_values(path: Path, prefix: str, table: dict[str, Any]) -> dict[str
             )
             raise _err(path, dotted, raw, f"must be {names}")
         if key == "method":
+            # imported here: the detectors pull in scipy, which a config without a method
+            # (and a pass refused by the lock) never needs
+            from pipeline.change.records import METHODS
+
+            if raw not in METHODS:
+                raise _err(path, dotted, raw, f"unknown change detection method (one of "
+                           f"{', '.join(METHODS)})")
             out[key] = str(raw)
             continue
         value = float(table[key])
@@ -244,6 +254,11 @@ def _settings_values(path: Path, prefix: str, table: dict[str, Any]) -> dict[str
             raise _err(path, dotted, raw, "must be positive" if positive else "must be >= 0")
         if key == "min_clear" and value > 1:
             raise _err(path, dotted, raw, "is a fraction (0..1)")
+        ratio = DEFAULT_SNAP_M / value if value > 0 else 0.0
+        if key == "resolution" and abs(ratio - round(ratio)) > 1e-9:
+            raise _err(path, dotted, raw, f"must divide {DEFAULT_SNAP_M:g} m (e.g. 0.5, 1, 10, 30)")
+        if key in ("webhook_retries", "search_retries") and value > MAX_RETRIES:
+            raise _err(path, dotted, raw, f"must be at most {MAX_RETRIES}")
         out[key] = int(value) if key in ("webhook_retries", "search_retries") else value
     return out
 

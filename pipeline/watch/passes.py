@@ -361,40 +361,6 @@ def facility_pass(
 
 
 # ----------------------------------------------------------------------------- the driver
-TEMP_SUFFIXES = (".tmp", ".stage.tif")
-"""Temporary files of atomic writes (``.NAME.XXXX.tmp``, ``.NAME.XXXX.stage.tif``)."""
-
-
-def sweep_temporaries(workspace: Path, facility_ids: Sequence[str]) -> list[Path]:
-    """Remove temporary files that a killed run left in the workspace; return them.
-
-    Only hidden files ending in ``.tmp`` or ``.stage.tif`` are removed, in the
-    workspace root, the facility directories and their direct sub-directories.
-    Call it only while holding the workspace lock.
-
-    Example:
-        >>> import tempfile
-        >>> sweep_temporaries(Path(tempfile.mkdtemp()), [])
-        []
-    """
-    root = Path(workspace)
-    dirs = [root]
-    for fid in facility_ids:
-        fdir = root / fid
-        if fdir.is_dir():
-            dirs.append(fdir)
-            dirs.extend(p for p in sorted(fdir.iterdir()) if p.is_dir())
-    removed = []
-    for d in dirs:
-        for p in sorted(d.iterdir()) if d.is_dir() else []:
-            if p.is_file() and p.name.startswith(".") and p.name.endswith(TEMP_SUFFIXES):
-                p.unlink(missing_ok=True)
-                removed.append(p)
-    if removed:
-        log.warning("removed %d temporary file(s) left by an earlier run", len(removed))
-    return removed
-
-
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, FacilityError | ImageryError | PipelineError):
         return str(exc)
@@ -498,7 +464,7 @@ def watch_pass(
     workspace = Path(workspace)
     plans = {f.id: config.plan(f.id, only_providers) for f in facilities}
     with workspace_lock(workspace, "campwatch watch") as held:
-        swept = sweep_temporaries(workspace, [f.id for f in facilities])
+        swept = list(held.swept)  # removed by the lock, at any depth
         alerts_ledger = AlertLedger.in_workspace(workspace)
         deliveries = DeliveryLedger.in_workspace(workspace)
         settings = config.settings
