@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 import rasterio
+from pyogrio.errors import DataLayerError, DataSourceError
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
 
 from pipeline.change.rasters import (
@@ -113,7 +114,7 @@ def change(
                     with rasterio.open(output) as mask_ds:
                         objects = pair_objects(bds, ads, mask_ds, params)
                     write_objects(objects, polygons, bds.crs if summary.georeferenced else None)
-    except (PipelineError, RasterioError, OSError) as exc:
+    except (PipelineError, RasterioError, OSError, DataSourceError, DataLayerError) as exc:
         # An output set is written whole or not at all: a mask without its polygons goes.
         if wrote_mask and polygons is not None:
             output.unlink(missing_ok=True)
