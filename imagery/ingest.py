@@ -140,6 +140,15 @@ def _conflicts(known: Capture, overrides: Overrides) -> list[str]:
     return out
 
 
+def _stored_source(path: Path, ws: FacilityWorkspace) -> str:
+    """The original's path as recorded: relative to the facility directory when inside it
+    (so a moved or copied workspace still finds it), else absolute."""
+    try:
+        return ws.relative(path)
+    except ValueError:
+        return str(path.resolve())
+
+
 def _decode_all(src: DatasetReader, path: Path, indexes: Sequence[int]) -> None:
     """Decode every block of the file once, so corrupt data is refused before anything is
     written (a warp would resample around it or turn it into no data).
@@ -337,7 +346,7 @@ def _ingest_open(
             gsd_m=meta.gsd_m,
             footprint=_footprint(np.isfinite(coarse[0]), grid, f),
             provider=provider,
-            source_path=str(path.resolve()),
+            source_path=_stored_source(path, ws),
             source_sha256=source_sha,
             credit=meta.credit or "",
             off_nadir_deg=meta.off_nadir_deg,

@@ -180,3 +180,28 @@ class TileStatus:
     """Clear, valid pixels of the capture in the tile core (0: the tile is skipped)."""
     total_pixels: int
     """Pixels of the tile core."""
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """A derived file the workspace vouches for (the ``files`` table), sealed by its writer.
+
+    Captures and masks are vouched for by their capture's row; this table covers the rest
+    of a facility's directory: change masks, report files and figures, timeline exports,
+    viewer files and state files.
+    """
+
+    path: str
+    """Path relative to the facility directory (POSIX separators)."""
+    role: str
+    """The top folder it lives in ("changes", "report", "viewer", …; "" at the top)."""
+    sha256: str
+    """SHA-256 of the file when sealed."""
+    size: int
+    """Size in bytes when sealed."""
+    mtime_ns: int
+    """Modification time when sealed (nanoseconds since the epoch)."""
+    sealed_by: str
+    """The command that wrote it (as in the workspace lock, e.g. "campwatch run")."""
+    sealed_at: datetime
+    """When it was sealed (UTC)."""

@@ -21,12 +21,17 @@ import logging
 import os
 import re
 import socket
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from imagery.catalogue import catalogue_crs
+from imagery.errors import ImageryError
+from imagery.seal import derived_files, seal_facility
+from imagery.workspace import FacilityWorkspace
 from pipeline.errors import PipelineError
 
 log = logging.getLogger(__name__)
@@ -156,11 +161,31 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def _facility_workspaces(workspace: Path) -> list[FacilityWorkspace]:
+    return [
+        FacilityWorkspace(workspace, p.parent.name)
+        for p in sorted(workspace.glob("*/catalogue.gpkg"))
+    ]
+
+
+def _seal(workspace: Path, command: str, since_ns: int, before: dict[str, set[str]]) -> None:
+    """Seal what this holder wrote into each facility directory (see :mod:`imagery.seal`)."""
+    for ws in _facility_workspaces(workspace):
+        try:
+            seal_facility(ws, catalogue_crs(ws.catalogue_path), command, since_ns=since_ns,
+                          before=before.get(ws.facility_id, set()))
+        except (ImageryError, OSError) as exc:  # never hide the run's own outcome
+            log.warning("%s: derived files not sealed: %s", ws.dir, exc)
+
+
 @contextmanager
 def workspace_lock(workspace: Path, command: str = "campwatch") -> Iterator[HeldLock]:
     """Hold the workspace lock for the duration of the ``with`` block.
 
-    Never waits: if another live run holds the lock, raises at once.
+    Never waits: if another live run holds the lock, raises at once. On taking the
+    lock, removes the temporaries a killed run left (at any depth); on releasing it,
+    seals the derived files this holder wrote (:mod:`imagery.seal`), so ``campwatch
+    verify`` can vouch for them.
 
     Raises:
         LockHeldError: naming the lock file and the holder's PID, host, start and command.
@@ -212,9 +237,13 @@ def workspace_lock(workspace: Path, command: str = "campwatch") -> Iterator[Held
         os.lseek(fd, 0, os.SEEK_SET)
         os.write(fd, record)
         os.fsync(fd)
+        swept = tuple(sweep_temporaries(workspace))
+        since_ns = time.time_ns()
+        before = {ws.facility_id: set(derived_files(ws)) for ws in _facility_workspaces(workspace)}
         try:
-            yield HeldLock(path, holder, recovered, tuple(sweep_temporaries(workspace)))
+            yield HeldLock(path, holder, recovered, swept)
         finally:
+            _seal(workspace, command, since_ns, before)
             # Empty the record before unlocking: an empty file means "released cleanly".
             os.ftruncate(fd, 0)
             fcntl.flock(fd, fcntl.LOCK_UN)
