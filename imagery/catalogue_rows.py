@@ -187,10 +187,15 @@ def row_digest(row: dict[str, Any], sql_types: dict[str, str]) -> str:
 
     Example:
         >>> row_digest({"a": 1, "b": None}, {"a": "REAL", "b": "TEXT"}) == row_digest(
-        ...     {"a": 1.0, "b": None}, {"a": "REAL", "b": "TEXT"})
+        ...     {"a": 1.0}, {"a": "REAL"})
         True
     """
-    canon = {k: _canonical(v, sql_types.get(k, "BLOB")) for k, v in row.items() if k != ROW_DIGEST}
+    # NULLs are left out, so a column added later (NULL in old rows) keeps old digests valid
+    canon = {
+        k: _canonical(v, sql_types.get(k, "BLOB"))
+        for k, v in row.items()
+        if k != ROW_DIGEST and v is not None
+    }
     text = json.dumps(canon, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(text.encode()).hexdigest()
 

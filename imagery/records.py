@@ -44,6 +44,10 @@ class StoredChange:
     """The capture series the pair belongs to (e.g. "vhr", "medium")."""
     extra: dict[str, object] = field(default_factory=dict, compare=False)
     """Further attributes (stored as JSON)."""
+    track_id: str = ""
+    """Identity of the physical change, independent of the pair it was seen in: the id of the
+    change that first showed it, inherited by every later detection of it (same kind,
+    overlapping outline and bracket; see :mod:`pipeline.history.tracks`). "" before tracks."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,8 @@ class StoredEvent:
     """Analyst decision in force: "pending", "accepted", "rejected" or "needs_vhr"."""
     statement: str
     """The event as one sentence, bracketed by the two capture dates."""
+    track_id: str = ""
+    """Identity of the physical change (see :attr:`StoredChange.track_id`)."""
 
 
 @dataclass(frozen=True)
@@ -146,6 +152,9 @@ class Review:
     """Who decided."""
     note: str = ""
     """Free-text reason."""
+    track_id: str = ""
+    """Identity of the physical change decided on (see :attr:`StoredChange.track_id`), so the
+    decision follows it when a backfilled capture re-brackets it under another change id."""
 
 
 @dataclass(frozen=True)

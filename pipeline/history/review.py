@@ -7,6 +7,9 @@ applies to it. A decision applies to a change when
 
 - the change has the decided change's id (ids are deterministic per capture
   pair and geometry, so the same detection on a rerun keeps its id), or
+- the change continues the decided change's track (:mod:`pipeline.history.tracks`):
+  a capture backfilled between two others re-brackets a change under a new id, and
+  the decision follows the physical change, or
 - failing that, the change is in the same capture pair and its outline overlaps
   the decided outline with an intersection over union of at least
   :data:`MATCH_IOU` (the same object, detected again with a slightly moved edge).
@@ -76,9 +79,13 @@ def decisions_for(change: StoredChange, reviews: Sequence[Review]) -> list[Revie
         >>> decisions_for.__name__
         'decisions_for'
     """
-    same_id = [r for r in reviews if r.change_id == change.change_id]
-    if same_id:
-        return sorted(same_id, key=lambda r: r.decided_at)
+    track = change.track_id or change.change_id
+    same = [
+        r for r in reviews
+        if r.change_id in (change.change_id, track) or (r.track_id and r.track_id == track)
+    ]
+    if same:
+        return sorted(same, key=lambda r: r.decided_at)
     moved = [
         r
         for r in reviews
@@ -164,6 +171,7 @@ def record_review(
         decided_at=when.astimezone(UTC),
         analyst=analyst,
         note=note,
+        track_id=change.track_id or change.change_id,
     )
     cat.add_review(review)
     store_event_reviews(cat, read_events(cat))

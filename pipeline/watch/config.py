@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from facilities.grid import DEFAULT_SNAP_M
 from pipeline.errors import PipelineError
@@ -143,6 +144,34 @@ class WebhookSpec:
     """Only alerts scoring at least this are sent (None: the ``min_alert_score`` setting)."""
     headers: dict[str, str] = field(default_factory=dict, compare=False)
     """Extra headers; a value "env:NAME" is read from the environment at send time."""
+    name: str | None = None
+    """Stable name of the endpoint (default: the URL without query, fragment and user-info).
+    Give one when the URL's path itself holds a secret."""
+
+    @property
+    def endpoint(self) -> str:
+        """The endpoint's identity: what ledgers, logs and reports show (never a secret)."""
+        return endpoint_id(self.url, self.name)
+
+
+def endpoint_id(url: str, name: str | None = None) -> str:
+    """A webhook's identity without secrets: ``name``, else scheme, host, port and path.
+
+    Tokens belong in the query string, the user-info or a header ("env:NAME"): rotating
+    them keeps the identity, so nothing already delivered is sent again.
+
+    Example:
+        >>> endpoint_id("https://u:pw@hooks.example.org:8443/campwatch?token=s3cret#x")
+        'https://hooks.example.org:8443/campwatch'
+        >>> endpoint_id("https://hooks.slack.com/services/T0/B0/s3cret", "slack-ops")
+        'slack-ops'
+    """
+    if name:
+        return name
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
 @dataclass(frozen=True)
@@ -285,10 +314,11 @@ def _webhooks(path: Path, key: str, value: Any) -> tuple[WebhookSpec, ...]:
             entry = {"url": entry}
         if not isinstance(entry, dict):
             raise _err(path, dotted, entry, "must be a URL or a {url = ...} table")
-        _check_keys(path, f"{dotted}.", entry, {"url", "min_score", "headers"})
+        _check_keys(path, f"{dotted}.", entry, {"url", "min_score", "headers", "name"})
         url = entry.get("url")
         if not isinstance(url, str) or not re.match(r"^https?://[^/\s]+", url):
-            raise _err(path, f"{dotted}.url", url, "must be an http:// or https:// URL")
+            shown = url.split("?", 1)[0] if isinstance(url, str) else url  # no query secrets
+            raise _err(path, f"{dotted}.url", shown, "must be an http:// or https:// URL")
         min_score = entry.get("min_score")
         if min_score is not None and (
             isinstance(min_score, bool) or not isinstance(min_score, int | float)
@@ -299,8 +329,16 @@ def _webhooks(path: Path, key: str, value: Any) -> tuple[WebhookSpec, ...]:
             isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
         ):
             raise _err(path, f"{dotted}.headers", headers, "must be a table of strings")
+        name = entry.get("name")
+        if name is not None and (not isinstance(name, str) or not name.strip()):
+            raise _err(path, f"{dotted}.name", name, "must be a non-empty string")
+        try:
+            endpoint_id(url)
+        except ValueError as exc:
+            shown = url.split("?", 1)[0]
+            raise _err(path, f"{dotted}.url", shown, f"is not a URL: {exc}") from None
         hooks.append(
-            WebhookSpec(url, None if min_score is None else float(min_score), dict(headers))
+            WebhookSpec(url, None if min_score is None else float(min_score), dict(headers), name)
         )
     return tuple(hooks)
 

@@ -14,6 +14,10 @@ from click.testing import CliRunner, Result
 from pipeline.cli.main import main
 from tests.pipeline.watch.conftest import CRS, DATES, FACILITY_ID, KEYS, ORIGIN, SIZE, scene
 
+MIN_AREA_M2 = 2000
+"""Minimum mapping unit of the test runs: the planted building (6,000 m²) and earthworks
+(15,000 m²) are found, 10 m sensor noise is not."""
+
 
 def delivery(path: Path, name: str) -> Path:
     """Capture ``name`` (A..D of the watch scenes) as a vendor-like float GeoTIFF."""
@@ -40,7 +44,7 @@ def build(ws: Path, names: str, originals: Path) -> Path:
     """Ingest deliveries ``names`` (e.g. "ACD") from ``originals`` and run; return ws."""
     paths = [delivery(originals / f"{n}.tif", n) for n in names]
     cli("ingest", FACILITY_ID, *paths, "--workspace", ws, "--resolution", "10")
-    cli("run", FACILITY_ID, "--workspace", ws)
+    cli("run", FACILITY_ID, "--workspace", ws, "--min-area", MIN_AREA_M2)
     return ws
 
 
