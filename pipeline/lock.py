@@ -185,7 +185,8 @@ def workspace_lock(workspace: Path, command: str = "campwatch") -> Iterator[Held
     Never waits: if another live run holds the lock, raises at once. On taking the
     lock, removes the temporaries a killed run left (at any depth); on releasing it,
     seals the derived files this holder wrote (:mod:`imagery.seal`), so ``campwatch
-    verify`` can vouch for them.
+    verify`` can vouch for them. When the previous holder died holding the lock, the
+    files it wrote after its recorded start are sealed too.
 
     Raises:
         LockHeldError: naming the lock file and the holder's PID, host, start and command.
@@ -239,6 +240,15 @@ def workspace_lock(workspace: Path, command: str = "campwatch") -> Iterator[Held
         os.fsync(fd)
         swept = tuple(sweep_temporaries(workspace))
         since_ns = time.time_ns()
+        if recovered is not None:
+            # A run died holding the lock: what it wrote from its start on is sealed with
+            # this run's outputs (it was the only writer in that window).
+            try:
+                since_ns = min(since_ns, int(datetime.fromisoformat(recovered.started)
+                                             .timestamp() * 1e9))
+            except ValueError:
+                log.warning("%s: unreadable start %r of the dead holder; its files stay "
+                            "unsealed", path, recovered.started)
         before = {ws.facility_id: set(derived_files(ws)) for ws in _facility_workspaces(workspace)}
         try:
             yield HeldLock(path, holder, recovered, swept)

@@ -147,6 +147,9 @@ def record_review(
         note: why.
         now: decision time (default: the current UTC time).
 
+    Repeating the decision in force (same decision, analyst and note) records nothing
+    new: rerunning a review command after a crash leaves the history as one decision.
+
     Raises:
         ReviewError: unknown decision, unknown or ambiguous change id.
 
@@ -160,6 +163,16 @@ def record_review(
     when = now or datetime.now(UTC)
     if when.tzinfo is None:
         raise ReviewError(f"decision time {when.isoformat()!r} has no timezone; give UTC")
+    in_force = decisions_for(change, cat.reviews())
+    latest = in_force[-1] if in_force else None
+    if latest is not None and (latest.decision, latest.analyst, latest.note) == (
+        decision, analyst, note
+    ):
+        # the same decision again (e.g. a command rerun after a crash): history unchanged
+        store_event_reviews(cat, read_events(cat))
+        log.info("%s: change %s already %s by %s", cat.path, change.change_id, decision,
+                 analyst or "?")
+        return latest
     review = Review(
         change_id=change.change_id,
         facility_id=change.facility_id,
