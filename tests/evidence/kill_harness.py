@@ -35,10 +35,11 @@ def install(spec: str) -> None:
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         calls[0] += 1
-        if calls[0] == nth and not after:
+        n = calls[0]  # this call's number (other threads may call meanwhile)
+        if n == nth and not after:
             pause()
         result = real(*args, **kwargs)
-        if calls[0] == nth and after:
+        if n == nth and after:
             pause()
         return result
 

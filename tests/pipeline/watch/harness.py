@@ -37,10 +37,11 @@ def _on_call(owner: Any, name: str, stage: str, nth: int, after: bool = False) -
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         calls[0] += 1
-        if calls[0] == nth and not after:
+        n = calls[0]  # this call's number (other threads may call meanwhile)
+        if n == nth and not after:
             _pause(stage)
         result = real(*args, **kwargs)
-        if calls[0] == nth and after:
+        if n == nth and after:
             _pause(stage)
         return result
 
