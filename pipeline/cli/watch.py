@@ -197,6 +197,10 @@ def watch(
             except (ImageryError, PipelineError) as exc:
                 click.echo(f"campwatch watch: {exc}", err=True)
                 code = EXIT_FAILED
+            except OSError as exc:  # e.g. a workspace that cannot be written
+                click.echo(f"campwatch watch: {workspace}: {' '.join(str(exc).split())}",
+                           err=True)
+                code = EXIT_FAILED
             else:
                 code = EXIT_OK if report.ok else EXIT_FAILED
                 if as_json:
