@@ -24,6 +24,7 @@ from facilities.load import ENV_VAR, load_facility_by_id
 from imagery.errors import ImageryError
 from imagery.workspace import FacilityWorkspace, workspace_grid
 from pipeline.errors import OutputExistsError, PipelineError
+from pipeline.lock import workspace_lock
 from pipeline.viewer.build import build_viewer
 from pipeline.viewer.inputs import viewer_inputs
 
@@ -108,16 +109,17 @@ def view(
             raise OutputExistsError(f"{out}: exists; pass --overwrite to replace it")
         grid = workspace_grid(ws, facility, None)
         captures, features = viewer_inputs(facility, ws, grid)
-        index = build_viewer(
-            out,
-            facility.names.english,
-            grid.crs,
-            captures,
-            features,
-            min_zoom=min_zoom,
-            max_zoom=max_zoom,
-            progress=_progress(),
-        )
+        with workspace_lock(workspace, "campwatch view"):  # seals what it writes
+            index = build_viewer(
+                out,
+                facility.names.english,
+                grid.crs,
+                captures,
+                features,
+                min_zoom=min_zoom,
+                max_zoom=max_zoom,
+                progress=_progress(),
+            )
     except (FacilityError, ImageryError, PipelineError) as exc:
         raise click.ClickException(str(exc)) from exc
     counts = {

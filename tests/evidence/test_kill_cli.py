@@ -4,6 +4,7 @@ uninterrupted run (issue #12, item 6). Watch and fetch are in tests/pipeline/wat
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -65,12 +66,19 @@ def originals(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(originals: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def stages(originals: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Uninterrupted workspaces as they are before each command (and after the last one)."""
+    out: dict[str, Path] = {}
     ws = tmp_path_factory.mktemp("clean") / "ws"
-    for args in _commands(ws, originals).values():
+    for name, args in _commands(ws, originals).items():
+        snapshot = tmp_path_factory.mktemp(f"before-{name}") / "ws"
+        if ws.exists():
+            shutil.copytree(ws, snapshot)
+        out[name] = snapshot
         cli(*_args(args, ws))
+    out["end"] = ws
     assert verify_workspace(ws).ok
-    return _state(ws)
+    return out
 
 
 def _kill(args: list[str], spec: str, tmp_path: Path) -> None:
@@ -110,17 +118,19 @@ def _kill(args: list[str], spec: str, tmp_path: Path) -> None:
     ],
 )
 def test_kill_then_rerun_equals_an_uninterrupted_run(
-    command: str, spec: str, originals: Path, uninterrupted: dict[str, Any], tmp_path: Path
+    command: str, spec: str, originals: Path, stages: dict[str, Path], tmp_path: Path
 ) -> None:
     ws = tmp_path / "ws"
+    if stages[command].exists():  # the uninterrupted workspace just before this command
+        shutil.copytree(stages[command], ws)
     commands = _commands(ws, originals)
-    for name, args in commands.items():
+    names = list(commands)
+    for name in names[names.index(command):]:
+        args = _args(commands[name], ws)
         if name == command:
-            _kill(_args(args, ws), spec, tmp_path)
-            cli(*_args(args, ws))  # the operator reruns the command
-        else:
-            cli(*_args(args, ws))
-    assert _state(ws) == uninterrupted
+            _kill(args, spec, tmp_path)
+        cli(*args)  # the operator reruns the killed command; the later ones follow
+    assert _state(ws) == _state(stages["end"])
     report = verify_workspace(ws)
     assert report.ok, [p.describe() for p in report.problems]
     left = [p for p in ws.rglob("*") if p.is_file() and is_temporary(p.name)]

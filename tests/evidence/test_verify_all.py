@@ -124,3 +124,20 @@ def test_absent_originals_outside_are_unchecked_not_failed(tmp_path: Path) -> No
                for u in report.unchecked)
     result = CliRunner().invoke(main, ["verify", "--workspace", str(ws)])
     assert result.exit_code == 0 and "UNCHECKED " in result.output
+
+
+def test_review_then_report_rebuilt_still_verifies(ws_copy: Path) -> None:
+    from imagery.catalogue import open_catalogue
+    from tests.pipeline.watch.conftest import CRS
+
+    with open_catalogue(ws_copy / FACILITY_ID / "catalogue.gpkg", CRS) as cat:
+        change = min(e.event_id for e in cat.events())
+    runner = CliRunner()
+    ok = runner.invoke(main, ["review", FACILITY_ID, "--workspace", str(ws_copy), "--change",
+                              change, "--accept", "--note", "seen"])
+    assert ok.exit_code == 0, ok.output
+    rebuilt = runner.invoke(main, ["report", FACILITY_ID, "--workspace", str(ws_copy),
+                                   "--overwrite"])
+    assert rebuilt.exit_code == 0, rebuilt.output
+    report = verify_workspace(ws_copy)
+    assert report.ok, [p.describe() for p in report.problems]
