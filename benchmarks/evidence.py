@@ -11,7 +11,9 @@ Measures, on synthetic data made here (nothing from ../shared):
    transaction), against the same statements without the digest bookkeeping;
 2. ingest's full decode of a delivery (every block read once) against the warp that
    follows it, on a 4-band 2,048 px zstd-tiled GeoTIFF;
-3. ``verify`` of that catalogue (integrity check, row and table digests).
+3. ``verify`` of that catalogue (integrity check, row and table digests);
+4. matching tracks (:func:`pipeline.history.tracks.assign_tracks`) of N new changes against
+   N previous ones (each new one overlaps one previous).
 
 Wall and CPU time are printed (the machine is shared: CPU time is the steadier figure).
 """
@@ -39,6 +41,7 @@ import imagery.catalogue as catalogue_module  # noqa: E402
 from imagery.catalogue import open_catalogue, read_catalogue  # noqa: E402
 from imagery.ingest import _decode_all  # noqa: E402
 from imagery.records import StoredChange  # noqa: E402
+from pipeline.history.tracks import assign_tracks  # noqa: E402
 
 CRS = "EPSG:32652"
 
@@ -123,6 +126,27 @@ def bench_decode(tmp: Path, size: int) -> None:
           f"{r[1] * 1e3:.0f} ms)")
 
 
+def bench_tracks(rows: int) -> None:
+    t = datetime(2020, 1, 1, tzinfo=UTC)
+
+    def grid_of(prefix: str, shift: float) -> list[StoredChange]:
+        return [StoredChange(f"{prefix}{i}", "f", "a", "b", t, t + timedelta(days=30),
+                             box(i % 100 * 30 + shift, i // 100 * 30, i % 100 * 30 + 20 + shift,
+                                 i // 100 * 30 + 20), 400.0, "new_or_brighter", 0.9, "high",
+                             "", "", "m") for i in range(rows)]
+
+    previous, new = grid_of("p", 0.0), grid_of("n", 2.0)
+    out: list[StoredChange] = []
+
+    def run() -> None:
+        out[:] = assign_tracks(new, previous)
+
+    w, c = timed(run, 1)
+    kept = sum(o.track_id.startswith("p") for o in out)
+    print(f"tracks: {rows:,} new x {rows:,} previous changes matched in {w:.2f} s wall / "
+          f"{c:.2f} s CPU ({kept:,} continued a previous track)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=10_000)
@@ -131,6 +155,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         bench_catalogue(Path(tmp), args.rows)
         bench_decode(Path(tmp), args.size)
+    bench_tracks(args.rows)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ For every facility catalogue under a workspace (``ROOT/<facility_id>/catalogue.g
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -209,6 +210,11 @@ def verify_workspace(
                     continue
                 todo.append((facility_id, capture.capture_id, role, file, expected))
         recorded = {f.path for f in sealed}
+        for capture in captures:  # an original inside the workspace is vouched for by its row
+            for role, file, _, inside in _files(ws, capture):
+                if role == "source" and inside:
+                    with contextlib.suppress(ValueError):
+                        recorded.add(file.resolve().relative_to(ws.dir.resolve()).as_posix())
         for f in sealed:
             todo.append((facility_id, "", f.role or "file", ws.dir / f.path, f.sha256))
         for rel in sorted(set(derived_files(ws)) - recorded):

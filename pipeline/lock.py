@@ -28,9 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from imagery.catalogue import catalogue_crs
 from imagery.errors import ImageryError
-from imagery.seal import derived_files, seal_facility
 from imagery.workspace import FacilityWorkspace
 from pipeline.errors import PipelineError
 
@@ -168,8 +166,18 @@ def _facility_workspaces(workspace: Path) -> list[FacilityWorkspace]:
     ]
 
 
+def seal_facility(ws: FacilityWorkspace, crs: str, command: str, *, since_ns: int,
+                  before: set[str]) -> int:
+    """Seal one facility's derived files (:func:`imagery.seal.seal_facility`, imported late)."""
+    from imagery.seal import seal_facility as seal
+
+    return seal(ws, crs, command, since_ns=since_ns, before=before)
+
+
 def _seal(workspace: Path, command: str, since_ns: int, before: dict[str, set[str]]) -> None:
     """Seal what this holder wrote into each facility directory (see :mod:`imagery.seal`)."""
+    from imagery.catalogue import catalogue_crs  # imported here: the CLI imports this module
+
     for ws in _facility_workspaces(workspace):
         try:
             seal_facility(ws, catalogue_crs(ws.catalogue_path), command, since_ns=since_ns,
@@ -238,6 +246,8 @@ def workspace_lock(workspace: Path, command: str = "campwatch") -> Iterator[Held
         os.lseek(fd, 0, os.SEEK_SET)
         os.write(fd, record)
         os.fsync(fd)
+        from imagery.seal import derived_files
+
         swept = tuple(sweep_temporaries(workspace))
         since_ns = time.time_ns()
         if recovered is not None:

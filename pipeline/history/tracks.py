@@ -21,6 +21,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
+from shapely import STRtree
+
 from imagery.records import StoredChange
 
 TRACK_IOU = 0.5
@@ -53,6 +55,7 @@ def assign_tracks(
         []
     """
     by_id = {p.change_id: p for p in previous}
+    tree = STRtree([p.geometry for p in previous])  # near ones only: runs grow to 10^4 rows
     out: list[StoredChange] = []
     taken: set[tuple[str, str, str]] = set()  # (track, before_id, after_id)
     candidates = []
@@ -61,10 +64,9 @@ def assign_tracks(
         if same is not None:
             candidates.append((2.0, _track(same), i))
             continue
-        for p in previous:
+        for j in tree.query(c.geometry, predicate="intersects"):
+            p = previous[int(j)]
             if p.change_type != c.change_type or not _brackets_overlap(p, c):
-                continue
-            if not p.geometry.intersects(c.geometry):
                 continue
             score = _iou(p, c)
             if score >= TRACK_IOU:

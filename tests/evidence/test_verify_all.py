@@ -141,3 +141,18 @@ def test_review_then_report_rebuilt_still_verifies(ws_copy: Path) -> None:
     assert rebuilt.exit_code == 0, rebuilt.output
     report = verify_workspace(ws_copy)
     assert report.ok, [p.describe() for p in report.problems]
+
+
+def test_an_original_dropped_into_the_workspace_is_vouched_for_by_its_capture(
+    ws_copy: Path, tmp_path: Path
+) -> None:
+    from tests.evidence.conftest import delivery
+
+    late = delivery(ws_copy / FACILITY_ID / "originals" / "late" / "D.tif", "D")
+    result = CliRunner().invoke(main, ["ingest", FACILITY_ID, str(late), "--workspace",
+                                       str(ws_copy)])
+    assert result.exit_code == 0, result.output
+    report = verify_workspace(ws_copy)
+    assert report.ok, [p.describe() for p in report.problems]
+    _flip(late, 5000)
+    assert any(p.startswith("MISMATCH ") and f"source {late}:" in p for p in _problems(ws_copy))
