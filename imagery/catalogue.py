@@ -1,11 +1,14 @@
 """The capture catalogue: one GeoPackage per facility workspace (an I/O module).
 
 Layers ``captures``, ``changes``, ``events``, ``reviews`` and ``tiles`` (polygons in
-the facility grid CRS) and the attribute tables ``timeline`` and ``tile_status``.
-Reviews are history: rows are only ever added, never replaced or deleted. Every write
-is one SQLite transaction: a crash leaves the catalogue as it was before the write, never
-half-written. Keys are UNIQUE, so rerunning a stage replaces its rows instead of duplicating them.
-"""
+the facility grid CRS) and the attribute tables ``timeline``, ``tile_status`` and
+``files`` (sealed derived files, :mod:`imagery.seal`). Reviews are history: rows are only
+ever added, never replaced or deleted. Every write is one SQLite transaction: a crash
+leaves the catalogue as it was before the write, never half-written. Keys are UNIQUE, so
+rerunning a stage replaces its rows instead of duplicating them. Every row carries a
+digest of its values and ``catalogue_digests`` a digest of every table, updated in the
+same transaction (:mod:`imagery.catalogue_rows`); :func:`read_catalogue` opens a
+catalogue strictly read-only for ``campwatch verify``."""
 
 from __future__ import annotations
 
