@@ -20,6 +20,7 @@ import pytest
 from facilities.load import load_facility_by_id
 from imagery.catalogue import open_catalogue
 from imagery.stac.read import gdal_env_options
+from imagery.verify import verify_workspace
 from pipeline.history.events import find_events
 from pipeline.watch.alerts import alert_key
 from pipeline.watch.config import find_watch_config
@@ -117,6 +118,8 @@ def test_kill_then_rerun(
     assert _temporaries(ws) == []
     leftovers = {p.stem for p in (ws / FACILITY_ID / "captures").glob("*.tif")}
     assert leftovers == set(captures_after), "a stored raster has no catalogue row"
+    verified = verify_workspace(ws)
+    assert verified.ok, [p.describe() for p in verified.problems]
 
 
 def test_every_loops_until_sigterm_then_exits_cleanly(ab_api: Any, tmp_path: Path) -> None:
@@ -165,3 +168,5 @@ def test_kill_during_delivery_resends_only_what_was_not_settled(
     assert set(posts) == keys
     for key, _ in settled:
         assert posts[key] == 1, f"alert {key} was delivered (2xx) and POSTed again"
+    verified = verify_workspace(ws)
+    assert verified.ok, [p.describe() for p in verified.problems]
