@@ -9,6 +9,7 @@ import shutil
 import sqlite3
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from imagery.verify import verify_workspace
@@ -156,3 +157,40 @@ def test_an_original_dropped_into_the_workspace_is_vouched_for_by_its_capture(
     assert report.ok, [p.describe() for p in report.problems]
     _flip(late, 5000)
     assert any(p.startswith("MISMATCH ") and f"source {late}:" in p for p in _problems(ws_copy))
+
+
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs setpriv to drop to nobody")
+def test_verify_works_on_a_read_only_copy(ws_copy: Path, tmp_path: Path) -> None:
+    """A write-protected copy, read by an unprivileged user who cannot write anything there."""
+    import os
+    import subprocess
+    import sys
+
+    if os.geteuid() != 0:
+        ro = ws_copy
+    else:
+        ro = Path("/tmp") / f"campwatch-ro-{tmp_path.name}"
+        shutil.rmtree(ro, ignore_errors=True)
+        shutil.copytree(ws_copy, ro)
+    cat = ro / FACILITY_ID / "catalogue.gpkg"
+    before = hashlib.sha256(cat.read_bytes()).hexdigest()
+    for p in [ro, *ro.rglob("*")]:
+        p.chmod(0o555 if p.is_dir() else 0o444)
+    repo = Path(__file__).resolve().parents[2]
+    code = ("import sys; from pathlib import Path; from imagery.verify import verify_workspace; "
+            "r = verify_workspace(Path(sys.argv[1])); "
+            "print([p.describe() for p in r.problems]); sys.exit(0 if r.ok else 1)")
+    cmd = [sys.executable, "-c", code, str(ro)]
+    if os.geteuid() == 0:
+        cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *cmd]
+    env = os.environ | {"PYTHONPATH": str(repo), "HOME": "/tmp"}
+    try:
+        done = subprocess.run(cmd, env=env, cwd="/tmp", capture_output=True, text=True,
+                              timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert hashlib.sha256(cat.read_bytes()).hexdigest() == before
+    finally:
+        for p in [ro, *ro.rglob("*")]:
+            p.chmod(0o755 if p.is_dir() else 0o644)
+        if ro != ws_copy:
+            shutil.rmtree(ro, ignore_errors=True)
