@@ -328,7 +328,9 @@ def _webhooks(path: Path, key: str, value: Any) -> tuple[WebhookSpec, ...]:
         if not isinstance(headers, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
         ):
-            raise _err(path, f"{dotted}.headers", headers, "must be a table of strings")
+            shown_keys = sorted(map(str, headers)) if isinstance(headers, dict) else "…"
+            raise _err(path, f"{dotted}.headers", shown_keys,  # values may be secrets
+                       "must be a table of strings")
         name = entry.get("name")
         if name is not None and (not isinstance(name, str) or not name.strip()):
             raise _err(path, f"{dotted}.name", name, "must be a non-empty string")

@@ -129,3 +129,16 @@ def test_watch_exits_1_when_deliveries_fail_and_prints_no_secret(
     text_out = CliRunner().invoke(watch, ["--workspace", str(ws)])
     assert text_out.exit_code == 1
     assert f"FAILED {down.url} alert " in text_out.output and SECRET not in text_out.output
+
+
+def test_config_errors_do_not_echo_secrets(tmp_path: Path) -> None:
+    from pipeline.watch.config import WatchConfigError, load_watch_config
+
+    path = tmp_path / "watch.toml"
+    for text in (f'webhooks = [{{ url = "ftp://h.example/x?t={SECRET}" }}]\n',
+                 f'webhooks = [{{ url = "https://h.example/x?t={SECRET}", '
+                 'headers = { Authorization = 5 } }]\n'):
+        path.write_text(text)
+        with pytest.raises(WatchConfigError) as err:
+            load_watch_config(path)
+        assert SECRET not in str(err.value) and "webhooks[0]." in str(err.value)
