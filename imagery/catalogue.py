@@ -1,127 +1,61 @@
 """The capture catalogue: one GeoPackage per facility workspace (an I/O module).
 
 Layers ``captures``, ``changes``, ``events``, ``reviews`` and ``tiles`` (polygons in
-the facility grid CRS) and the attribute tables ``timeline`` and ``tile_status``.
-Reviews are history: rows are only ever added, never replaced or deleted. Every write
-is one SQLite transaction: a crash leaves the catalogue as it was before the write, never
-half-written. Keys are UNIQUE, so rerunning a stage replaces its rows instead of duplicating them.
-"""
+the facility grid CRS) and the attribute tables ``timeline``, ``tile_status`` and
+``files`` (sealed derived files, :mod:`imagery.seal`). Reviews are history: rows are only
+ever added, never replaced or deleted. Every write is one SQLite transaction: a crash
+leaves the catalogue as it was before the write, never half-written. Keys are UNIQUE, so
+rerunning a stage replaces its rows instead of duplicating them. Every row carries a
+digest of its values and ``catalogue_digests`` a digest of every table, updated in the
+same transaction (:mod:`imagery.catalogue_rows`); :func:`read_catalogue` opens a
+catalogue strictly read-only for ``campwatch verify``."""
 
 from __future__ import annotations
 
-import dataclasses
-import functools
-import json
 import logging
 import sqlite3
-import types
-import typing
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from imagery import gpkg
 from imagery.capture import Capture
+from imagery.catalogue_rows import (
+    _BY_CLS,
+    _TABLES,
+    DIGESTS_TABLE,
+    ROW_DIGEST,
+    _Table,
+    catalogue_crs,
+    columns,
+    create_digests_table,
+    from_sql,
+    integrity_problems,
+    row_digest,
+    sql_type,
+    sql_types,
+    store_table_digest,
+    to_sql,
+)
 from imagery.errors import CatalogueError
 from imagery.records import (
     Review,
     StoredChange,
     StoredEvent,
+    StoredFile,
     StoredTile,
     TileStatus,
     TimelineRow,
 )
+
+__all__ = ["Catalogue", "catalogue_crs", "open_catalogue", "read_catalogue"]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 
-@dataclasses.dataclass(frozen=True)
-class _Table:
-    """How one record type maps onto one GeoPackage table."""
-
-    name: str
-    cls: type
-    key: tuple[str, ...]
-    geometry: str | None
-    description: str
-    geometry_type: str = "POLYGON"
-
-
-_TABLES = (
-    _Table("captures", Capture, ("capture_id",), "footprint", "Captures of the facility"),
-    _Table(
-        "changes",
-        StoredChange,
-        ("change_id",),
-        "geometry",
-        "Change polygons between captures",
-        "GEOMETRY",  # a change object may be a multipart polygon
-    ),
-    _Table("timeline", TimelineRow, ("capture_id", "zone_id"), None, "Per-zone activity timeline"),
-    _Table("events", StoredEvent, ("event_id",), "geometry", "Persistent changes (events)",
-           "GEOMETRY"),
-    _Table("reviews", Review, ("change_id", "decided_at"), "geometry",
-           "Analyst decisions on changes (history, never overwritten)", "GEOMETRY"),
-    _Table("tiles", StoredTile, ("tile_id",), "geometry", "Tile index of the facility grid"),
-    _Table("tile_status", TileStatus, ("capture_id", "tile_id"), None,
-           "Valid pixels of each capture in each tile"),
-)
-_BY_CLS = {t.cls: t for t in _TABLES}
-
-
-@functools.cache
-def _columns(cls: type) -> list[tuple[str, Any]]:
-    hints = typing.get_type_hints(cls)
-    return [(f.name, hints[f.name]) for f in dataclasses.fields(cls)]
-
-
-def _base_type(tp: Any) -> Any:
-    """``X | None`` -> ``X``; generic aliases -> their origin."""
-    if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        tp = args[0]
-    return typing.get_origin(tp) or tp
-
-
-def _sql_type(tp: Any) -> str:
-    base = _base_type(tp)
-    if base is bool or base is int:
-        return "INTEGER"
-    if base is float:
-        return "REAL"
-    return "TEXT"
-
-
-def _to_sql(value: Any, tp: Any) -> Any:
-    if value is None:
-        return None
-    base = _base_type(tp)
-    if base is datetime:
-        return value.isoformat()
-    if base in (tuple, list, dict):
-        return json.dumps(value, sort_keys=True, default=str)
-    if base is bool:
-        return int(value)
-    return value
-
-
-def _from_sql(value: Any, tp: Any) -> Any:
-    if value is None:
-        return None
-    base = _base_type(tp)
-    if base is datetime:
-        return datetime.fromisoformat(value)
-    if base is tuple:
-        return tuple(json.loads(value))
-    if base in (list, dict):
-        return json.loads(value)
-    if base is bool:
-        return bool(value)
-    return value
 
 
 class Catalogue:
@@ -137,13 +71,16 @@ class Catalogue:
 
     # -- generic ---------------------------------------------------------------------------
     def _create(self) -> None:
+        create_digests_table(self._conn)
+        gpkg.register_table(self._conn, DIGESTS_TABLE, srs_id=None, geometry_type=None,
+                            description="Row count and digest of every catalogue table")
         for table in _TABLES:
             cols = []
-            for name, tp in _columns(table.cls):
+            for name, tp in columns(table.cls):
                 if name == table.geometry:
                     cols.append(f"geom {table.geometry_type}")
                 else:
-                    cols.append(f'"{name}" {_sql_type(tp)}')
+                    cols.append(f'"{name}" {sql_type(tp)}')
             key = ", ".join(f'"{k}"' for k in table.key)
             self._conn.execute(
                 f'CREATE TABLE IF NOT EXISTS "{table.name}" (fid INTEGER PRIMARY KEY '
@@ -152,12 +89,16 @@ class Catalogue:
             # A catalogue written by an older campwatch lacks newer fields: add them
             # (NULL in old rows) rather than refuse the file or rewrite it.
             have = {r[1] for r in self._conn.execute(f'PRAGMA table_info("{table.name}")')}
-            for name, tp in _columns(table.cls):
+            for name, tp in columns(table.cls):
                 if name != table.geometry and name not in have:
                     log.info("%s: adding column %s.%s", self.path, table.name, name)
                     self._conn.execute(
-                        f'ALTER TABLE "{table.name}" ADD COLUMN "{name}" {_sql_type(tp)}'
+                        f'ALTER TABLE "{table.name}" ADD COLUMN "{name}" {sql_type(tp)}'
                     )
+            if ROW_DIGEST not in have:
+                # a catalogue older than row digests: its rows are sealed as they are now
+                self._conn.execute(f'ALTER TABLE "{table.name}" ADD COLUMN "{ROW_DIGEST}" TEXT')
+                self._backfill_digests(table)
             gpkg.register_table(
                 self._conn,
                 table.name,
@@ -166,23 +107,41 @@ class Catalogue:
                 description=table.description,
             )
 
+    def _backfill_digests(self, table: _Table) -> None:
+        types_ = sql_types(table.cls, table.geometry)
+        names = ", ".join(f'"{k}"' for k in types_)
+        rows = self._conn.execute(
+            f'SELECT fid, {names} FROM "{table.name}" WHERE "{ROW_DIGEST}" IS NULL'
+        ).fetchall()
+        for r in rows:
+            values = {k: r[k] for k in types_}
+            self._conn.execute(
+                f'UPDATE "{table.name}" SET "{ROW_DIGEST}" = ? WHERE fid = ?',
+                (row_digest(values, types_), r["fid"]),
+            )
+        if rows:
+            log.info("%s: sealed %d older row(s) of %s", self.path, len(rows), table.name)
+            store_table_digest(self._conn, table.name)
+
     def _row(self, table: _Table, record: Any) -> dict[str, Any]:
         row: dict[str, Any] = {}
-        for name, tp in _columns(table.cls):
+        for name, tp in columns(table.cls):
             value = getattr(record, name)
             if name == table.geometry:
                 row["geom"] = gpkg.encode_geometry(value, self.srs_id)
             else:
-                row[name] = _to_sql(value, tp)
+                row[name] = to_sql(value, tp)
+        row[ROW_DIGEST] = row_digest(row, sql_types(table.cls, table.geometry))
         return row
 
     def _record(self, table: _Table, row: sqlite3.Row) -> Any:
         kwargs: dict[str, Any] = {}
-        for name, tp in _columns(table.cls):
+        have = set(row.keys())
+        for name, tp in columns(table.cls):
             if name == table.geometry:
                 kwargs[name] = gpkg.decode_geometry(row["geom"])
-            else:
-                kwargs[name] = _from_sql(row[name], tp)
+            elif name in have:  # a read-only catalogue may predate newer fields
+                kwargs[name] = from_sql(row[name], tp)
         return table.cls(**kwargs)
 
     def _insert(self, table: _Table, records: Iterable[Any], *, replace: bool) -> int:
@@ -211,6 +170,8 @@ class Catalogue:
         self._conn.execute("BEGIN IMMEDIATE")
         try:
             yield
+            for table in _TABLES:  # every table's digest, in the same transaction
+                store_table_digest(self._conn, table.name)
         except BaseException:
             self._conn.execute("ROLLBACK")
             raise
@@ -264,6 +225,17 @@ class Catalogue:
         """One capture by id, or None."""
         rows: list[Capture] = self._select(_BY_CLS[Capture], "capture_id = ?", [capture_id])
         return rows[0] if rows else None
+
+    def captures_of_source(self, source_sha256: str) -> list[Capture]:
+        """Captures made from the original file with this SHA-256 (one file, one capture).
+
+        Example:
+            >>> # cat.captures_of_source(sha256_file(path))
+        """
+        rows: list[Capture] = self._select(
+            _BY_CLS[Capture], "source_sha256 = ?", [source_sha256.lower()]
+        )
+        return rows
 
     # -- changes ---------------------------------------------------------------------------
     def replace_changes(
@@ -352,6 +324,33 @@ class Catalogue:
         return sorted(rows, key=lambda r: (r.decided_at, r.change_id))
 
 
+    # -- integrity -------------------------------------------------------------------------
+    def integrity_problems(self) -> list[str]:
+        """SQLite's integrity check, then every table's row and table digests (read only).
+
+        Example:
+            >>> # with read_catalogue(path) as cat: cat.integrity_problems()
+            []
+        """
+        return integrity_problems(self._conn)
+
+    # -- sealed files ----------------------------------------------------------------------
+    def seal_files(self, sealed: Sequence[StoredFile], removed: Iterable[str] = ()) -> None:
+        """Record derived files' hashes and forget deleted ones, in one transaction.
+
+        Example:
+            >>> # cat.seal_files([StoredFile("report/report.html", "report", sha, ...)])
+        """
+        with self.transaction():
+            for path in removed:
+                self._conn.execute('DELETE FROM "files" WHERE path = ?', (path,))
+            self._insert(_BY_CLS[StoredFile], sealed, replace=True)
+
+    def files(self) -> list[StoredFile]:
+        """Every sealed derived file, by path."""
+        rows: list[StoredFile] = self._select(_BY_CLS[StoredFile], order="path")
+        return rows
+
     # -- tiles -----------------------------------------------------------------------------
     def replace_tiles(self, tiles: Sequence[StoredTile]) -> None:
         """Replace the tile index of one grid (its resolution) in one transaction.
@@ -394,6 +393,44 @@ class Catalogue:
         where, params = ("capture_id = ?", [capture_id]) if capture_id is not None else ("", [])
         rows: list[TileStatus] = self._select(_BY_CLS[TileStatus], where, params)
         return sorted(rows, key=lambda r: (r.capture_id, r.tile_id))
+
+
+@contextmanager
+def read_catalogue(path: Path) -> Iterator[Catalogue]:
+    """Open a catalogue strictly read-only: it stays byte-identical, and a read-only copy
+    (a write-protected directory, a mounted evidence copy) can be read.
+
+    Without a write-ahead log beside it the file is opened immutable; with one (a run
+    was killed before SQLite checkpointed) it is opened read-only so the log is read too.
+
+    Raises:
+        CatalogueError: not a campwatch catalogue, or unreadable.
+
+    Example:
+        >>> # with read_catalogue(ws.catalogue_path) as cat: cat.captures()
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CatalogueError(f"{path}: catalogue not found")
+    wal = path.with_name(path.name + "-wal")
+    mode = "mode=ro" if wal.is_file() and wal.stat().st_size > 0 else "mode=ro&immutable=1"
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?{mode}", uri=True)
+    except sqlite3.Error as exc:
+        raise CatalogueError(f"{path}: cannot open catalogue read-only: {exc}") from exc
+    conn.row_factory = sqlite3.Row
+    try:
+        try:
+            row = conn.execute(
+                "SELECT srs_id FROM gpkg_geometry_columns WHERE table_name = 'captures'"
+            ).fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise CatalogueError(f"{path}: not a GeoPackage catalogue: {exc}") from exc
+        if row is None:
+            raise CatalogueError(f"{path}: no 'captures' layer in the catalogue")
+        yield Catalogue(conn, path, f"EPSG:{row[0]}", int(row[0]))
+    finally:
+        conn.close()
 
 
 @contextmanager

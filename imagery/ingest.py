@@ -132,6 +132,59 @@ def _footprint(valid: np.ndarray, grid: FacilityGrid, f: int) -> Polygon:
     return Polygon(merged.exterior)
 
 
+def _conflicts(known: Capture, overrides: Overrides) -> list[str]:
+    """The overrides that contradict what a catalogued capture of the same file says."""
+    out = []
+    if overrides.date is not None and overrides.date != known.acquired:
+        out.append(f"--date {overrides.date.isoformat()} (catalogued {known.acquired.isoformat()})")
+    if overrides.sensor is not None and overrides.sensor != known.sensor:
+        out.append(f"--sensor {overrides.sensor!r} (catalogued {known.sensor!r})")
+    if overrides.gsd is not None and abs(overrides.gsd - known.gsd_m) > 1e-9:
+        out.append(f"--gsd {overrides.gsd:g} (catalogued {known.gsd_m:g})")
+    if overrides.credit is not None and overrides.credit != known.credit:
+        out.append(f"--credit {overrides.credit!r} (catalogued {known.credit!r})")
+    return out
+
+
+def _stored_source(path: Path, ws: FacilityWorkspace) -> str:
+    """The original's path as recorded: relative to the facility directory when inside it
+    (so a moved or copied workspace still finds it), else absolute."""
+    try:
+        return ws.relative(path)
+    except ValueError:
+        return str(path.resolve())
+
+
+def _decode_all(src: DatasetReader, path: Path, indexes: Sequence[int]) -> None:
+    """Decode every block of the file once, so corrupt data is refused before anything is
+    written (a warp would resample around it or turn it into no data).
+
+    Raises:
+        IngestError: naming the file, the band and the tile (block row and column).
+    """
+    for band in indexes:
+        for (row, col), window in src.block_windows(band):
+            try:
+                src.read(band, window=window)
+            except RasterioError as exc:
+                raise IngestError(
+                    f"{path}: band {band} tile (block row {row}, col {col}; pixels "
+                    f"x {int(window.col_off)}..{int(window.col_off + window.width) - 1}, "
+                    f"y {int(window.row_off)}..{int(window.row_off + window.height) - 1}) "
+                    f"cannot be decoded (corrupt data): {_causes(exc)}"
+                ) from exc
+
+
+def _causes(exc: BaseException) -> str:
+    causes = [str(exc)]
+    inner = exc.__cause__ or exc.__context__
+    while inner is not None and len(causes) < 4:
+        if str(inner) not in causes:
+            causes.append(str(inner))
+        inner = inner.__cause__ or inner.__context__
+    return ": ".join(causes)
+
+
 def ingest_file(
     path: Path,
     facility: Facility,
@@ -145,28 +198,67 @@ def ingest_file(
 ) -> Capture | None:
     """Ingest one raster; return the new capture, or None if it was already catalogued.
 
+    One file is one capture: a file whose SHA-256 is already catalogued is not
+    ingested again (whatever ``--date`` or ``--sensor`` says), and overrides that
+    contradict its catalogued capture are refused.
+
     Raises:
-        IngestError: unreadable file, missing metadata (naming the override flag),
-            too few bands, or no overlap with the facility grid.
+        IngestError: unreadable file, corrupt data (naming the tile), missing metadata
+            (naming the override flag), too few bands, no overlap with the facility grid,
+            or overrides that conflict with the file's catalogued capture.
 
     Example:
         >>> # cap = ingest_file(Path("delivery/scene.tif"), facility, grid, ws)
     """
+    cap, _ = _ingest_one(
+        path, facility, grid, ws, overrides=overrides, provider=provider,
+        min_clear=min_clear, progress=progress,
+    )
+    return cap
+
+
+def _ingest_one(
+    path: Path,
+    facility: Facility,
+    grid: FacilityGrid,
+    ws: FacilityWorkspace,
+    *,
+    overrides: Overrides | None,
+    provider: str,
+    min_clear: float,
+    progress: Callable[[int, int], None] | None,
+) -> tuple[Capture | None, str]:
+    """The new capture and "", or None and why the file was skipped."""
     path = Path(path)
+    overrides = overrides or Overrides()
     try:
         source_sha = sha256_file(path)
     except OSError as exc:
         raise IngestError(f"{path}: cannot be read: {exc}") from exc
+    with open_catalogue(ws.catalogue_path, grid.crs) as cat:
+        known = cat.captures_of_source(source_sha)
+    if known:
+        conflicts = _conflicts(known[0], overrides)
+        if conflicts:
+            raise IngestError(
+                f"{path}: this file (sha256 {source_sha}) is already capture "
+                f"{known[0].capture_id}; {'; '.join(conflicts)} contradict(s) it. One file is "
+                "one capture: drop the override, or correct the catalogued capture instead"
+            )
+        log.info("%s: already catalogued as %s", path, known[0].capture_id)
+        return None, f"already catalogued as {known[0].capture_id} (same sha256)"
     try:
         with rasterio.open(path) as src:
             # raises IngestError naming each missing field and its override flag
-            meta = read_vendor_metadata(path, overrides=overrides or Overrides(), src=src)
+            meta = read_vendor_metadata(path, overrides=overrides, src=src)
             assert meta.acquired is not None and meta.sensor is not None
             capture_id = f"{meta.acquired:%Y%m%dT%H%M%S}-{safe_id(meta.sensor)}-{source_sha[:8]}"
             with open_catalogue(ws.catalogue_path, grid.crs) as cat:
                 if cat.get_capture(capture_id) is not None:
                     log.info("%s: already catalogued as %s", path, capture_id)
-                    return None
+                    return None, f"already catalogued as {capture_id}"
+            indexes = _band_indexes(src, path)
+            _decode_all(src, path, indexes)
             return _ingest_open(
                 src,
                 path,
@@ -179,15 +271,9 @@ def ingest_file(
                 provider=provider,
                 min_clear=min_clear,
                 progress=progress,
-            )
+            ), ""
     except RasterioError as exc:
-        causes = [str(exc)]
-        inner = exc.__cause__ or exc.__context__
-        while inner is not None and len(causes) < 4:
-            if str(inner) not in causes:
-                causes.append(str(inner))
-            inner = inner.__cause__ or inner.__context__
-        raise IngestError(f"{path}: cannot be read as a raster: {': '.join(causes)}") from exc
+        raise IngestError(f"{path}: cannot be read as a raster: {_causes(exc)}") from exc
 
 
 def _ingest_open(
@@ -266,7 +352,7 @@ def _ingest_open(
             gsd_m=meta.gsd_m,
             footprint=_footprint(np.isfinite(coarse[0]), grid, f),
             provider=provider,
-            source_path=str(path.resolve()),
+            source_path=_stored_source(path, ws),
             source_sha256=source_sha,
             credit=meta.credit or "",
             off_nadir_deg=meta.off_nadir_deg,
@@ -354,9 +440,9 @@ def ingest_paths(
     failed: list[tuple[str, str]] = []
     for i, f in enumerate(files):
         try:
-            cap = ingest_file(
+            cap, why = _ingest_one(
                 f, facility, grid, ws, overrides=overrides_for(f, overrides, date_from_name),
-                provider=provider, min_clear=min_clear,
+                provider=provider, min_clear=min_clear, progress=None,
             )
         except ImageryError as exc:
             if fail_fast:
@@ -365,7 +451,7 @@ def ingest_paths(
             failed.append((str(f), str(exc)))
         else:
             if cap is None:
-                skipped.append((str(f), "already catalogued"))
+                skipped.append((str(f), why))
             else:
                 added.append(cap)
         if progress is not None:

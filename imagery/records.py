@@ -54,6 +54,10 @@ class StoredChange:
     """The capture series the pair belongs to (e.g. "vhr", "medium")."""
     extra: dict[str, object] = field(default_factory=dict, compare=False)
     """Further attributes (stored as JSON)."""
+    track_id: str = ""
+    """Identity of the physical change, independent of the pair it was seen in: the id of the
+    change that first showed it, inherited by every later detection of it (same kind,
+    overlapping outline and bracket; see :mod:`pipeline.history.tracks`). "" before tracks."""
 
 
 @dataclass(frozen=True)
@@ -130,6 +134,8 @@ class StoredEvent:
     """Analyst decision in force: "pending", "accepted", "rejected" or "needs_vhr"."""
     statement: str
     """The event as one sentence, bracketed by the two capture dates."""
+    track_id: str = ""
+    """Identity of the physical change (see :attr:`StoredChange.track_id`)."""
 
 
 @dataclass(frozen=True)
@@ -156,6 +162,9 @@ class Review:
     """Who decided."""
     note: str = ""
     """Free-text reason."""
+    track_id: str = ""
+    """Identity of the physical change decided on (see :attr:`StoredChange.track_id`), so the
+    decision follows it when a backfilled capture re-brackets it under another change id."""
 
 
 @dataclass(frozen=True)
@@ -190,3 +199,28 @@ class TileStatus:
     """Clear, valid pixels of the capture in the tile core (0: the tile is skipped)."""
     total_pixels: int
     """Pixels of the tile core."""
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """A derived file the workspace vouches for (the ``files`` table), sealed by its writer.
+
+    Captures and masks are vouched for by their capture's row; this table covers the rest
+    of a facility's directory: change masks, report files and figures, timeline exports,
+    viewer files and state files.
+    """
+
+    path: str
+    """Path relative to the facility directory (POSIX separators)."""
+    role: str
+    """The top folder it lives in ("changes", "report", "viewer", …; "" at the top)."""
+    sha256: str
+    """SHA-256 of the file when sealed."""
+    size: int
+    """Size in bytes when sealed."""
+    mtime_ns: int
+    """Modification time when sealed (nanoseconds since the epoch)."""
+    sealed_by: str
+    """The command that wrote it (as in the workspace lock, e.g. "campwatch run")."""
+    sealed_at: datetime
+    """When it was sealed (UTC)."""

@@ -1,21 +1,31 @@
-"""Re-hash every file a workspace's catalogues vouch for (the evidence trail check).
+"""Check everything a workspace vouches for (the evidence trail check), without writing.
 
-For every facility catalogue under a workspace (``ROOT/<facility_id>/catalogue.gpkg``),
-every capture's stored raster, stored mask and local vendor original is hashed again and
-compared with the SHA-256 recorded when it was catalogued.
+For every facility catalogue under a workspace (``ROOT/<facility_id>/catalogue.gpkg``):
+
+* the catalogue itself, opened read-only (it stays byte-identical; a read-only copy
+  works): SQLite's integrity check, each row against its digest (an edited area or
+  date names its row) and each table against its recorded digest (a deleted event);
+* every capture's stored raster and mask against the SHA-256 in its row;
+* every derived file sealed in the ``files`` table (change masks, report and figures,
+  timeline exports, events, viewer) against its SHA-256, and every derived file on disk
+  that no command sealed ("unrecorded");
+* every capture's vendor original: inside the workspace it is hashed (paths are relative
+  to the facility directory, so a moved or copied workspace checks its own copy);
+  outside, it is hashed when present and reported "outside, unchecked" when absent.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from imagery.capture import Capture
-from imagery.catalogue import open_catalogue
+from imagery.catalogue import read_catalogue
 from imagery.errors import CatalogueError, ImageryError
+from imagery.seal import derived_files
 from imagery.store import sha256_file
 from imagery.workspace import FacilityWorkspace
 
@@ -33,11 +43,13 @@ class VerifyProblem:
     capture_id: str
     """The capture the file belongs to ("" for a problem with the catalogue itself)."""
     role: str
-    """"raster", "mask", "source" or "catalogue"."""
+    """"raster", "mask", "source", "catalogue" or the derived file's folder ("changes",
+    "report", …)."""
     path: Path
     """The file (absolute)."""
     problem: str
-    """"mismatch", "missing", "unreadable" or "unrecorded" (a path with no recorded hash)."""
+    """"mismatch", "missing", "unreadable", "unrecorded" (no recorded hash) or "tampered"
+    (catalogue rows or tables that do not match their digests)."""
     expected: str
     """The SHA-256 recorded in the catalogue ("" when none)."""
     actual: str
@@ -60,6 +72,8 @@ class VerifyProblem:
             return f"{head}: expected sha256 {self.expected}, file not found"
         if self.problem == "unrecorded":
             return f"{head}: no sha256 recorded in the catalogue (actual {self.actual})"
+        if self.problem == "tampered":
+            return f"{head}: {self.actual}"
         return f"{head}: expected sha256 {self.expected}, cannot read: {self.actual}"
 
 
@@ -73,6 +87,8 @@ class VerifyReport:
     """Every mismatch, missing or unreadable file, in catalogue order."""
     catalogues: int = 0
     """Number of facility catalogues found."""
+    unchecked: tuple[str, ...] = ()
+    """Vendor originals outside the workspace that are absent ("outside, unchecked")."""
 
     @property
     def ok(self) -> bool:
@@ -80,43 +96,45 @@ class VerifyReport:
         return self.catalogues > 0 and not self.problems
 
 
-def catalogue_crs(path: Path) -> str:
-    """The CRS ("EPSG:n") of a catalogue's ``captures`` layer, read without writing.
-
-    Raises:
-        CatalogueError: the file is not a campwatch catalogue.
-    """
-    try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-        try:
-            row = conn.execute(
-                "SELECT srs_id FROM gpkg_geometry_columns WHERE table_name = 'captures'"
-            ).fetchone()
-        finally:
-            conn.close()
-    except sqlite3.Error as exc:
-        raise CatalogueError(f"{path}: not a GeoPackage catalogue: {exc}") from None
-    if row is None:
-        raise CatalogueError(f"{path}: no 'captures' layer in the catalogue")
-    return f"EPSG:{row[0]}"
-
-
 def _is_remote(source: str) -> bool:
     return source.startswith(_REMOTE_PREFIXES) or "://" in source
 
 
-def _files(ws: FacilityWorkspace, capture: Capture) -> list[tuple[str, Path, str]]:
-    """(role, absolute path, recorded sha256) of every local file the capture vouches for."""
-    out: list[tuple[str, Path, str]] = []
+def _source(ws: FacilityWorkspace, stored: str) -> tuple[Path, bool]:
+    """Where a capture's original is now, and whether it is inside the workspace.
+
+    Relative paths are relative to the facility directory. An absolute path into a
+    facility directory of the same id (a workspace moved or copied since) is looked for
+    in this workspace first, so a copy checks its own originals, not the old ones.
+    """
+    path = Path(stored)
+    if not path.is_absolute():
+        return ws.dir / path, True
+    parts = PurePosixPath(path.as_posix()).parts
+    if ws.facility_id in parts:
+        i = len(parts) - 1 - parts[::-1].index(ws.facility_id)
+        tail = parts[i + 1 :]
+        if tail and tail[0] not in ("..",):
+            here = ws.dir.joinpath(*tail)
+            if here.exists() or not path.exists():
+                return here, here.exists()
+    try:
+        path.resolve().relative_to(ws.dir.resolve())
+        return path, True
+    except ValueError:
+        return path, False
+
+
+def _files(ws: FacilityWorkspace, capture: Capture) -> list[tuple[str, Path, str, bool]]:
+    """(role, path, recorded sha256, inside the workspace) of the files a capture vouches for."""
+    out: list[tuple[str, Path, str, bool]] = []
     if capture.raster_path:
-        out.append(("raster", ws.absolute(capture.raster_path), capture.raster_sha256))
+        out.append(("raster", ws.absolute(capture.raster_path), capture.raster_sha256, True))
     if capture.mask_path:
-        out.append(("mask", ws.absolute(capture.mask_path), capture.mask_sha256))
+        out.append(("mask", ws.absolute(capture.mask_path), capture.mask_sha256, True))
     if capture.source_path and capture.source_sha256 and not _is_remote(capture.source_path):
-        source = Path(capture.source_path)
-        out.append(
-            ("source", source if source.is_absolute() else ws.dir / source, capture.source_sha256)
-        )
+        source, inside = _source(ws, capture.source_path)
+        out.append(("source", source, capture.source_sha256, inside))
     return out
 
 
@@ -142,7 +160,9 @@ def _check(
 def verify_workspace(
     root: Path, *, progress: Callable[[int, int], None] | None = None
 ) -> VerifyReport:
-    """Re-hash every stored raster, mask and local vendor original of every facility.
+    """Check every catalogue, stored file and sealed derived file of every facility.
+
+    Never writes: catalogues are opened read-only and stay byte-identical.
 
     Args:
         root: the workspace directory (holding one folder per facility).
@@ -160,30 +180,55 @@ def verify_workspace(
         raise ImageryError(f"{root}: workspace directory not found")
     todo: list[tuple[str, str, str, Path, str]] = []
     problems: list[VerifyProblem] = []
+    unchecked: list[str] = []
     catalogues = 0
     for path in sorted(root.glob("*/catalogue.gpkg")):
         facility_id = path.parent.name
         ws = FacilityWorkspace(root, facility_id)
         try:
-            with open_catalogue(path, catalogue_crs(path)) as cat:
+            with read_catalogue(path) as cat:
+                found = cat.integrity_problems()
                 captures = cat.captures()
+                sealed = cat.files()
         except CatalogueError as exc:
             problems.append(
                 VerifyProblem(facility_id, "", "catalogue", path, "unreadable", "", str(exc))
             )
             continue
         catalogues += 1
+        for text in found:
+            problem = VerifyProblem(facility_id, "", "catalogue", path, "tampered", "", text)
+            log.warning("%s", problem.describe())
+            problems.append(problem)
         for capture in captures:
-            for role, file, expected in _files(ws, capture):
+            for role, file, expected, inside in _files(ws, capture):
+                if not inside and not file.exists():
+                    unchecked.append(
+                        f"{facility_id}/{capture.capture_id} source {file}: outside the "
+                        f"workspace, unchecked (recorded sha256 {expected})"
+                    )
+                    continue
                 todo.append((facility_id, capture.capture_id, role, file, expected))
+        recorded = {f.path for f in sealed}
+        for capture in captures:  # an original inside the workspace is vouched for by its row
+            for role, file, _, inside in _files(ws, capture):
+                if role == "source" and inside:
+                    with contextlib.suppress(ValueError):
+                        recorded.add(file.resolve().relative_to(ws.dir.resolve()).as_posix())
+        for f in sealed:
+            todo.append((facility_id, "", f.role or "file", ws.dir / f.path, f.sha256))
+        for rel in sorted(set(derived_files(ws)) - recorded):
+            role = rel.split("/", 1)[0] if "/" in rel else "file"
+            todo.append((facility_id, "", role, ws.dir / rel, ""))
     checked = 0
     for i, (facility_id, capture_id, role, file, expected) in enumerate(todo, start=1):
-        found = _check(facility_id, capture_id, role, file, expected)
-        if found is None or found.problem in ("mismatch", "unrecorded"):
+        found_problem = _check(facility_id, capture_id, role, file, expected)
+        if found_problem is None or found_problem.problem in ("mismatch", "unrecorded"):
             checked += 1
-        if found is not None:
-            log.warning("%s", found.describe())
-            problems.append(found)
+        if found_problem is not None:
+            log.warning("%s", found_problem.describe())
+            problems.append(found_problem)
         if progress is not None:
             progress(i, len(todo))
-    return VerifyReport(checked=checked, problems=tuple(problems), catalogues=catalogues)
+    return VerifyReport(checked=checked, problems=tuple(problems), catalogues=catalogues,
+                        unchecked=tuple(unchecked))

@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from facilities.errors import FacilityError
 from facilities.grid import FacilityGrid, facility_grid
 from facilities.model import Facility
 from imagery.errors import ImageryError
@@ -78,6 +79,36 @@ class FacilityWorkspace:
 
 GRID_FILE = "grid.json"
 
+MAX_GRID_PIXELS = 400_000_000
+"""Largest facility grid (pixels) a workspace accepts: 20,000 × 20,000, the largest grid the
+tiled detection is measured on; a finer resolution is refused before anything is written."""
+
+
+def checked_grid(ws: FacilityWorkspace, facility: Facility, resolution: float) -> FacilityGrid:
+    """The facility grid at ``resolution``, or an error naming the value; writes nothing.
+
+    Commands call it before they create anything, so a bad ``--resolution`` leaves no trace.
+
+    Raises:
+        ImageryError: naming ``grid.json``, the field and the value.
+
+    Example:
+        >>> # checked_grid(ws, facility, 1e-9)  # ImageryError: ... gives a ... px grid
+    """
+    try:
+        grid = facility_grid(facility, resolution)
+    except FacilityError as exc:
+        raise ImageryError(
+            f"{ws.dir / GRID_FILE}: field 'resolution' = {resolution!r}: {exc}"
+        ) from exc
+    if grid.width * grid.height > MAX_GRID_PIXELS:
+        raise ImageryError(
+            f"{ws.dir / GRID_FILE}: field 'resolution' = {resolution!r} m gives a "
+            f"{grid.width} × {grid.height} px grid for {facility.id}, more than "
+            f"{MAX_GRID_PIXELS:,} px; choose a coarser resolution (e.g. 0.5)"
+        )
+    return grid
+
 
 def workspace_grid(
     ws: FacilityWorkspace, facility: Facility, resolution: float | None
@@ -120,7 +151,7 @@ def workspace_grid(
         raise ImageryError(
             f"{ws.dir}: no grid resolution recorded yet; name one (e.g. --resolution 1.0)"
         )
-    grid = facility_grid(facility, resolution)
+    grid = checked_grid(ws, facility, resolution)
     ws.dir.mkdir(parents=True, exist_ok=True)
     record = {
         "facility_id": facility.id,

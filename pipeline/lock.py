@@ -19,13 +19,17 @@ import fcntl
 import json
 import logging
 import os
+import re
 import socket
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from imagery.errors import ImageryError
+from imagery.workspace import FacilityWorkspace
 from pipeline.errors import LockHeldError, PipelineError
 
 log = logging.getLogger(__name__)
@@ -62,6 +66,59 @@ class HeldLock:
     """This process, as written in the file."""
     recovered: LockHolder | None
     """The previous holder when the file was left behind by a run that died, else None."""
+    swept: tuple[Path, ...] = field(default=())
+    """Temporary files of an earlier, killed run, removed when the lock was taken."""
+
+
+_TEMP_NAME = re.compile(
+    r"^\..+\.(tmp|stage\.tif|partial)$"  # .NAME.XXXX.tmp, .NAME.XXXX.stage.tif, .report.html.tmp
+    r"|^\..+\.[a-z0-9_]{8}(\.(png|pdf|svg|jpg|tif|csv|parquet|json|geojson|kmz|html))?$"
+    r"|^[^.].*\.json\.tmp$"  # truth.json.tmp of the simulated archive
+)
+"""Names of the temporaries of campwatch's atomic writes (``tempfile.mkstemp`` beside the
+target with a ``.NAME.`` prefix, then ``os.replace``)."""
+
+
+def is_temporary(name: str) -> bool:
+    """Whether a file name is one of campwatch's write temporaries.
+
+    Example:
+        >>> is_temporary(".a.tif.k2j4_x9q.stage.tif"), is_temporary(".campwatch.lock")
+        (True, False)
+    """
+    return name != LOCK_NAME and _TEMP_NAME.match(name) is not None
+
+
+def sweep_temporaries(workspace: Path) -> list[Path]:
+    """Remove, at any depth under ``workspace``, the temporaries a killed run left behind.
+
+    Call it only while holding the workspace lock (every writer holds it, so no
+    temporary under the workspace belongs to a live run). :func:`workspace_lock`
+    calls it each time it takes the lock.
+
+    Example:
+        >>> import tempfile
+        >>> sweep_temporaries(Path(tempfile.mkdtemp()))
+        []
+    """
+    removed: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(workspace):
+        dirnames.sort()
+        for name in sorted(filenames):
+            if is_temporary(name):
+                p = Path(dirpath) / name
+                try:
+                    p.unlink()
+                except FileNotFoundError:
+                    continue
+                except OSError as exc:
+                    log.warning("%s: cannot remove a temporary file: %s", p, exc)
+                    continue
+                removed.append(p)
+    if removed:
+        log.warning("%s: removed %d temporary file(s) left by an earlier run", workspace,
+                    len(removed))
+    return removed
 
 
 def _read_holder(fd: int) -> LockHolder | None:
@@ -98,11 +155,42 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def _facility_workspaces(workspace: Path) -> list[FacilityWorkspace]:
+    return [
+        FacilityWorkspace(workspace, p.parent.name)
+        for p in sorted(workspace.glob("*/catalogue.gpkg"))
+    ]
+
+
+def seal_facility(ws: FacilityWorkspace, crs: str, command: str, *, since_ns: int,
+                  before: set[str]) -> int:
+    """Seal one facility's derived files (:func:`imagery.seal.seal_facility`, imported late)."""
+    from imagery.seal import seal_facility as seal
+
+    return seal(ws, crs, command, since_ns=since_ns, before=before)
+
+
+def _seal(workspace: Path, command: str, since_ns: int, before: dict[str, set[str]]) -> None:
+    """Seal what this holder wrote into each facility directory (see :mod:`imagery.seal`)."""
+    from imagery.catalogue import catalogue_crs  # imported here: the CLI imports this module
+
+    for ws in _facility_workspaces(workspace):
+        try:
+            seal_facility(ws, catalogue_crs(ws.catalogue_path), command, since_ns=since_ns,
+                          before=before.get(ws.facility_id, set()))
+        except (ImageryError, OSError) as exc:  # never hide the run's own outcome
+            log.warning("%s: derived files not sealed: %s", ws.dir, exc)
+
+
 @contextmanager
 def workspace_lock(workspace: Path, command: str = "campwatch") -> Iterator[HeldLock]:
     """Hold the workspace lock for the duration of the ``with`` block.
 
-    Never waits: if another live run holds the lock, raises at once.
+    Never waits: if another live run holds the lock, raises at once. On taking the
+    lock, removes the temporaries a killed run left (at any depth); on releasing it,
+    seals the derived files this holder wrote (:mod:`imagery.seal`), so ``campwatch
+    verify`` can vouch for them. When the previous holder died holding the lock, the
+    files it wrote after its recorded start are sealed too.
 
     Raises:
         LockHeldError: naming the lock file and the holder's PID, host, start and command.
@@ -154,9 +242,24 @@ def workspace_lock(workspace: Path, command: str = "campwatch") -> Iterator[Held
         os.lseek(fd, 0, os.SEEK_SET)
         os.write(fd, record)
         os.fsync(fd)
+        from imagery.seal import derived_files
+
+        swept = tuple(sweep_temporaries(workspace))
+        since_ns = time.time_ns()
+        if recovered is not None:
+            # A run died holding the lock: what it wrote from its start on is sealed with
+            # this run's outputs (it was the only writer in that window).
+            try:
+                since_ns = min(since_ns, int(datetime.fromisoformat(recovered.started)
+                                             .timestamp() * 1e9))
+            except ValueError:
+                log.warning("%s: unreadable start %r of the dead holder; its files stay "
+                            "unsealed", path, recovered.started)
+        before = {ws.facility_id: set(derived_files(ws)) for ws in _facility_workspaces(workspace)}
         try:
-            yield HeldLock(path, holder, recovered)
+            yield HeldLock(path, holder, recovered, swept)
         finally:
+            _seal(workspace, command, since_ns, before)
             # Empty the record before unlocking: an empty file means "released cleanly".
             os.ftruncate(fd, 0)
             fcntl.flock(fd, fcntl.LOCK_UN)

@@ -34,6 +34,7 @@ from pipeline.change.zones import grid_zones
 from pipeline.history.events import Event, find_events
 from pipeline.history.review import store_event_reviews
 from pipeline.history.timeline import build_timeline, zone_metrics
+from pipeline.history.tracks import assign_tracks
 from pipeline.report.tables import write_timeline
 
 log = logging.getLogger(__name__)
@@ -152,6 +153,7 @@ def run_facility(
     tiles = tile_index(grid, tile_size=TILE_SIZE)
     with open_catalogue(ws.catalogue_path, grid.crs) as cat:
         captures = cat.captures()
+        previous = cat.changes()  # their tracks continue in the new pairs (backfill)
         cat.replace_tiles(tile_records(facility, grid, tiles))
         recorded = {s.capture_id for s in cat.tile_status()}
     for cap in captures:  # which tiles each capture sees clearly (skipped when it sees none)
@@ -166,6 +168,11 @@ def run_facility(
         if progress:
             progress("detect", i + 1, len(pairs))
     results = _with_persistence(pairs, results, ws, grid)
+    # A change keeps its identity when a backfilled capture re-brackets it: decisions and
+    # alert keys follow the track, not the pair (see pipeline.history.tracks).
+    results = [
+        dataclasses.replace(r, changes=tuple(assign_tracks(r.changes, previous))) for r in results
+    ]
     for pair, result in zip(pairs, results, strict=True):
         with open_catalogue(ws.catalogue_path, grid.crs) as cat:
             cat.replace_changes(pair.before.capture_id, pair.after.capture_id, result.changes)

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import click
 import rasterio
-from rasterio.errors import NotGeoreferencedWarning
+from pyogrio.errors import DataLayerError, DataSourceError
+from rasterio.errors import NotGeoreferencedWarning, RasterioError
 
 from pipeline.change.rasters import (
     check_output,
@@ -42,6 +43,18 @@ def _bands(value: str | None) -> tuple[str, ...] | None:
 def _progress(done: int, total: int) -> None:
     if sys.stderr.isatty():
         click.echo(f"\rblocks {done}/{total}", nl=done == total, err=True)
+
+
+def _one_line(exc: BaseException) -> str:
+    """An OS or GDAL error as one line, with its inner causes (GDAL chains them)."""
+    parts = [" ".join(str(exc).split())]
+    inner = exc.__cause__ or exc.__context__
+    while inner is not None and len(parts) < 4:
+        text = " ".join(str(inner).split())
+        if text and text not in parts:
+            parts.append(text)
+        inner = inner.__cause__ or inner.__context__
+    return ": ".join(parts)
 
 
 @click.command("change")
@@ -74,6 +87,8 @@ def change(
         if min_area < 0:
             raise click.BadParameter(f"must be >= 0, got {min_area}", param_hint="--min-area")
         params = ChangeParams(method=method, bands=params.bands, min_area_m2=min_area)
+    stage = f"reading BEFORE {before} and AFTER {after}"
+    wrote_mask = False
     try:
         check_output(output, overwrite)
         if polygons is not None:
@@ -82,21 +97,31 @@ def change(
             # Non-georeferenced inputs (PNG, JPEG) are handled explicitly.
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             with open_input(before, "BEFORE") as bds, open_input(after, "AFTER") as ads:
+                stage = f"writing the change mask {output}"
                 output.parent.mkdir(parents=True, exist_ok=True)
                 tmp = output.with_name(output.name + ".partial")
                 try:
                     with rasterio.open(tmp, "w", **mask_profile(bds)) as dst:
+                        stage = f"comparing BEFORE {before} with AFTER {after}"
                         summary = write_change(bds, ads, dst, params, progress=_progress)
+                    stage = f"writing the change mask {output}"
                     tmp.replace(output)
+                    wrote_mask = True
                 finally:
                     tmp.unlink(missing_ok=True)
                 objects = None
                 if polygons is not None:
+                    stage = f"writing the change polygons {polygons}"
                     with rasterio.open(output) as mask_ds:
                         objects = pair_objects(bds, ads, mask_ds, params)
                     write_objects(objects, polygons, bds.crs if summary.georeferenced else None)
-    except PipelineError as exc:
-        raise click.ClickException(str(exc)) from exc
+    except (PipelineError, RasterioError, OSError, DataSourceError, DataLayerError) as exc:
+        # An output set is written whole or not at all: a mask without its polygons goes.
+        if wrote_mask and polygons is not None:
+            output.unlink(missing_ok=True)
+        if isinstance(exc, PipelineError):
+            raise click.ClickException(str(exc)) from exc
+        raise click.ClickException(f"{stage}: {_one_line(exc)}") from exc
     cal = summary.calibration
     share = summary.changed_pixels / max(summary.valid_pixels, 1)
     click.echo(

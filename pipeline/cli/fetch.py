@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rasterio.errors import RasterioError
 
 from facilities.errors import FacilityError
 from facilities.load import load_facility_by_id
@@ -25,8 +26,10 @@ from imagery.errors import ImageryError
 from imagery.quality import DEFAULT_MIN_CLEAR
 from imagery.stac.fetch import FetchReport, fetch_captures
 from imagery.stac.providers import PROVIDER_NAMES, make_provider
-from imagery.workspace import FacilityWorkspace
+from imagery.workspace import FacilityWorkspace, checked_grid
 from pipeline.cli.options import facilities_option, gdal_env, json_option, workspace_option
+from pipeline.errors import PipelineError
+from pipeline.lock import LockHeldError, workspace_lock
 
 
 def _payload(facility_id: str, ws: FacilityWorkspace, report: FetchReport) -> dict[str, Any]:
@@ -121,21 +124,31 @@ def fetch(
 
     Reads only the facility window of each item's COGs, stores float32 reflectance
     and a clear-sky mask on the facility grid, and catalogues each capture with its
-    provenance. Exits 1 when any item failed (the others are still catalogued).
+    provenance. Exits 1 when any item failed (the others are still catalogued), 3 when
+    another run holds the workspace lock (nothing was done).
     """
     if end < start:
         raise click.BadParameter(f"--end {end} is before --start {start}", param_hint="--end")
     try:
         facility = load_facility_by_id(facility_id, facility_dirs)
         ws = FacilityWorkspace(workspace, facility.id)
+        if resolution is not None:  # refused before anything is written
+            checked_grid(ws, facility, resolution)
         source = make_provider(provider, stac_url, cache_dir=ws.cache_dir, use_cache=cached)
-        with gdal_env():
+        # The workspace lock: a fetch beside a watch or run would change the captures
+        # under them (and sweeps temporaries a killed run left behind).
+        with workspace_lock(workspace, "campwatch fetch"), gdal_env():
             report = fetch_captures(
                 facility, source, collection, start, end, ws,
                 resolution=resolution, max_cloud=max_cloud, min_clear=min_clear,
             )
-    except (FacilityError, ImageryError) as exc:
+    except LockHeldError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(3)
+    except (FacilityError, ImageryError, PipelineError) as exc:
         raise click.ClickException(str(exc)) from None
+    except (RasterioError, OSError) as exc:
+        raise click.ClickException(f"{workspace}: {' '.join(str(exc).split())}") from None
     if as_json:
         click.echo(json.dumps(_payload(facility.id, ws, report), indent=1))
     else:

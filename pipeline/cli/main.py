@@ -17,7 +17,7 @@ import click
 
 from facilities.load import load_facility_by_id
 from imagery.vendor.metadata import overrides_from_cli
-from imagery.workspace import GRID_FILE, FacilityWorkspace, workspace_grid
+from imagery.workspace import GRID_FILE, FacilityWorkspace, checked_grid, workspace_grid
 from pipeline.cli.change import change as change_command
 from pipeline.cli.facilities import facilities as facilities_group
 from pipeline.cli.fetch import fetch as fetch_command
@@ -103,6 +103,8 @@ def ingest(
         overrides = overrides_from_cli(date_, sensor, credit, gsd)
         facility = load_facility_by_id(facility_id, facility_dirs)
         ws = FacilityWorkspace(workspace, facility.id)
+        if resolution is not None:  # refused before anything is written
+            checked_grid(ws, facility, resolution)
         files = expand_paths(list(paths))
         with workspace_lock(workspace, "campwatch ingest"):
             # the grid is chosen once, by the first ingest: check it against that imagery

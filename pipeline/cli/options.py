@@ -127,14 +127,15 @@ def user_errors() -> Iterator[None]:
         >>> # with user_errors():
         >>> #     ingest(...)
     """
-    from rasterio.errors import RasterioIOError
+    from rasterio.errors import RasterioError
 
     try:
         yield
     except (FacilityError, ImageryError, PipelineError) as exc:
         raise click.ClickException(str(exc)) from exc
-    except (RasterioIOError, OSError) as exc:  # e.g. a stored capture deleted by hand
-        raise click.ClickException(f"{exc}; run 'campwatch verify' on the workspace") from exc
+    except (RasterioError, OSError) as exc:  # e.g. a stored capture deleted by hand
+        text = " ".join(str(exc).split())
+        raise click.ClickException(f"{text}; run 'campwatch verify' on the workspace") from exc
 
 
 def progress_bar(label: str) -> Callable[[int, int], None]:

@@ -20,6 +20,7 @@ from pipeline.cli.options import (
     user_errors,
     workspace_option,
 )
+from pipeline.lock import workspace_lock
 
 
 @click.command("export")
@@ -50,8 +51,10 @@ def export(
         facility = load_facility_by_id(facility_id, facility_dirs)
         ws = FacilityWorkspace(workspace, facility.id)
         grid = workspace_grid(ws, facility, None)
-        written = export_capture(facility, ws, grid, capture_id, before_id=before_id,
-                                 formats=fmts, dpi=dpi, out_dir=out_dir, overwrite=overwrite)
+        with workspace_lock(workspace, "campwatch export"):  # seals what it writes
+            written = export_capture(facility, ws, grid, capture_id, before_id=before_id,
+                                     formats=fmts, dpi=dpi, out_dir=out_dir,
+                                     overwrite=overwrite)
     if as_json:
         click.echo(json.dumps({"facility_id": facility.id, "files": [str(p) for p in written]}))
     else:
@@ -94,8 +97,9 @@ def report(
             with open_catalogue(ws.catalogue_path, grid.crs) as cat:
                 events = read_events(cat)
             validation = validate_events(read_truth(truth_path).events, events)
-        out = report_facility(facility, ws, grid, validation=validation, pdf=pdf,
-                              overwrite=overwrite)
+        with workspace_lock(workspace, "campwatch report"):  # seals what it writes
+            out = report_facility(facility, ws, grid, validation=validation, pdf=pdf,
+                                  overwrite=overwrite)
     files = {"report_html": out.html, "report_pdf": out.pdf, "events_geojson": out.events_geojson,
              "timeline_csv": out.timeline_csv, "timeline_parquet": out.timeline_parquet,
              "timeline_png": out.timeline_png, "timeline_svg": out.timeline_svg}

@@ -20,6 +20,7 @@ def _as_json(root: Path, report: VerifyReport) -> str:
             "catalogues": report.catalogues,
             "checked": report.checked,
             "ok": report.ok,
+            "unchecked": list(report.unchecked),
             "problems": [
                 {
                     "facility_id": p.facility_id,
@@ -42,10 +43,12 @@ def _as_json(root: Path, report: VerifyReport) -> str:
 @workspace_option(default=Path("workspace"))
 @json_option
 def verify(workspace: Path, as_json: bool) -> None:
-    """Re-hash every stored raster, mask and vendor original against the catalogues.
+    """Check every catalogue, stored file, derived file and vendor original, read-only.
 
-    Exits 1 when any file is missing, unreadable or differs from its recorded SHA-256, or
-    when the workspace holds no catalogue at all.
+    Catalogues are checked row by row and table by table (plus SQLite's integrity
+    check) and never written. Exits 1 when anything is missing, unreadable, unrecorded
+    or differs from what was recorded, or when the workspace holds no catalogue at all.
+    Originals outside the workspace that are absent are listed as UNCHECKED.
     """
     try:
         report = verify_workspace(workspace)
@@ -56,6 +59,8 @@ def verify(workspace: Path, as_json: bool) -> None:
     else:
         for problem in report.problems:
             click.echo(problem.describe())
+        for line in report.unchecked:
+            click.echo(f"UNCHECKED {line}")
         click.echo(
             f"{workspace}: {report.catalogues} catalogue(s), {report.checked} file(s) checked, "
             f"{len(report.problems)} problem(s)"

@@ -28,6 +28,7 @@ from pipeline.cli.options import (
     workspace_option,
 )
 from pipeline.errors import OutputExistsError, PipelineError
+from pipeline.lock import workspace_lock
 from pipeline.viewer.build import build_viewer
 from pipeline.viewer.inputs import viewer_inputs
 
@@ -81,16 +82,17 @@ def view(
             raise OutputExistsError(f"{out}: exists; pass --overwrite to replace it")
         grid = workspace_grid(ws, facility, None)
         captures, features = viewer_inputs(facility, ws, grid)
-        index = build_viewer(
-            out,
-            facility.names.english,
-            grid.crs,
-            captures,
-            features,
-            min_zoom=min_zoom,
-            max_zoom=max_zoom,
-            progress=progress_bar("tiles"),
-        )
+        with workspace_lock(workspace, "campwatch view"):  # seals what it writes
+            index = build_viewer(
+                out,
+                facility.names.english,
+                grid.crs,
+                captures,
+                features,
+                min_zoom=min_zoom,
+                max_zoom=max_zoom,
+                progress=progress_bar("tiles"),
+            )
     except (FacilityError, ImageryError, PipelineError) as exc:
         raise click.ClickException(str(exc)) from exc
     counts = {

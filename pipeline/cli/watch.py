@@ -119,11 +119,12 @@ def _lines(report: WatchReport) -> list[str]:
         lines.append(head)
         lines += [f"  alert rank {a.rank} (score {a.score:g}): {a.statement}" for a in f.new_alerts]
         lines += [f"  ERROR {e}" for e in f.errors]
-    failed = [d for d in report.deliveries if d.state != "delivered"]
+    failed = report.undelivered
     if report.deliveries:
         lines.append(
             f"webhooks: {len(report.deliveries) - len(failed)} delivered, {len(failed)} to retry"
         )
+        lines += [f"  {d.state.upper()} {d.endpoint} alert {d.key}: {d.error}" for d in failed]
     if report.swept:
         lines.append(f"removed {len(report.swept)} temporary file(s) left by an earlier run")
     if report.stopped:
@@ -134,7 +135,8 @@ def _lines(report: WatchReport) -> list[str]:
 EPILOG = """\b
 Exit codes:
   0  every facility was watched without error
-  1  at least one facility failed (search, item or detection error); the others ran
+  1  at least one facility failed (search, item or detection error; the others ran),
+     or a webhook delivery failed or did not settle (it is retried next pass)
   2  usage error (bad option, config file or facility id): nothing was done
   3  another campwatch run holds the workspace lock: nothing was done
 
@@ -211,6 +213,10 @@ def watch(
                 code = EXIT_LOCKED
             except (ImageryError, PipelineError) as exc:
                 click.echo(f"campwatch watch: {exc}", err=True)
+                code = EXIT_FAILED
+            except OSError as exc:  # e.g. a workspace that cannot be written
+                click.echo(f"campwatch watch: {workspace}: {' '.join(str(exc).split())}",
+                           err=True)
                 code = EXIT_FAILED
             else:
                 code = EXIT_OK if report.ok else EXIT_FAILED

@@ -220,4 +220,5 @@ def stored_event(event: Event, review: ReviewStatus = "pending") -> StoredEvent:
         status=event.status,
         review=review,
         statement=event.statement(),
+        track_id=ch.track_id or ch.change_id,
     )

@@ -7,6 +7,9 @@ applies to it. A decision applies to a change when
 
 - the change has the decided change's id (ids are deterministic per capture
   pair and geometry, so the same detection on a rerun keeps its id), or
+- the change continues the decided change's track (:mod:`pipeline.history.tracks`):
+  a capture backfilled between two others re-brackets a change under a new id, and
+  the decision follows the physical change, or
 - failing that, the change is in the same capture pair and its outline overlaps
   the decided outline with an intersection over union of at least
   :data:`MATCH_IOU` (the same object, detected again with a slightly moved edge).
@@ -74,9 +77,13 @@ def decisions_for(change: StoredChange, reviews: Sequence[Review]) -> list[Revie
         >>> decisions_for.__name__
         'decisions_for'
     """
-    same_id = [r for r in reviews if r.change_id == change.change_id]
-    if same_id:
-        return sorted(same_id, key=lambda r: r.decided_at)
+    track = change.track_id or change.change_id
+    same = [
+        r for r in reviews
+        if r.change_id in (change.change_id, track) or (r.track_id and r.track_id == track)
+    ]
+    if same:
+        return sorted(same, key=lambda r: r.decided_at)
     moved = [
         r
         for r in reviews
@@ -138,6 +145,9 @@ def record_review(
         note: why.
         now: decision time (default: the current UTC time).
 
+    Repeating the decision in force (same decision, analyst and note) records nothing
+    new: rerunning a review command after a crash leaves the history as one decision.
+
     Raises:
         ReviewError: unknown decision, unknown or ambiguous change id.
 
@@ -152,6 +162,16 @@ def record_review(
     when = now or datetime.now(UTC)
     if when.tzinfo is None:
         raise ReviewError(f"decision time {when.isoformat()!r} has no timezone; give UTC")
+    in_force = decisions_for(change, cat.reviews())
+    latest = in_force[-1] if in_force else None
+    if latest is not None and (latest.decision, latest.analyst, latest.note) == (
+        decision, analyst, note
+    ):
+        # the same decision again (e.g. a command rerun after a crash): history unchanged
+        store_event_reviews(cat, read_events(cat))
+        log.info("%s: change %s already %s by %s", cat.path, change.change_id, decision,
+                 analyst or "?")
+        return latest
     review = Review(
         change_id=change.change_id,
         facility_id=change.facility_id,
@@ -163,6 +183,7 @@ def record_review(
         decided_at=when.astimezone(UTC),
         analyst=analyst,
         note=note,
+        track_id=change.track_id or change.change_id,
     )
     cat.add_review(review)
     store_event_reviews(cat, read_events(cat))

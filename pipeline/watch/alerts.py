@@ -2,9 +2,10 @@
 
 Records
     An :class:`Alert` is made from an :class:`pipeline.history.events.Event` by a pure
-    function. Its ``key`` is the SHA-256 of ``facility_id | change_id | kind``:
-    the same detection always gets the same key, so a rerun, a retry or a run
-    after a crash never alerts twice.
+    function. Its ``key`` is the SHA-256 of ``facility_id | track_id | kind``: the
+    same physical change always gets the same key (a track keeps the id of the change
+    that first showed it, see :mod:`pipeline.history.tracks`), so a rerun, a retry, a
+    run after a crash or a capture backfilled before it never alerts twice.
 
 Triage (``score``, ``rank``, ``reason``)
     The score adds up what makes an event worth an analyst's time now; the
@@ -27,53 +28,25 @@ Triage (``score``, ``rank``, ``reason``)
     receive only alerts at or above their ``min_score``; every alert is kept
     in the ledger. This is how the watch avoids alert saturation.
 
-Ledgers (JSON Lines in the workspace root)
-    ``alerts.jsonl`` holds each alert once; ``alert-deliveries.jsonl`` holds
-    one line per delivery attempt outcome (key, webhook URL, state). Lines are
-    appended with one ``write`` and ``fsync``ed; a torn last line left by a
-    crash is cut off before the next append. Keys already in a ledger are read
-    before appending, so an alert is written once however often a pass runs.
-    Writers hold the workspace lock (:mod:`pipeline.lock`).
-
-Webhooks
-    HTTP POST of the alert as JSON with an ``Idempotency-Key`` header (the
-    alert key), from a thread pool so a slow or hung endpoint never holds up
-    other facilities. Each POST has a timeout; failures are retried with
-    exponential backoff within the pass's deadline, then recorded and retried
-    on the next pass. A delivered (key, URL) is never sent again.
+Ledgers and webhooks
+    :mod:`pipeline.watch.ledger` keeps ``alerts.jsonl`` (each alert once) and the delivery
+    ledger; :mod:`pipeline.watch.webhooks` sends alerts at least once with the alert key as
+    ``Idempotency-Key``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
-import os
-import threading
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import wait as wait_futures
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from imagery import __version__ as campwatch_version
 from pipeline.change.pairs import VHR_MAX_GSD_M
-from pipeline.errors import AlertLedgerError
 from pipeline.history.events import Event
-from pipeline.watch.config import WebhookSpec, header_values
 
 log = logging.getLogger(__name__)
-
-ALERTS_FILE = "alerts.jsonl"
-"""The alert ledger, in the workspace root."""
-DELIVERIES_FILE = "alert-deliveries.jsonl"
-"""The webhook delivery ledger, in the workspace root."""
 
 KIND_SCORES = {
     "earthworks": 3.0,
@@ -109,7 +82,7 @@ class Alert:
     """A new event, as written to ``alerts.jsonl`` and POSTed to webhooks."""
 
     key: str
-    """Idempotency key: SHA-256 of facility id, change id and kind (hex, 32 chars)."""
+    """Idempotency key: SHA-256 of facility id, track id and kind (hex, 32 chars)."""
     facility_id: str
     """The facility."""
     kind: str
@@ -154,6 +127,9 @@ class Alert:
     """True when either capture is simulated: never evidence."""
     created_at: str = field(default="", compare=False)
     """When the alert was first written (ISO 8601, UTC)."""
+    track_id: str = ""
+    """The physical change's identity (the key is made from it; "" in older ledgers, where
+    it equals ``change_id``)."""
 
     def to_json(self) -> dict[str, Any]:
         """The alert as a JSON-ready dict (the ledger line and the webhook body)."""
@@ -233,7 +209,7 @@ def alert_for_event(
         terms.append("SIMULATED imagery: never evidence")
     gap = (event.after.acquired - event.before.acquired).total_seconds() / 86400.0
     return Alert(
-        key=alert_key(facility_id, ch.change_id, kind),
+        key=alert_key(facility_id, ch.track_id or ch.change_id, kind),
         facility_id=facility_id,
         kind=kind,
         change_id=ch.change_id,
@@ -256,284 +232,10 @@ def alert_for_event(
         reason="; ".join(terms),
         simulated=simulated,
         created_at=created_at,
+        track_id=ch.track_id or ch.change_id,
     )
 
 
 def sort_alerts(alerts: Iterable[Alert]) -> list[Alert]:
     """Most informative first (score, then facility and key for a stable order)."""
     return sorted(alerts, key=lambda a: (-a.score, a.facility_id, a.key))
-
-
-# ----------------------------------------------------------------------------- ledgers
-def _read_lines(path: Path) -> tuple[list[dict[str, Any]], int]:
-    """Parsed records, and the byte length of the intact part (a torn last line excluded)."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return [], 0
-    except OSError as exc:
-        raise AlertLedgerError(f"{path}: cannot read: {exc}") from exc
-    intact = raw.rfind(b"\n") + 1
-    records = []
-    for n, line in enumerate(raw[:intact].splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except ValueError as exc:
-            raise AlertLedgerError(f"{path}: line {n} is not JSON: {exc}") from exc
-    return records, intact
-
-
-def _append(path: Path, records: Sequence[dict[str, Any]]) -> None:
-    """Append records as lines in one write, after cutting a torn tail; fsync file and dir."""
-    _, intact = _read_lines(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = b"".join(
-        json.dumps(r, sort_keys=True, ensure_ascii=False).encode() + b"\n" for r in records
-    )
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    try:
-        size = os.fstat(fd).st_size
-        if size != intact:
-            log.warning("%s: cutting a torn last line (%d bytes)", path, size - intact)
-            os.ftruncate(fd, intact)
-        os.lseek(fd, intact, os.SEEK_SET)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    dfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
-
-
-@dataclass(frozen=True)
-class AlertLedger:
-    """The workspace's ``alerts.jsonl``."""
-
-    path: Path
-    """The JSON Lines file."""
-
-    @classmethod
-    def in_workspace(cls, workspace: Path) -> AlertLedger:
-        """The ledger of a workspace root."""
-        return cls(Path(workspace) / ALERTS_FILE)
-
-    def alerts(self) -> list[Alert]:
-        """Every alert in the ledger, in file order."""
-        records, _ = _read_lines(self.path)
-        out = []
-        for r in records:
-            try:
-                out.append(Alert(**r))
-            except TypeError as exc:
-                raise AlertLedgerError(f"{self.path}: record {r.get('key')!r}: {exc}") from exc
-        return out
-
-    def keys(self) -> set[str]:
-        """Keys of every alert already written."""
-        return {str(r.get("key")) for r in _read_lines(self.path)[0]}
-
-    def append_new(self, alerts: Sequence[Alert], *, now: datetime | None = None) -> list[Alert]:
-        """Write the alerts whose key is not in the ledger yet; return them (as written).
-
-        Example:
-            >>> # new = AlertLedger.in_workspace(ws).append_new(alerts)
-        """
-        known = self.keys()
-        stamp = (now or datetime.now(UTC)).isoformat(timespec="seconds")
-        fresh: list[Alert] = []
-        for a in alerts:
-            if a.key in known:
-                continue
-            known.add(a.key)
-            fresh.append(Alert(**{**a.to_json(), "created_at": a.created_at or stamp}))
-        if fresh:
-            _append(self.path, [a.to_json() for a in fresh])
-        return fresh
-
-
-@dataclass(frozen=True)
-class DeliveryResult:
-    """The outcome of sending one alert to one webhook in this pass."""
-
-    key: str
-    """The alert key."""
-    url: str
-    """The webhook URL."""
-    state: str
-    """"delivered", "failed" (retried next pass) or "pending" (not finished in time)."""
-    attempts: int
-    """POSTs made in this pass."""
-    status: int | None = None
-    """HTTP status of the last attempt (None: no response)."""
-    error: str = ""
-    """Why the last attempt failed."""
-    at: str = ""
-    """When the outcome was recorded (ISO 8601, UTC)."""
-
-
-@dataclass(frozen=True)
-class DeliveryLedger:
-    """The workspace's ``alert-deliveries.jsonl``."""
-
-    path: Path
-    """The JSON Lines file."""
-
-    @classmethod
-    def in_workspace(cls, workspace: Path) -> DeliveryLedger:
-        """The delivery ledger of a workspace root."""
-        return cls(Path(workspace) / DELIVERIES_FILE)
-
-    def delivered(self) -> set[tuple[str, str]]:
-        """(alert key, URL) pairs delivered at some point."""
-        return {
-            (str(r["key"]), str(r["url"]))
-            for r in _read_lines(self.path)[0]
-            if r.get("state") == "delivered"
-        }
-
-    def record(self, results: Sequence[DeliveryResult]) -> None:
-        """Append outcomes (delivered and failed; pending ones are not final and skipped)."""
-        final = [asdict(r) for r in results if r.state != "pending"]
-        if final:
-            _append(self.path, final)
-
-
-# ----------------------------------------------------------------------------- webhooks
-Poster = Callable[[str, bytes, dict[str, str], float], int]
-"""POSTs a body to a URL with headers and a timeout; returns the HTTP status."""
-
-
-def post_json(url: str, body: bytes, headers: dict[str, str], timeout_s: float) -> int:
-    """POST ``body`` to ``url``; return the HTTP status (raises OSError without a response).
-
-    Example:
-        >>> # post_json("https://hooks.example.org/x", b"{}", {}, 10.0)
-    """
-    req = urllib.request.Request(url, data=body, method="POST", headers=headers)
-    try:
-        with urllib.request.urlopen(req, timeout=timeout_s) as resp:
-            resp.read(65536)
-            status: int = resp.status
-            return status
-    except urllib.error.HTTPError as exc:
-        return int(exc.code)
-
-
-@dataclass(frozen=True)
-class DeliveryJob:
-    """One alert to send to one webhook."""
-
-    alert: Alert
-    """What to send."""
-    hook: WebhookSpec
-    """Where."""
-
-
-class WebhookDispatcher:
-    """Sends alerts from a thread pool; :meth:`finish` waits a bounded time.
-
-    Example:
-        >>> # d = WebhookDispatcher(timeout_s=10, retries=3, backoff_s=1)
-        >>> # d.submit([DeliveryJob(alert, hook)]); results = d.finish(deadline_s=60)
-    """
-
-    def __init__(
-        self,
-        *,
-        timeout_s: float = 10.0,
-        retries: int = 3,
-        backoff_s: float = 1.0,
-        max_workers: int = 8,
-        post: Poster = post_json,
-    ) -> None:
-        self.timeout_s = timeout_s
-        self.retries = retries
-        self.backoff_s = backoff_s
-        self._post = post
-        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="webhook")
-        self._futures: list[tuple[DeliveryJob, Future[DeliveryResult]]] = []
-        self._cancel = threading.Event()
-
-    def submit(self, jobs: Iterable[DeliveryJob]) -> None:
-        """Start sending (returns at once)."""
-        for job in jobs:
-            self._futures.append((job, self._pool.submit(self._send, job)))
-
-    def _send(self, job: DeliveryJob) -> DeliveryResult:
-        body = json.dumps(job.alert.to_json(), sort_keys=True).encode()
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": f"campwatch/{campwatch_version}",
-            "Idempotency-Key": job.alert.key,
-        } | header_values(job.hook)
-        status: int | None = None
-        error = ""
-        attempts = 0
-        for attempt in range(self.retries + 1):
-            if self._cancel.is_set():
-                break
-            attempts += 1
-            try:
-                status = self._post(job.hook.url, body, headers, self.timeout_s)
-                error = "" if 200 <= status < 300 else f"HTTP status {status}"
-            except (OSError, ValueError) as exc:
-                status, error = None, f"{type(exc).__name__}: {exc}"
-            if not error:
-                return DeliveryResult(job.alert.key, job.hook.url, "delivered", attempts, status)
-            log.info("webhook %s: alert %s attempt %d: %s", job.hook.url, job.alert.key,
-                     attempts, error)
-            if attempt < self.retries and self._cancel.wait(self.backoff_s * 2**attempt):
-                break
-        return DeliveryResult(job.alert.key, job.hook.url, "failed", attempts, status, error)
-
-    def finish(self, deadline_s: float) -> list[DeliveryResult]:
-        """Wait at most ``deadline_s`` for every delivery; unfinished ones come back "pending"."""
-        t_end = time.monotonic() + deadline_s
-        futures = [f for _, f in self._futures]
-        wait_futures(futures, timeout=max(0.0, t_end - time.monotonic()))
-        self._cancel.set()
-        stamp = datetime.now(UTC).isoformat(timespec="seconds")
-        results = []
-        for job, fut in self._futures:
-            if fut.done() and not fut.cancelled() and fut.exception() is None:
-                results.append(DeliveryResult(**{**asdict(fut.result()), "at": stamp}))
-            else:
-                results.append(
-                    DeliveryResult(
-                        job.alert.key, job.hook.url, "pending", 0, None,
-                        f"not finished within the {deadline_s:g} s delivery deadline", stamp,
-                    )
-                )
-        self._pool.shutdown(wait=False, cancel_futures=True)
-        self._futures = []
-        return results
-
-
-def pending_jobs(
-    alerts: Iterable[Alert],
-    hooks_for: Callable[[str], Sequence[WebhookSpec]],
-    min_score_for: Callable[[str], float],
-    delivered: set[tuple[str, str]],
-) -> list[DeliveryJob]:
-    """Deliveries still owed: each alert × its facility's webhooks, minus those delivered.
-
-    Example:
-        >>> pending_jobs([], lambda f: [], lambda f: 0.0, set())
-        []
-    """
-    jobs = []
-    for a in sort_alerts(alerts):
-        for hook in hooks_for(a.facility_id):
-            threshold = hook.min_score if hook.min_score is not None else min_score_for(
-                a.facility_id
-            )
-            if a.score >= threshold and (a.key, hook.url) not in delivered:
-                jobs.append(DeliveryJob(a, hook))
-    return jobs

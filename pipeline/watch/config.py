@@ -44,7 +44,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+from facilities.grid import DEFAULT_SNAP_M
 from pipeline.errors import WatchConfigError
 
 PROVIDER_TYPES = ("earth-search", "planetary-computer", "stac")
@@ -54,6 +56,8 @@ DEFAULT_COLLECTIONS = {
     "planetary-computer": ("sentinel-2-l2a",),
 }
 """Collections searched when a built-in provider is named without a config."""
+MAX_RETRIES = 20
+"""Most retries a config may ask for (more would outlast any pass's deadline)."""
 CONFIG_NAME = "watch.toml"
 """The config file looked for in the workspace when ``--config`` is not given."""
 
@@ -136,6 +140,34 @@ class WebhookSpec:
     """Only alerts scoring at least this are sent (None: the ``min_alert_score`` setting)."""
     headers: dict[str, str] = field(default_factory=dict, compare=False)
     """Extra headers; a value "env:NAME" is read from the environment at send time."""
+    name: str | None = None
+    """Stable name of the endpoint (default: the URL without query, fragment and user-info).
+    Give one when the URL's path itself holds a secret."""
+
+    @property
+    def endpoint(self) -> str:
+        """The endpoint's identity: what ledgers, logs and reports show (never a secret)."""
+        return endpoint_id(self.url, self.name)
+
+
+def endpoint_id(url: str, name: str | None = None) -> str:
+    """A webhook's identity without secrets: ``name``, else scheme, host, port and path.
+
+    Tokens belong in the query string, the user-info or a header ("env:NAME"): rotating
+    them keeps the identity, so nothing already delivered is sent again.
+
+    Example:
+        >>> endpoint_id("https://u:pw@hooks.example.org:8443/campwatch?token=s3cret#x")
+        'https://hooks.example.org:8443/campwatch'
+        >>> endpoint_id("https://hooks.slack.com/services/T0/B0/s3cret", "slack-ops")
+        'slack-ops'
+    """
+    if name:
+        return name
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
 @dataclass(frozen=True)
@@ -227,6 +259,13 @@ def _settings_values(path: Path, prefix: str, table: dict[str, Any]) -> dict[str
             )
             raise _err(path, dotted, raw, f"must be {names}")
         if key == "method":
+            # imported here: the detectors pull in scipy, which a config without a method
+            # (and a pass refused by the lock) never needs
+            from pipeline.change.records import METHODS
+
+            if raw not in METHODS:
+                raise _err(path, dotted, raw, f"unknown change detection method (one of "
+                           f"{', '.join(METHODS)})")
             out[key] = str(raw)
             continue
         value = float(table[key])
@@ -240,6 +279,11 @@ def _settings_values(path: Path, prefix: str, table: dict[str, Any]) -> dict[str
             raise _err(path, dotted, raw, "must be positive" if positive else "must be >= 0")
         if key == "min_clear" and value > 1:
             raise _err(path, dotted, raw, "is a fraction (0..1)")
+        ratio = DEFAULT_SNAP_M / value if value > 0 else 0.0
+        if key == "resolution" and abs(ratio - round(ratio)) > 1e-9:
+            raise _err(path, dotted, raw, f"must divide {DEFAULT_SNAP_M:g} m (e.g. 0.5, 1, 10, 30)")
+        if key in ("webhook_retries", "search_retries") and value > MAX_RETRIES:
+            raise _err(path, dotted, raw, f"must be at most {MAX_RETRIES}")
         out[key] = int(value) if key in ("webhook_retries", "search_retries") else value
     return out
 
@@ -266,10 +310,11 @@ def _webhooks(path: Path, key: str, value: Any) -> tuple[WebhookSpec, ...]:
             entry = {"url": entry}
         if not isinstance(entry, dict):
             raise _err(path, dotted, entry, "must be a URL or a {url = ...} table")
-        _check_keys(path, f"{dotted}.", entry, {"url", "min_score", "headers"})
+        _check_keys(path, f"{dotted}.", entry, {"url", "min_score", "headers", "name"})
         url = entry.get("url")
         if not isinstance(url, str) or not re.match(r"^https?://[^/\s]+", url):
-            raise _err(path, f"{dotted}.url", url, "must be an http:// or https:// URL")
+            shown = url.split("?", 1)[0] if isinstance(url, str) else url  # no query secrets
+            raise _err(path, f"{dotted}.url", shown, "must be an http:// or https:// URL")
         min_score = entry.get("min_score")
         if min_score is not None and (
             isinstance(min_score, bool) or not isinstance(min_score, int | float)
@@ -279,9 +324,19 @@ def _webhooks(path: Path, key: str, value: Any) -> tuple[WebhookSpec, ...]:
         if not isinstance(headers, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
         ):
-            raise _err(path, f"{dotted}.headers", headers, "must be a table of strings")
+            shown_keys = sorted(map(str, headers)) if isinstance(headers, dict) else "…"
+            raise _err(path, f"{dotted}.headers", shown_keys,  # values may be secrets
+                       "must be a table of strings")
+        name = entry.get("name")
+        if name is not None and (not isinstance(name, str) or not name.strip()):
+            raise _err(path, f"{dotted}.name", name, "must be a non-empty string")
+        try:
+            endpoint_id(url)
+        except ValueError as exc:
+            shown = url.split("?", 1)[0]
+            raise _err(path, f"{dotted}.url", shown, f"is not a URL: {exc}") from None
         hooks.append(
-            WebhookSpec(url, None if min_score is None else float(min_score), dict(headers))
+            WebhookSpec(url, None if min_score is None else float(min_score), dict(headers), name)
         )
     return tuple(hooks)
 

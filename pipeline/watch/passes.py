@@ -31,18 +31,20 @@ import hashlib
 import json
 import logging
 import os
+import sqlite3
 import tempfile
 import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import CancelledError
 from contextlib import nullcontext
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import rasterio
+from rasterio.errors import RasterioError
 
 from facilities.errors import FacilityError
 from facilities.model import Facility
@@ -55,19 +57,14 @@ from imagery.workspace import FacilityWorkspace, workspace_grid
 from pipeline.errors import PipelineError
 from pipeline.history.events import Event, read_events
 from pipeline.lock import workspace_lock
-from pipeline.watch.alerts import (
-    Alert,
-    AlertLedger,
-    DeliveryLedger,
-    DeliveryResult,
-    Poster,
-    WebhookDispatcher,
-    alert_for_event,
-    pending_jobs,
-    post_json,
-    sort_alerts,
-)
+from pipeline.watch.alerts import Alert, alert_for_event, sort_alerts
 from pipeline.watch.config import FacilityPlan, WatchConfig
+from pipeline.watch.ledger import AlertLedger, DeliveryLedger
+from pipeline.watch.records import FacilityResult, FacilitySummary, Search, WatchReport
+from pipeline.watch.webhooks import Poster, WebhookDispatcher, pending_jobs, post_json
+
+__all__ = ["FacilityResult", "FacilitySummary", "Search", "WatchReport", "facility_pass",
+           "watch_pass"]
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -76,137 +73,6 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
 """Called with (facility id, done, total) after each facility."""
-
-
-@dataclass(frozen=True)
-class Search:
-    """One provider/collection search of a facility."""
-
-    provider: str
-    """Configured provider name."""
-    collection: str
-    """STAC collection."""
-    start: str
-    """First day searched (ISO date)."""
-    end: str
-    """Last day searched (ISO date)."""
-    found: int
-    """Items found."""
-    added: tuple[str, ...] = ()
-    """Capture ids newly catalogued."""
-    usable: tuple[str, ...] = ()
-    """Of those, the ones usable for detection."""
-    errors: tuple[str, ...] = ()
-    """Failures (the search itself or single items)."""
-
-
-@dataclass(frozen=True)
-class FacilityResult:
-    """What one facility's pass did (returned by a Dask task: plain data)."""
-
-    facility_id: str
-    """The facility."""
-    searches: tuple[Search, ...] = ()
-    """Every search made."""
-    events: tuple[Event, ...] = ()
-    """Every event now in the facility's catalogue (alerts are made for the new ones)."""
-    ran_detection: bool = False
-    """Whether detection and timeline ran in this pass."""
-    captures: int = 0
-    """Captures in the catalogue after the pass."""
-    errors: tuple[str, ...] = ()
-    """Errors of this facility (searches, items, detection)."""
-    seconds: float = 0.0
-    """Wall time of the facility's pass."""
-
-    @property
-    def new_captures(self) -> tuple[str, ...]:
-        """Capture ids added in this pass."""
-        return tuple(c for s in self.searches for c in s.added)
-
-    @property
-    def usable(self) -> tuple[str, ...]:
-        """New captures usable for detection."""
-        return tuple(c for s in self.searches for c in s.usable)
-
-
-@dataclass(frozen=True)
-class FacilitySummary:
-    """The driver's line for one facility."""
-
-    facility_id: str
-    """The facility."""
-    status: str
-    """"ok", "failed" (see errors) or "not run" (stopped or fail-fast before it)."""
-    new_captures: tuple[str, ...] = ()
-    """Capture ids added."""
-    usable: tuple[str, ...] = ()
-    """New captures usable for detection."""
-    events: int = 0
-    """Events in the catalogue."""
-    new_alerts: tuple[Alert, ...] = ()
-    """Alerts written in this pass, most informative first."""
-    errors: tuple[str, ...] = ()
-    """What went wrong."""
-    ran_detection: bool = False
-    """Whether detection ran."""
-    seconds: float = 0.0
-    """Wall time."""
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON-ready summary (alerts reduced to key, rank, score and statement)."""
-        return {
-            "facility_id": self.facility_id,
-            "status": self.status,
-            "new_captures": list(self.new_captures),
-            "usable": list(self.usable),
-            "events": self.events,
-            "new_alerts": [
-                {"key": a.key, "rank": a.rank, "score": a.score, "statement": a.statement}
-                for a in self.new_alerts
-            ],
-            "errors": list(self.errors),
-            "ran_detection": self.ran_detection,
-            "seconds": round(self.seconds, 3),
-        }
-
-
-@dataclass(frozen=True)
-class WatchReport:
-    """What a watch pass did."""
-
-    facilities: tuple[FacilitySummary, ...]
-    """One summary per facility, in the order given."""
-    alerts: tuple[Alert, ...] = ()
-    """Alerts written in this pass, most informative first."""
-    deliveries: tuple[DeliveryResult, ...] = ()
-    """Webhook outcomes of this pass."""
-    swept: tuple[str, ...] = ()
-    """Temporary files of an earlier, killed run that were removed."""
-    stopped: bool = False
-    """True when a stop request ended the pass early."""
-    seconds: float = 0.0
-    """Wall time of the pass."""
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
-    """Further facts (workers, lock recovery)."""
-
-    @property
-    def ok(self) -> bool:
-        """True when no facility failed."""
-        return all(f.status != "failed" for f in self.facilities)
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON-ready report."""
-        return {
-            "ok": self.ok,
-            "stopped": self.stopped,
-            "seconds": round(self.seconds, 3),
-            "facilities": [f.to_json() for f in self.facilities],
-            "alerts": [a.to_json() for a in self.alerts],
-            "deliveries": [d.__dict__ for d in self.deliveries],
-            "swept": list(self.swept),
-            **self.extra,
-        }
 
 
 # ----------------------------------------------------------------------------- one facility
@@ -343,7 +209,7 @@ def facility_pass(
                 params = ChangeParams(method=settings.method, min_area_m2=settings.min_area_m2)
             try:
                 summary = run_facility(facility, ws, grid, params=params)
-            except Exception as exc:  # recorded; the searches' results still count
+            except FACILITY_ERRORS as exc:  # recorded; the searches' results still count
                 errors.append(f"detection: {_describe(exc)}")
                 with open_catalogue(ws.catalogue_path, grid.crs) as cat:
                     n_captures = len(cat.captures())
@@ -361,38 +227,11 @@ def facility_pass(
 
 
 # ----------------------------------------------------------------------------- the driver
-TEMP_SUFFIXES = (".tmp", ".stage.tif")
-"""Temporary files of atomic writes (``.NAME.XXXX.tmp``, ``.NAME.XXXX.stage.tif``)."""
-
-
-def sweep_temporaries(workspace: Path, facility_ids: Sequence[str]) -> list[Path]:
-    """Remove temporary files that a killed run left in the workspace; return them.
-
-    Only hidden files ending in ``.tmp`` or ``.stage.tif`` are removed, in the
-    workspace root, the facility directories and their direct sub-directories.
-    Call it only while holding the workspace lock.
-
-    Example:
-        >>> import tempfile
-        >>> sweep_temporaries(Path(tempfile.mkdtemp()), [])
-        []
-    """
-    root = Path(workspace)
-    dirs = [root]
-    for fid in facility_ids:
-        fdir = root / fid
-        if fdir.is_dir():
-            dirs.append(fdir)
-            dirs.extend(p for p in sorted(fdir.iterdir()) if p.is_dir())
-    removed = []
-    for d in dirs:
-        for p in sorted(d.iterdir()) if d.is_dir() else []:
-            if p.is_file() and p.name.startswith(".") and p.name.endswith(TEMP_SUFFIXES):
-                p.unlink(missing_ok=True)
-                removed.append(p)
-    if removed:
-        log.warning("removed %d temporary file(s) left by an earlier run", len(removed))
-    return removed
+FACILITY_ERRORS: tuple[type[BaseException], ...] = (
+    FacilityError, ImageryError, PipelineError, RasterioError, OSError, sqlite3.Error,
+)
+"""What fails one facility's pass and lets the others go on: the packages' errors and the
+I/O errors of files, GDAL and SQLite. Anything else is a bug and stops the pass."""
 
 
 def _describe(exc: BaseException) -> str:
@@ -413,7 +252,7 @@ def _results_serial(
             continue
         try:
             yield facility, run_one(facility)
-        except Exception as exc:  # recorded per facility; the others go on
+        except FACILITY_ERRORS as exc:  # recorded per facility; the others go on
             yield facility, exc
 
 
@@ -424,6 +263,13 @@ def _results_dask(
     kwargs: dict[str, Any],
     should_stop: Callable[[], bool],
 ) -> Iterator[tuple[Facility, FacilityResult | BaseException | None]]:
+    from distributed.client import FutureCancelledError
+    from distributed.scheduler import KilledWorker
+
+    # a worker that died or a task cancelled under us fails that facility, not the pass
+    task_errors: tuple[type[BaseException], ...] = (
+        *FACILITY_ERRORS, KilledWorker, FutureCancelledError, CancelledError, TimeoutError,
+    )
     window = max(1, sum(client.nthreads().values()))
     token = uuid.uuid4().hex[:8]
     futures: dict[int, Any] = {}
@@ -446,7 +292,7 @@ def _results_dask(
             continue
         try:
             result = fut.result()
-        except Exception as exc:
+        except task_errors as exc:
             yield facility, exc
         else:
             yield facility, result
@@ -498,7 +344,7 @@ def watch_pass(
     workspace = Path(workspace)
     plans = {f.id: config.plan(f.id, only_providers) for f in facilities}
     with workspace_lock(workspace, "campwatch watch") as held:
-        swept = sweep_temporaries(workspace, [f.id for f in facilities])
+        swept = list(held.swept)  # removed by the lock, at any depth
         alerts_ledger = AlertLedger.in_workspace(workspace)
         deliveries = DeliveryLedger.in_workspace(workspace)
         settings = config.settings
@@ -507,6 +353,7 @@ def watch_pass(
             retries=settings.webhook_retries,
             backoff_s=settings.webhook_backoff_s,
             post=post,
+            ledger=deliveries,  # each outcome recorded as it settles
         )
 
         def hooks_for(fid: str) -> Sequence[Any]:
@@ -562,7 +409,6 @@ def watch_pass(
             if progress is not None:
                 progress(facility.id, n, len(facilities))
         delivery_results = dispatcher.finish(settings.webhook_deadline_s)
-        deliveries.record(delivery_results)
     extra: dict[str, Any] = {}
     if held.recovered is not None:
         extra["recovered_lock"] = held.recovered.describe()

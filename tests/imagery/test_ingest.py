@@ -66,7 +66,9 @@ def test_rerun_is_idempotent(tmp_path: Path, ws: FacilityWorkspace) -> None:
     first = ingest_paths([src], FACILITY, grid, ws)
     second = ingest_paths([src], FACILITY, grid, ws)
     assert len(first.added) == 1 and second.added == ()
-    assert second.skipped == ((str(src), "already catalogued"),)
+    assert second.skipped == (
+        (str(src), f"already catalogued as {first.added[0].capture_id} (same sha256)"),
+    )
     with open_catalogue(ws.catalogue_path, grid.crs) as cat:
         assert len(cat.captures()) == 1
 

@@ -39,7 +39,9 @@ def test_ingest_json_then_rerun_skips(tmp_path: Path) -> None:
     payload = json.loads(first.output)
     assert payload["added"][0].startswith("20160503T020547-WorldView-2-")
     second = CliRunner().invoke(main, args)
-    assert json.loads(second.output)["skipped"] == [[str(src), "already catalogued"]]
+    assert json.loads(second.output)["skipped"] == [
+        [str(src), f"already catalogued as {payload['added'][0]} (same sha256)"]
+    ]
 
 
 def test_bad_date_flag_is_named(tmp_path: Path) -> None:

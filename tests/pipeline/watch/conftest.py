@@ -180,11 +180,13 @@ class Received:
     headers: dict[str, str]
     body: dict[str, Any]
     status: int
+    path: str = ""
 
 
 @dataclass
 class HookServer:
-    """A loopback webhook receiver; ``script`` gives the status per request ("hang" hangs)."""
+    """A loopback webhook receiver; ``script`` gives the status per request ("hang" hangs,
+    "slow:S" answers 200 after S seconds)."""
 
     script: list[str]
     default: str = "200"
@@ -210,7 +212,12 @@ class HookServer:
                 if action == "hang":
                     hook._stop.wait(30)
                     return
-                hook.received.append(Received(dict(self.headers), json.loads(body), int(action)))
+                if action.startswith("slow:"):  # answer 200 after a while (maybe too late)
+                    hook._stop.wait(float(action[5:]))
+                    action = "200"
+                hook.received.append(
+                    Received(dict(self.headers), json.loads(body), int(action), self.path)
+                )
                 self.send_response(int(action))
                 self.send_header("Content-Length", "0")
                 self.end_headers()

@@ -8,7 +8,8 @@ functions in this process only: production code carries no hook at all.
 Stages: ``search`` (between result pages), ``download`` (between two asset reads of
 the second item), ``raster-write`` (the second item's COG written to its temporary
 name, not yet renamed), ``catalogue-write`` (inside the second capture's catalogue
-transaction, before COMMIT), ``alert-write`` (alerts in the ledger, not yet sent).
+transaction, before COMMIT), ``alert-write`` (alerts in the ledger, not yet sent),
+``delivery`` (the first webhook delivery settled and recorded, the others not yet).
 """
 
 from __future__ import annotations
@@ -36,10 +37,11 @@ def _on_call(owner: Any, name: str, stage: str, nth: int, after: bool = False) -
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         calls[0] += 1
-        if calls[0] == nth and not after:
+        n = calls[0]  # this call's number (other threads may call meanwhile)
+        if n == nth and not after:
             _pause(stage)
         result = real(*args, **kwargs)
-        if calls[0] == nth and after:
+        if n == nth and after:
             _pause(stage)
         return result
 
@@ -71,9 +73,13 @@ def install(stage: str) -> None:
 
         _on_call(Catalogue, "_refresh_extent", stage, 2)  # inside item 2's transaction
     elif stage == "alert-write":
-        from pipeline.watch.alerts import WebhookDispatcher
+        from pipeline.watch.webhooks import WebhookDispatcher
 
         _on_call(WebhookDispatcher, "submit", stage, 2)  # fresh alerts written, not sent
+    elif stage == "delivery":
+        from pipeline.watch.ledger import DeliveryLedger
+
+        _on_call(DeliveryLedger, "record", stage, 1, after=True)
     elif stage:
         raise SystemExit(f"unknown pause stage {stage!r}")
 

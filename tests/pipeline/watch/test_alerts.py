@@ -13,15 +13,10 @@ from shapely.geometry import box
 from imagery.capture import Capture
 from imagery.records import StoredChange
 from pipeline.history.events import Event
-from pipeline.watch.alerts import (
-    AlertLedger,
-    DeliveryJob,
-    DeliveryLedger,
-    WebhookDispatcher,
-    alert_for_event,
-    pending_jobs,
-)
+from pipeline.watch.alerts import alert_for_event
 from pipeline.watch.config import WebhookSpec
+from pipeline.watch.ledger import AlertLedger, DeliveryLedger
+from pipeline.watch.webhooks import DeliveryJob, WebhookDispatcher, pending_jobs
 from tests.pipeline.watch.conftest import HookServer
 
 
@@ -96,7 +91,7 @@ def test_hung_webhook_is_bounded_and_does_not_block_others(hook_server: Any) -> 
     dispatcher.submit([DeliveryJob(alert, WebhookSpec(hung.url)),
                        DeliveryJob(alert, WebhookSpec(good.url))])
     assert time.monotonic() - t0 < 0.2  # submit never waits
-    results = {r.url: r for r in dispatcher.finish(deadline_s=5)}
+    results = {r.endpoint: r for r in dispatcher.finish(deadline_s=5)}
     assert time.monotonic() - t0 < 3
     assert results[good.url].state == "delivered"
     assert results[hung.url].state == "failed"

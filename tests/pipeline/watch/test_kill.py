@@ -20,9 +20,11 @@ import pytest
 from facilities.load import load_facility_by_id
 from imagery.catalogue import open_catalogue
 from imagery.stac.read import gdal_env_options
+from imagery.verify import verify_workspace
 from pipeline.history.events import find_events
-from pipeline.watch.alerts import AlertLedger, DeliveryLedger, alert_key
+from pipeline.watch.alerts import alert_key
 from pipeline.watch.config import find_watch_config
+from pipeline.watch.ledger import AlertLedger, DeliveryLedger
 from pipeline.watch.passes import watch_pass
 from tests.pipeline.watch.conftest import FACILITY_ID, HookServer, write_config
 
@@ -116,6 +118,8 @@ def test_kill_then_rerun(
     assert _temporaries(ws) == []
     leftovers = {p.stem for p in (ws / FACILITY_ID / "captures").glob("*.tif")}
     assert leftovers == set(captures_after), "a stored raster has no catalogue row"
+    verified = verify_workspace(ws)
+    assert verified.ok, [p.describe() for p in verified.problems]
 
 
 def test_every_loops_until_sigterm_then_exits_cleanly(ab_api: Any, tmp_path: Path) -> None:
@@ -138,3 +142,32 @@ def test_every_loops_until_sigterm_then_exits_cleanly(ab_api: Any, tmp_path: Pat
     report = json.loads(first)
     assert report["ok"] and len(report["facilities"][0]["new_captures"]) == 2
     assert (ws / ".campwatch.lock").read_text() == ""  # released, not left stale
+
+
+def test_kill_during_delivery_resends_only_what_was_not_settled(
+    ab_api: Any, hook_server: Any, tmp_path: Path
+) -> None:
+    """kill -9 after the first delivery settled: it is never POSTed again; every alert is
+    delivered in the end, each POST carrying its alert's key."""
+    hook: HookServer = hook_server()
+    ws = tmp_path / "ws"
+    write_config(ws, ab_api.url, hooks=[hook.url])
+    _kill_at("delivery", ws, tmp_path)
+    settled = DeliveryLedger.in_workspace(ws).delivered()
+    assert len(settled) >= 1, "the first delivery was recorded as it settled"
+    report = watch_pass(
+        [load_facility_by_id(FACILITY_ID)], ws, find_watch_config(None, ws),
+        gdal_options=gdal_env_options(),
+    )
+    assert report.ok, (report.facilities[0].errors, report.deliveries)
+    keys = {a.key for a in AlertLedger.in_workspace(ws).alerts()}
+    assert {k for k, _ in DeliveryLedger.in_workspace(ws).delivered()} == keys
+    posts: dict[str, int] = {}
+    for r in hook.received:
+        assert r.headers["Idempotency-Key"] == r.body["key"]
+        posts[r.body["key"]] = posts.get(r.body["key"], 0) + 1
+    assert set(posts) == keys
+    for key, _ in settled:
+        assert posts[key] == 1, f"alert {key} was delivered (2xx) and POSTed again"
+    verified = verify_workspace(ws)
+    assert verified.ok, [p.describe() for p in verified.problems]

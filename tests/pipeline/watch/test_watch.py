@@ -15,8 +15,9 @@ from facilities.load import load_facility_by_id
 from imagery.catalogue import open_catalogue
 from imagery.stac.read import gdal_env_options
 from pipeline.cli.watch import watch
-from pipeline.watch.alerts import AlertLedger, DeliveryLedger, alert_key
+from pipeline.watch.alerts import alert_key
 from pipeline.watch.config import find_watch_config
+from pipeline.watch.ledger import AlertLedger, DeliveryLedger
 from pipeline.watch.passes import watch_pass
 from tests.pipeline.watch.conftest import FACILITY_ID, HookServer, write_config
 
