@@ -11,8 +11,8 @@ import pytest
 from imagery.catalogue import open_catalogue
 from imagery.verify import verify_workspace
 from pipeline.lock import is_temporary
-from tests.evidence.conftest import cli
-from tests.evidence.test_kill_cli import _kill
+from tests.pipeline.evidence.conftest import cli
+from tests.pipeline.evidence.test_kill_cli import _kill
 from tests.pipeline.watch.conftest import CRS, FACILITY_ID
 
 pytestmark = pytest.mark.slow

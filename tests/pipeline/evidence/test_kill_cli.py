@@ -17,11 +17,11 @@ import pytest
 from imagery.catalogue import open_catalogue
 from imagery.verify import verify_workspace
 from pipeline.lock import is_temporary
-from tests.evidence.conftest import MIN_AREA_M2, cli, delivery
+from tests.pipeline.evidence.conftest import MIN_AREA_M2, cli, delivery
 from tests.pipeline.watch.conftest import CRS, FACILITY_ID
 
 HARNESS = Path(__file__).with_name("kill_harness.py")
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.slow
 
 

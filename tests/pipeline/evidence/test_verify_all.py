@@ -113,7 +113,7 @@ def test_moved_workspace_checks_its_own_originals(ws_copy: Path, tmp_path: Path)
 
 
 def test_absent_originals_outside_are_unchecked_not_failed(tmp_path: Path) -> None:
-    from tests.evidence.conftest import build
+    from tests.pipeline.evidence.conftest import build
 
     outside = tmp_path / "deliveries"
     ws = build(tmp_path / "ws", "AC", outside)
@@ -147,7 +147,7 @@ def test_review_then_report_rebuilt_still_verifies(ws_copy: Path) -> None:
 def test_an_original_dropped_into_the_workspace_is_vouched_for_by_its_capture(
     ws_copy: Path, tmp_path: Path
 ) -> None:
-    from tests.evidence.conftest import delivery
+    from tests.pipeline.evidence.conftest import delivery
 
     late = delivery(ws_copy / FACILITY_ID / "originals" / "late" / "D.tif", "D")
     result = CliRunner().invoke(main, ["ingest", FACILITY_ID, str(late), "--workspace",
@@ -176,7 +176,7 @@ def test_verify_works_on_a_read_only_copy(ws_copy: Path, tmp_path: Path) -> None
     before = hashlib.sha256(cat.read_bytes()).hexdigest()
     for p in [ro, *ro.rglob("*")]:
         p.chmod(0o555 if p.is_dir() else 0o444)
-    repo = Path(__file__).resolve().parents[2]
+    repo = Path(__file__).resolve().parents[3]
     code = ("import sys; from pathlib import Path; from imagery.verify import verify_workspace; "
             "r = verify_workspace(Path(sys.argv[1])); "
             "print([p.describe() for p in r.problems]); sys.exit(0 if r.ok else 1)")

@@ -12,7 +12,7 @@ from pipeline.history.review import record_review, review_events
 from pipeline.history.tracks import assign_tracks
 from pipeline.watch.alerts import alert_for_event
 from pipeline.watch.ledger import AlertLedger
-from tests.evidence.conftest import MIN_AREA_M2, build, cli, delivery
+from tests.pipeline.evidence.conftest import MIN_AREA_M2, build, cli, delivery
 from tests.pipeline.watch.conftest import CRS, FACILITY_ID
 
 
