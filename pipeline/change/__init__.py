@@ -1,1 +1,2 @@
-"""Change detection between two captures: co-registration, normalisation, detectors, objects, zones."""
+"""Change detection between two captures: co-registration, normalisation, detectors,
+objects, zones."""

@@ -76,7 +76,9 @@ def margin_px(params: ChangeParams) -> int:
     shift = params.max_shift_px if params.pixel_size_m is None else (
         (params.max_shift_m or 0.0) / params.pixel_size_m
     )
-    need = math.ceil(shift) + params.structure_window_px + math.ceil(4 * params.smooth_sigma_px)
+    smoothing = max(math.ceil(4 * params.smooth_sigma_px),
+                    2 + math.ceil(3 * params.envelope_sigma_px))
+    need = math.ceil(shift) + params.structure_window_px + smoothing
     return int(max(params.block_overlap, need + 8))
 
 
@@ -255,7 +257,7 @@ def block_statistics(
         >>> ok = np.ones((40, 40), bool)
         >>> cal = radiometry(b, b, ok, ChangeParams(), reg)
         >>> sorted(block_statistics(b, b, ok, cal, ChangeParams())[0])
-        ['cva', 'structural']
+        ['cva', 'envelope', 'structural']
     """
     a = after
     ok = valid
@@ -281,6 +283,10 @@ def block_statistics(
     if m in ("structural", "default"):
         st = detectors.structural_change(bs, as_, params.structure_window_px)
         out["structural"] = detectors.smooth(st, params.smooth_sigma_px)
+    if m == "default":
+        env = detectors.envelope_excess(bs, as_)
+        env[~ok] = 0.0
+        out["envelope"] = detectors.smooth(env, params.envelope_sigma_px)
     if m == "irmad":
         out["irmad"] = _irmad(bs, as_, ok, cal)
     if m == "index":
@@ -334,6 +340,9 @@ def thresholds(
         elif name == "structural":
             thr = detectors.auto_threshold(stat, valid, params.structural_threshold)
             out[name] = max(thr, params.min_structural)
+        elif name == "envelope":
+            noise = float(np.median(statistics["cva"][valid])) if valid.any() else 0.0
+            out[name] = params.noise_floor * noise
         elif name in ("cva", "difference"):
             thr = detectors.auto_threshold(stat, valid, "otsu")
             out[name] = max(thr, params.min_spectral)

@@ -97,6 +97,44 @@ def smooth(stat: np.ndarray, sigma_px: float) -> np.ndarray:
     return out.astype(np.float32, copy=False)
 
 
+def envelope_excess(before: np.ndarray, after: np.ndarray, size: int = 3) -> np.ndarray:
+    """Spectral difference that misregistration and blur cannot explain.
+
+    Per band, how far AFTER lies outside the range (min..max) of BEFORE over a ``size`` ×
+    ``size`` neighbourhood, and BEFORE outside AFTER's; the smaller of the two directions,
+    then the Euclidean norm over bands. A shift of up to ``size // 2`` pixels or a blur (a
+    weighted mean of neighbours) stays inside the range and scores 0; a new roof, a cleared
+    plot or a flood does not.
+
+    Args:
+        before: float32 (bands, H, W), bands on comparable scales (e.g. standardised).
+        after: float32 (bands, H, W).
+        size: neighbourhood side, pixels (odd).
+
+    Returns:
+        float32 (H, W) >= 0.
+
+    Example:
+        >>> b = np.zeros((1, 5, 5), np.float32); b[0, :, 2] = 1.0
+        >>> float(envelope_excess(b, np.roll(b, 1, axis=2)).max())  # a 1 px shift
+        0.0
+        >>> a = b.copy(); a[0, 0:3, 0:2] = 4.0
+        >>> float(envelope_excess(b, a)[1, 0])
+        4.0
+    """
+    total = np.zeros(before.shape[1:], np.float32)
+    for band_b, band_a in zip(before, after, strict=True):
+        lo_b = ndimage.minimum_filter(band_b, size, mode="nearest")
+        hi_b = ndimage.maximum_filter(band_b, size, mode="nearest")
+        lo_a = ndimage.minimum_filter(band_a, size, mode="nearest")
+        hi_a = ndimage.maximum_filter(band_a, size, mode="nearest")
+        out_a = np.maximum(band_a - hi_b, 0) + np.maximum(lo_b - band_a, 0)
+        out_b = np.maximum(band_b - hi_a, 0) + np.maximum(lo_a - band_b, 0)
+        np.minimum(out_a, out_b, out=out_a)
+        total += out_a * out_a
+    return np.sqrt(total, out=total)
+
+
 def _box(x: np.ndarray, size: int) -> np.ndarray:
     sz = (1, size, size) if x.ndim == 3 else size
     return ndimage.uniform_filter(x, sz, mode="reflect").astype(np.float32, copy=False)
