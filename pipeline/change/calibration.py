@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import replace
 
 import numpy as np
 from scipy import stats
@@ -427,56 +426,3 @@ def prepare(
         b[:, ~ok] = 0.0
         a[:, ~ok] = 0.0
     return b, a, ok
-
-
-def _window(
-    before: np.ndarray, after: np.ndarray, valid: np.ndarray | None, rows: slice, cols: slice
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    return prepare(
-        before[:, rows, cols], after[:, rows, cols],
-        None if valid is None else valid[rows, cols],
-    )
-
-
-def calibrate(
-    before: np.ndarray, after: np.ndarray, valid: np.ndarray | None, params: ChangeParams,
-    with_thresholds: bool = True,
-) -> Calibration:
-    """All global estimates for in-memory arrays, from bounded crops, samples and tiles.
-
-    Only windows are converted to float32, so the cost does not grow with the image.
-
-    Args:
-        before: (bands, H, W) any numeric dtype; NaN is invalid.
-        after: (bands, H, W).
-        valid: optional bool (H, W).
-        params: detection settings.
-        with_thresholds: also estimate thresholds on sample tiles (large images).
-
-    Returns:
-        The :class:`Calibration`.
-
-    Raises:
-        ChangeInputError: no valid pixel or a constant image.
-
-    Example:
-        >>> rng = np.random.default_rng(0); b = rng.normal(9, 2, (2, 64, 64)).astype(np.float32)
-        >>> cal = calibrate(b, b + 1, None, ChangeParams(method="cva"))
-        >>> cal.normalisation.method, sorted(cal.thresholds)
-        ('irmad-regression', ['cva'])
-    """
-    shape = (before.shape[1], before.shape[2])
-    s = sample_step(shape)
-    sample = _window(before, after, valid, slice(None, None, s), slice(None, None, s))
-    check_variation(*sample)
-    crop = central_crop(shape)
-    reg = estimate_registration(*_window(before, after, valid, *crop), params, shape)
-    cal = radiometry(*sample, params, reg)
-    if not with_thresholds:
-        return cal
-    margin = margin_px(params)
-    tiles: list[Tile] = []
-    for rs, cs in tile_windows(shape, params.calibration_tiles, params.calibration_tile_size):
-        (wr, wc), inner = tile_with_context(shape, rs, cs, margin)
-        tiles.append((*_window(before, after, valid, wr, wc), inner))
-    return replace(cal, thresholds=tile_thresholds(tiles, cal, params))

@@ -17,11 +17,11 @@ import numpy as np
 
 from pipeline.change.calibration import (
     block_statistics,
-    calibrate,
     margin_px,
     prepare,
     thresholds,
 )
+from pipeline.change.estimate import calibrate
 from pipeline.change.records import METHODS, Calibration, ChangeParams, ChangeResult
 from pipeline.errors import ChangeInputError
 
