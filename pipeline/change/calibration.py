@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import replace
 
 import numpy as np
 from scipy import stats
@@ -76,7 +75,9 @@ def margin_px(params: ChangeParams) -> int:
     shift = params.max_shift_px if params.pixel_size_m is None else (
         (params.max_shift_m or 0.0) / params.pixel_size_m
     )
-    need = math.ceil(shift) + params.structure_window_px + math.ceil(4 * params.smooth_sigma_px)
+    smoothing = max(math.ceil(4 * params.smooth_sigma_px),
+                    2 + math.ceil(3 * params.envelope_sigma_px))
+    need = math.ceil(shift) + params.structure_window_px + smoothing
     return int(max(params.block_overlap, need + 8))
 
 
@@ -255,7 +256,7 @@ def block_statistics(
         >>> ok = np.ones((40, 40), bool)
         >>> cal = radiometry(b, b, ok, ChangeParams(), reg)
         >>> sorted(block_statistics(b, b, ok, cal, ChangeParams())[0])
-        ['cva', 'structural']
+        ['cva', 'envelope', 'structural']
     """
     a = after
     ok = valid
@@ -281,6 +282,10 @@ def block_statistics(
     if m in ("structural", "default"):
         st = detectors.structural_change(bs, as_, params.structure_window_px)
         out["structural"] = detectors.smooth(st, params.smooth_sigma_px)
+    if m == "default":
+        env = detectors.envelope_excess(bs, as_)
+        env[~ok] = 0.0
+        out["envelope"] = detectors.smooth(env, params.envelope_sigma_px)
     if m == "irmad":
         out["irmad"] = _irmad(bs, as_, ok, cal)
     if m == "index":
@@ -334,6 +339,9 @@ def thresholds(
         elif name == "structural":
             thr = detectors.auto_threshold(stat, valid, params.structural_threshold)
             out[name] = max(thr, params.min_structural)
+        elif name == "envelope":
+            noise = float(np.median(statistics["cva"][valid])) if valid.any() else 0.0
+            out[name] = params.noise_floor * noise
         elif name in ("cva", "difference"):
             thr = detectors.auto_threshold(stat, valid, "otsu")
             out[name] = max(thr, params.min_spectral)
@@ -418,56 +426,3 @@ def prepare(
         b[:, ~ok] = 0.0
         a[:, ~ok] = 0.0
     return b, a, ok
-
-
-def _window(
-    before: np.ndarray, after: np.ndarray, valid: np.ndarray | None, rows: slice, cols: slice
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    return prepare(
-        before[:, rows, cols], after[:, rows, cols],
-        None if valid is None else valid[rows, cols],
-    )
-
-
-def calibrate(
-    before: np.ndarray, after: np.ndarray, valid: np.ndarray | None, params: ChangeParams,
-    with_thresholds: bool = True,
-) -> Calibration:
-    """All global estimates for in-memory arrays, from bounded crops, samples and tiles.
-
-    Only windows are converted to float32, so the cost does not grow with the image.
-
-    Args:
-        before: (bands, H, W) any numeric dtype; NaN is invalid.
-        after: (bands, H, W).
-        valid: optional bool (H, W).
-        params: detection settings.
-        with_thresholds: also estimate thresholds on sample tiles (large images).
-
-    Returns:
-        The :class:`Calibration`.
-
-    Raises:
-        ChangeInputError: no valid pixel or a constant image.
-
-    Example:
-        >>> rng = np.random.default_rng(0); b = rng.normal(9, 2, (2, 64, 64)).astype(np.float32)
-        >>> cal = calibrate(b, b + 1, None, ChangeParams(method="cva"))
-        >>> cal.normalisation.method, sorted(cal.thresholds)
-        ('irmad-regression', ['cva'])
-    """
-    shape = (before.shape[1], before.shape[2])
-    s = sample_step(shape)
-    sample = _window(before, after, valid, slice(None, None, s), slice(None, None, s))
-    check_variation(*sample)
-    crop = central_crop(shape)
-    reg = estimate_registration(*_window(before, after, valid, *crop), params, shape)
-    cal = radiometry(*sample, params, reg)
-    if not with_thresholds:
-        return cal
-    margin = margin_px(params)
-    tiles: list[Tile] = []
-    for rs, cs in tile_windows(shape, params.calibration_tiles, params.calibration_tile_size):
-        (wr, wc), inner = tile_with_context(shape, rs, cs, margin)
-        tiles.append((*_window(before, after, valid, wr, wc), inner))
-    return replace(cal, thresholds=tile_thresholds(tiles, cal, params))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import cast
 
 import numpy as np
@@ -38,10 +38,15 @@ NDVI_STEP = 0.1
 """Mean NDVI change beyond which an object is typed as vegetation gain or loss."""
 BARE_NDVI = 0.2
 """NDVI below which the AFTER surface of a vegetation loss counts as bare (earthworks)."""
-HIGH_CONFIDENCE = 0.8
-"""Mean score at or above which an object is labelled "high"."""
-MEDIUM_CONFIDENCE = 0.65
-"""Mean score at or above which an object is labelled "medium" (below: "low")."""
+HIGH_CONFIDENCE = 0.6
+"""Mean score at or above which an object may be labelled "high"."""
+MEDIUM_CONFIDENCE = 0.55
+"""Mean score at or above which an object may be labelled "medium" (below: "low")."""
+HIGH_SHARE = 0.15
+"""Share of the pair's changed area at or above which an object may be labelled "high"."""
+MEDIUM_SHARE = 0.03
+"""Share of the pair's changed area at or above which an object may be "medium"."""
+_LABELS: tuple[ConfidenceLabel, ...] = ("low", "medium", "high")
 
 _EIGHT = np.ones((3, 3), dtype=bool)
 _FOUR = ndimage.generate_binary_structure(2, 1)
@@ -111,6 +116,40 @@ def clean_mask(mask: np.ndarray, params: ChangeParams) -> np.ndarray:
     keep = sizes >= min_pixels(params)
     keep[0] = False
     return keep[labels]
+
+
+def evidence_labels(objects: Sequence[ChangeObject]) -> list[ChangeObject]:
+    """Confidence labels that measure evidence, from all the objects of one pair.
+
+    An object's label is the lower of two: its mean score (``HIGH_CONFIDENCE``,
+    ``MEDIUM_CONFIDENCE``) and its share of the pair's changed area (``HIGH_SHARE``,
+    ``MEDIUM_SHARE``). A real change is usually one of few objects in its pair; a pair whose
+    change is spread over hundreds of small objects is dominated by view angle, shadows or
+    season, and none of them is "high". Measured by benchmarks/events.py (share of events
+    that are real per label).
+
+    Args:
+        objects: every change object of one pair.
+
+    Returns:
+        The objects with ``confidence_label`` set, in the same order.
+
+    Example:
+        >>> from shapely.geometry import box
+        >>> objs = [ChangeObject(box(0, 0, 1, 1), a, int(a), "new_or_brighter", 0.9, "")
+        ...         for a in (900.0, 90.0, 10.0)]
+        >>> [o.confidence_label for o in evidence_labels(objs)]
+        ['high', 'medium', 'low']
+    """
+    total = sum(o.area_m2 for o in objects)
+    out = []
+    for o in objects:
+        by_score = 2 if o.confidence >= HIGH_CONFIDENCE else 1 if (
+            o.confidence >= MEDIUM_CONFIDENCE) else 0
+        share = o.area_m2 / total if total > 0 else 0.0
+        by_share = 2 if share >= HIGH_SHARE else 1 if share >= MEDIUM_SHARE else 0
+        out.append(replace(o, confidence_label=_LABELS[min(by_score, by_share)]))
+    return out
 
 
 def band_role(bands: Sequence[str] | None, *names: str) -> int | None:
@@ -261,13 +300,6 @@ def change_objects(
         count_px = int(rows.size)
         conf = float(np.nanmean(result.score[idx[0], idx[1]]))
         conf = 0.0 if math.isnan(conf) else min(max(conf, 0.0), 1.0)
-        label: ConfidenceLabel = (
-            "high"
-            if conf >= HIGH_CONFIDENCE
-            else "medium"
-            if conf >= MEDIUM_CONFIDENCE
-            else "low"
-        )
         geom = parts[0] if len(parts) == 1 else _largest(shapely.union_all(parts))
         out.append(
             ChangeObject(
@@ -276,8 +308,8 @@ def change_objects(
                 pixel_count=count_px,
                 change_type=_classify(idx, b, a, scale, params),
                 confidence=conf,
-                confidence_label=label,
+                confidence_label="low",  # provisional: evidence_labels sets it
             )
         )
     out.sort(key=lambda o: o.pixel_count, reverse=True)
-    return out
+    return evidence_labels(out)

@@ -27,19 +27,9 @@ from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
 from imagery.warp import warped
-from pipeline.change.calibration import (
-    Tile,
-    central_crop,
-    check_variation,
-    estimate_registration,
-    margin_px,
-    radiometry,
-    sample_step,
-    tile_thresholds,
-    tile_windows,
-    tile_with_context,
-)
+from pipeline.change.calibration import margin_px
 from pipeline.change.detect import Calibration, ChangeParams, ChangeResult, detect_change
+from pipeline.change.estimate import calibrate_windows
 from pipeline.change.objects import ChangeObject, change_objects
 from pipeline.errors import ChangeInputError, OutputExistsError
 
@@ -253,27 +243,17 @@ def calibrate_files(
     shape = (before.height, before.width)
     bands = image_bands(before)
     abands = image_bands(after) if isinstance(after, DatasetReader) else bands
-    step = sample_step(shape)
-    out = (max(1, shape[0] // step), max(1, shape[1] // step))
-    full = Window(0, 0, shape[1], shape[0])
-    sb, svb = read_window(before, full, bands, out)
-    sa, sva = read_window(after, full, abands, out)
-    check_variation(sb, sa, svb & sva)
-    rs, cs = central_crop(shape)
-    crop = Window(cs.start, rs.start, cs.stop - cs.start, rs.stop - rs.start)
-    b, vb = read_window(before, crop, bands)
-    a, va = read_window(after, crop, abands)
-    reg = estimate_registration(b, a, vb & va, params, shape)
-    cal = radiometry(sb, sa, svb & sva, params, reg)
-    margin = margin_px(params)
-    tiles: list[Tile] = []
-    for trs, tcs in tile_windows(shape, params.calibration_tiles, params.calibration_tile_size):
-        (wr, wc), inner = tile_with_context(shape, trs, tcs, margin)
-        win = Window(wc.start, wr.start, wc.stop - wc.start, wr.stop - wr.start)
-        b, vb = read_window(before, win, bands)
-        a, va = read_window(after, win, abands)
-        tiles.append((b, a, vb & va, inner))
-    return replace(cal, thresholds=tile_thresholds(tiles, cal, params))
+
+    def read(rows: slice, cols: slice, step: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        out = None
+        if step > 1:
+            out = (max(1, shape[0] // step), max(1, shape[1] // step))
+        win = Window(cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start)
+        b, vb = read_window(before, win, bands, out)
+        a, va = read_window(after, win, abands, out)
+        return b, a, vb & va
+
+    return calibrate_windows(read, shape, params, source=f"{before.name} / {after.name}")
 
 
 def check_output(path: Path, overwrite: bool) -> None:

@@ -88,6 +88,14 @@ class ChangeParams:
     """Default method: smooth the CVA statistic too before gating."""
     gate: float = 0.25
     """Default method: structural change counts only where the CVA confidence exceeds this."""
+    noise_floor: float = 0.4
+    """Default method: change must also show a misregistration- and blur-tolerant spectral
+    difference (:func:`~pipeline.change.detectors.envelope_excess`, smoothed) above this
+    multiple of the pair's noise level (the median smoothed CVA magnitude). An absolute
+    floor, not a histogram split: a pair without change stays quiet. Chosen on the TUNE pairs
+    and the null pairs (benchmarks/accuracy.py, benchmarks/null_pairs.py)."""
+    envelope_sigma_px: float = 2.0
+    """Default method: Gaussian smoothing of the envelope excess, pixels."""
     irmad_threshold: str = "chi2"
     """IR-MAD threshold: "chi2" (the chi-square quantile ``irmad_significance``) or an
     automatic histogram threshold (see detectors.THRESHOLD_METHODS)."""

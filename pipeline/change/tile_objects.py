@@ -24,15 +24,14 @@ from scipy import ndimage
 from shapely.geometry import Polygon
 
 from imagery.tiles import Tile
-from imagery.types import ChangeType, ConfidenceLabel
+from imagery.types import ChangeType
 from pipeline.change.detect import ChangeParams
 from pipeline.change.objects import (
     BARE_NDVI,
-    HIGH_CONFIDENCE,
-    MEDIUM_CONFIDENCE,
     NDVI_STEP,
     ChangeObject,
     band_role,
+    evidence_labels,
     min_pixels,
     ndvi,
 )
@@ -337,8 +336,6 @@ def merge_pieces(tiles: Sequence[TileChange], grid_tiles: Sequence[Tile], params
                 sums[k] = sums.get(k, 0.0) + v
         conf = _mean(sums, "score")
         conf = 0.0 if math.isnan(conf) else min(max(conf, 0.0), 1.0)
-        label: ConfidenceLabel = ("high" if conf >= HIGH_CONFIDENCE else
-                 "medium" if conf >= MEDIUM_CONFIDENCE else "low")
         polys = [g for p in parts for g in p.polygons]
         geom = canonical(polys[0] if len(polys) == 1 else shapely.union_all(polys))
         obj = ChangeObject(
@@ -347,8 +344,8 @@ def merge_pieces(tiles: Sequence[TileChange], grid_tiles: Sequence[Tile], params
             pixel_count=count,
             change_type=_classify(sums, scale),
             confidence=conf,
-            confidence_label=label,
+            confidence_label="low",  # provisional: evidence_labels sets it
         )
         found.append((count, min(p.first for p in parts), obj))
     found.sort(key=lambda x: (-x[0], x[1]))
-    return [o for _, _, o in found]
+    return evidence_labels([o for _, _, o in found])

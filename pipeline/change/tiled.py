@@ -35,21 +35,11 @@ from imagery.records import StoredTile, TileStatus
 from imagery.store import GridRasterSink
 from imagery.tiles import Tile, tile_index, zones_touching
 from pipeline.change.calibration import (
-    Tile as CalTile,
-)
-from pipeline.change.calibration import (
-    central_crop,
-    check_variation,
-    estimate_registration,
     margin_px,
     prepare,
-    radiometry,
-    sample_step,
-    tile_thresholds,
-    tile_windows,
-    tile_with_context,
 )
 from pipeline.change.detect import Calibration, ChangeParams, detect_change
+from pipeline.change.estimate import calibrate_windows
 from pipeline.change.objects import ChangeObject, change_objects
 from pipeline.change.tile_objects import (
     Piece,
@@ -60,7 +50,6 @@ from pipeline.change.tile_objects import (
     merge_pieces,
     no_edges,
 )
-from pipeline.errors import ChangeInputError, NoClearPixelsError
 
 log = logging.getLogger(__name__)
 
@@ -165,29 +154,14 @@ def calibrate_pair(files: PairFiles, shape: tuple[int, int], params: ChangeParam
     Example:
         >>> # cal = calibrate_pair(files, grid.shape, params)
     """
-    step = sample_step(shape)
-    out = (max(1, shape[0] // step), max(1, shape[1] // step))
-    sample = prepare(*read_pair(files, Window(0, 0, shape[1], shape[0]), out))
-    if not sample[2].any():
-        raise NoClearPixelsError(
-            f"no pixel is valid in both BEFORE and AFTER: {files.before} / {files.after}"
-        )
-    check_variation(*sample)
-    crop = _win(*central_crop(shape))
-    reg = estimate_registration(*prepare(*read_pair(files, crop)), params, shape)
-    cal = radiometry(*sample, params, reg)
-    margin = margin_px(params)
-    tiles: list[CalTile] = []
-    for rs, cs in tile_windows(shape, params.calibration_tiles, params.calibration_tile_size):
-        (wr, wc), inner = tile_with_context(shape, rs, cs, margin)
-        b, a, ok = prepare(*read_pair(files, _win(wr, wc)))
-        if ok[inner].any():
-            tiles.append((b, a, ok, inner))
-    if not tiles:
-        raise ChangeInputError(
-            f"no calibration tile of {files.before} / {files.after} has a pixel clear in both"
-        )
-    return replace(cal, thresholds=tile_thresholds(tiles, cal, params))
+
+    def read(rows: slice, cols: slice, step: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        out = None
+        if step > 1:
+            out = (max(1, shape[0] // step), max(1, shape[1] // step))
+        return prepare(*read_pair(files, _win(rows, cols), out))
+
+    return calibrate_windows(read, shape, params, source=f"{files.before} / {files.after}")
 
 
 # -- one tile -------------------------------------------------------------------------------
@@ -350,7 +324,6 @@ def tile_statuses(capture_id: str, mask_path: Path, tiles: Sequence[Tile]) -> li
 
 
 __all__ = [
-    "NoClearPixelsError",
     "PairFiles",
     "Piece",
     "TileChange",

@@ -124,7 +124,7 @@ def test_large_images_are_processed_in_blocks(scene: tuple[np.ndarray, np.ndarra
     r = detect_change(before, after, ChangeParams(block_size=32, calibration_tile_size=48))
     recall, precision = _recall_precision(r.mask)
     assert recall > 0.7 and precision > 0.5
-    assert set(r.detector_thresholds) == {"cva", "structural"}
+    assert set(r.detector_thresholds) == {"cva", "envelope", "structural"}
 
 
 def test_band_count_mismatch() -> None:
@@ -167,3 +167,34 @@ def test_nothing_valid() -> None:
     with pytest.raises(ChangeInputError) as err:
         detect_change(nan, nan, ChangeParams())
     assert str(err.value) == "no pixel is valid in both BEFORE and AFTER"
+
+
+@pytest.mark.parametrize("nuisance", ["shift", "blur", "gamma", "gain", "noise"])
+def test_default_flags_nothing_on_a_nuisance_only_copy(nuisance: str) -> None:
+    """#11: an image against a copy of itself with only a nuisance applied is not change."""
+    from scipy import ndimage
+
+    b = texture((4, 128, 128), seed=11)
+    rng = np.random.default_rng(3)
+    a = {
+        "shift": lambda: np.roll(b, 1, axis=2),
+        "blur": lambda: ndimage.gaussian_filter(b, (0, 1.0, 1.0)),
+        "gamma": lambda: b.max() * (b / b.max()) ** 0.8,
+        "gain": lambda: b * np.array([0.72, 0.78, 0.82, 0.88], np.float32)[:, None, None] + 20,
+        "noise": lambda: b + rng.normal(0, 0.02 * float(np.ptp(b)), b.shape),
+    }[nuisance]().astype(np.float32)
+    r = detect_change(b, a, ChangeParams(pixel_size_m=1.0))
+    assert float((r.mask == 1).mean()) <= 0.005
+    assert r.detector_thresholds["envelope"] > 0
+
+
+def test_default_still_finds_the_square_among_noise(
+    scene: tuple[np.ndarray, np.ndarray]
+) -> None:
+    before, after = scene
+    r = detect_change(before, after, ChangeParams(pixel_size_m=1.0))
+    square = r.mask[40:56, 60:76] == 1
+    assert square.mean() > 0.7
+    outside = r.mask == 1
+    outside[36:60, 56:80] = False
+    assert int(outside.sum()) == 0

@@ -61,3 +61,22 @@ def test_auto_threshold_rejects_unknown_method() -> None:
 def test_constant_scores_give_an_infinite_threshold() -> None:
     x = np.ones((4, 4), np.float32)
     assert detectors.otsu_threshold(x, np.ones((4, 4), bool)) == float("inf")
+
+
+def test_envelope_excess_ignores_a_one_pixel_shift_and_a_blur() -> None:
+    from scipy import ndimage
+
+    b = texture((3, 64, 64), seed=4) / 200
+    shifted = np.roll(b, 1, axis=2)
+    blurred = ndimage.gaussian_filter(b, (0, 1.0, 1.0)).astype(np.float32)
+    inner = (slice(2, -2), slice(2, -2))
+    assert float(detectors.envelope_excess(b, shifted)[inner].max()) == 0.0
+    assert float(detectors.envelope_excess(b, blurred)[inner].max()) < 0.05 * float(np.ptp(b))
+
+
+def test_envelope_excess_sees_a_new_object() -> None:
+    b = texture((3, 64, 64), seed=5) / 200
+    a = b.copy()
+    a[:, 20:30, 20:30] += 10.0
+    env = detectors.envelope_excess(b, a)
+    assert env[25, 25] > 10.0 and env[50, 50] == 0.0

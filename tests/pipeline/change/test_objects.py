@@ -103,8 +103,9 @@ def test_brightness_types_without_band_roles(delta: float, kind: str) -> None:
     assert obj.change_type == kind
 
 
-@pytest.mark.parametrize(("score", "label"), [(0.9, "high"), (0.7, "medium"), (0.55, "low")])
+@pytest.mark.parametrize(("score", "label"), [(0.9, "high"), (0.57, "medium"), (0.52, "low")])
 def test_confidence_label(score: float, label: str) -> None:
+    """A lone object (all of its pair's change): the label follows its mean score."""
     b, a = _stacks()
     (obj,) = change_objects(_result(_square_mask(), score), b, a, ChangeParams())
     assert obj.confidence == pytest.approx(score)
@@ -114,3 +115,18 @@ def test_confidence_label(score: float, label: str) -> None:
 def test_no_change_no_objects() -> None:
     b, a = _stacks()
     assert change_objects(_result(np.zeros((40, 50), np.uint8)), b, a, ChangeParams()) == []
+
+
+def test_confidence_label_is_capped_by_the_share_of_the_pairs_change() -> None:
+    """#11: one strong object among many is "high"; change spread over many is not."""
+    b, a = _stacks()
+    mask = np.zeros(b.shape[1:], np.uint8)
+    mask[2:12, 2:12] = 1  # 100 px
+    for k in range(24):  # twenty-four 3x3 specks, 3 px apart: 216 px in all
+        r, c = 20 + 6 * (k // 8), 2 + 6 * (k % 8)
+        mask[r : r + 3, c : c + 3] = 1
+    objs = change_objects(_result(mask, 0.9), b, a, ChangeParams(min_area_m2=4))
+    labels = [o.confidence_label for o in objs]
+    assert labels == ["high"] + ["low"] * 24  # 100/316 of the change, then 9/316 each
+    alone = change_objects(_result(_square_mask(), 0.9), b, a, ChangeParams(min_area_m2=4))
+    assert [o.confidence_label for o in alone] == ["high"]
