@@ -2,7 +2,7 @@
 
 Layers ``captures``, ``changes``, ``events``, ``reviews`` and ``tiles`` (polygons in
 the facility grid CRS) and the attribute tables ``timeline``, ``tile_status`` and
-``files`` (sealed derived files, :mod:`imagery.seal`). Reviews are history: rows are only
+``files`` (sealed derived files, :mod:`imagery.verify`). Reviews are history: rows are only
 ever added, never replaced or deleted. Every write is one SQLite transaction: a crash
 leaves the catalogue as it was before the write, never half-written. Keys are UNIQUE, so
 rerunning a stage replaces its rows instead of duplicating them. Every row carries a

@@ -164,14 +164,14 @@ def _facility_workspaces(workspace: Path) -> list[FacilityWorkspace]:
 
 def seal_facility(ws: FacilityWorkspace, crs: str, command: str, *, since_ns: int,
                   before: set[str]) -> int:
-    """Seal one facility's derived files (:func:`imagery.seal.seal_facility`, imported late)."""
-    from imagery.seal import seal_facility as seal
+    """Seal one facility's derived files (:func:`imagery.verify.seal_facility`, imported late)."""
+    from imagery.verify import seal_facility as seal
 
     return seal(ws, crs, command, since_ns=since_ns, before=before)
 
 
 def _seal(workspace: Path, command: str, since_ns: int, before: dict[str, set[str]]) -> None:
-    """Seal what this holder wrote into each facility directory (see :mod:`imagery.seal`)."""
+    """Seal what this holder wrote into each facility directory (see :mod:`imagery.verify`)."""
     from imagery.catalogue import catalogue_crs  # imported here: the CLI imports this module
 
     for ws in _facility_workspaces(workspace):
@@ -188,7 +188,7 @@ def workspace_lock(workspace: Path, command: str = "campwatch") -> Iterator[Held
 
     Never waits: if another live run holds the lock, raises at once. On taking the
     lock, removes the temporaries a killed run left (at any depth); on releasing it,
-    seals the derived files this holder wrote (:mod:`imagery.seal`), so ``campwatch
+    seals the derived files this holder wrote (:mod:`imagery.verify`), so ``campwatch
     verify`` can vouch for them. When the previous holder died holding the lock, the
     files it wrote after its recorded start are sealed too.
 
@@ -242,7 +242,7 @@ def workspace_lock(workspace: Path, command: str = "campwatch") -> Iterator[Held
         os.lseek(fd, 0, os.SEEK_SET)
         os.write(fd, record)
         os.fsync(fd)
-        from imagery.seal import derived_files
+        from imagery.verify import derived_files
 
         swept = tuple(sweep_temporaries(workspace))
         since_ns = time.time_ns()
