@@ -15,14 +15,14 @@ For every facility catalogue under a workspace (``ROOT/<facility_id>/catalogue.g
 
 Sealing lives here too: :func:`seal_facility` records the SHA-256 of a facility's derived
 files in the catalogue's ``files`` table. Captures and masks are vouched for by their
-capture's row, written in the same transaction as the raster. Everything else a command writes into a facility's
-directory (change masks, the report and its figures, timeline exports, the viewer,
-state files) is sealed by the command itself when it releases the workspace lock
-(:func:`pipeline.lock.workspace_lock`): the files it created or replaced while it
-held the lock get their hash recorded; files changed by anyone else keep the hash
-recorded before, so ``campwatch verify`` still reports them. A file is "replaced
-while the lock was held" when its inode change time (which ``touch`` cannot set) is
-not older than the moment the lock was taken.
+capture's row, written in the same transaction as the raster. Everything else a command
+writes into a facility's directory (change masks, the report and its figures, timeline
+exports, the viewer, state files) is sealed by the command itself when it releases the
+workspace lock (:func:`pipeline.lock.workspace_lock`): the files it created or replaced
+while it held the lock get their hash recorded; files changed by anyone else keep the hash
+recorded before, so ``campwatch verify`` still reports them. A file is "replaced while the
+lock was held" when its inode change time (which ``touch`` cannot set) is not older than the
+moment the lock was taken.
 """
 
 from __future__ import annotations
