@@ -12,18 +12,8 @@ import warnings
 from pathlib import Path
 
 import click
-import rasterio
-from rasterio.errors import NotGeoreferencedWarning
 
-from pipeline.change.rasters import (
-    check_output,
-    mask_profile,
-    open_input,
-    pair_objects,
-    write_change,
-    write_objects,
-)
-from pipeline.change.records import METHODS, ChangeParams
+from pipeline.cli.names import CHANGE_METHODS as METHODS
 from pipeline.errors import PipelineError
 
 log = logging.getLogger(__name__)
@@ -68,6 +58,19 @@ def change(
     AFTER is warped onto BEFORE's grid when both are georeferenced; otherwise both must
     have the same shape. The mask is written on BEFORE's grid.
     """
+    import rasterio
+    from rasterio.errors import NotGeoreferencedWarning
+
+    from pipeline.change.rasters import (
+        check_output,
+        mask_profile,
+        open_input,
+        pair_objects,
+        write_change,
+        write_objects,
+    )
+    from pipeline.change.records import ChangeParams
+
     params = ChangeParams(method=method, bands=_bands(bands))
     if min_area is not None:
         if min_area < 0:

@@ -14,20 +14,15 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from facilities.errors import FacilityError
-from facilities.grid import facility_grid, to_grid_crs
-from facilities.load import (
-    ENV_VAR,
-    load_facility_by_id,
-    load_registry,
-    validate_paths,
-    validate_registry,
-)
-from facilities.model import Facility
+from pipeline.cli.names import FACILITIES_ENV_VAR as ENV_VAR
+
+if TYPE_CHECKING:
+    from facilities.model import Facility
 
 SHOW_GRID_RESOLUTION_M = 10.0
 """The grid resolution ``facilities show`` describes (Sentinel-2's finest bands)."""
@@ -66,6 +61,8 @@ def facility_summary(
         >>> s["grid"]["crs"], s["zones"][0]["simulated"]
         ('EPSG:32652', True)
     """
+    from facilities.grid import facility_grid, to_grid_crs
+
     grid = facility_grid(facility, resolution)
     n = facility.names
     rp = facility.reported_point
@@ -124,6 +121,8 @@ def facilities() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 def list_cmd(facility_dirs: tuple[Path, ...], as_json: bool) -> None:
     """List every facility: id, type, English name, file."""
+    from facilities.load import load_registry
+
     try:
         registry = load_registry(facility_dirs)
     except FacilityError as exc:
@@ -151,6 +150,8 @@ def list_cmd(facility_dirs: tuple[Path, ...], as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
 def show_cmd(facility_id: str, facility_dirs: tuple[Path, ...], as_json: bool) -> None:
     """Show one facility: names, type, reported point, AOI, zones and its 10 m grid."""
+    from facilities.load import load_facility_by_id
+
     try:
         s = facility_summary(load_facility_by_id(facility_id, facility_dirs))
     except FacilityError as exc:
@@ -198,6 +199,8 @@ def validate_cmd(paths: tuple[Path, ...], facility_dirs: tuple[Path, ...]) -> No
 
     Prints every problem with its file, feature, field and value; exits 1 if there is any.
     """
+    from facilities.load import validate_paths, validate_registry
+
     try:
         if paths:
             files, problems = validate_paths(paths, facility_dirs)

@@ -15,20 +15,18 @@ import json
 import sys
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import rasterio
 
 from facilities.errors import FacilityError
-from facilities.load import load_facility_by_id
 from imagery.errors import ImageryError
-from imagery.quality import DEFAULT_MIN_CLEAR
-from imagery.stac.fetch import FetchReport, fetch_captures
-from imagery.stac.providers import PROVIDER_NAMES, make_provider
-from imagery.stac.read import gdal_env_options
-from imagery.workspace import FacilityWorkspace
 from pipeline.cli.facilities import facilities_option
+from pipeline.cli.names import DEFAULT_MIN_CLEAR, PROVIDER_NAMES
+
+if TYPE_CHECKING:
+    from imagery.stac.fetch import FetchReport
+    from imagery.workspace import FacilityWorkspace
 
 
 def _payload(facility_id: str, ws: FacilityWorkspace, report: FetchReport) -> dict[str, Any]:
@@ -128,6 +126,14 @@ def fetch(
     """
     if end < start:
         raise click.BadParameter(f"--end {end} is before --start {start}", param_hint="--end")
+    import rasterio
+
+    from facilities.load import load_facility_by_id
+    from imagery.stac.fetch import fetch_captures
+    from imagery.stac.providers import make_provider
+    from imagery.stac.read import gdal_env_options
+    from imagery.workspace import FacilityWorkspace
+
     try:
         facility = load_facility_by_id(facility_id, facility_dirs)
         ws = FacilityWorkspace(workspace, facility.id)

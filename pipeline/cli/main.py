@@ -16,31 +16,36 @@ from pathlib import Path
 from typing import Any
 
 import click
-import rasterio
-from rasterio.errors import RasterioIOError
 
 from facilities.errors import FacilityError
-from facilities.load import ENV_VAR, load_facility_by_id
 from imagery.errors import ImageryError
-from imagery.stac.read import gdal_env_options
-from imagery.vendor.metadata import overrides_from_cli
-from imagery.workspace import FacilityWorkspace, workspace_grid
 from pipeline.cli.change import change as change_command
 from pipeline.cli.facilities import facilities as facilities_group
 from pipeline.cli.fetch import fetch as fetch_command
+from pipeline.cli.names import FACILITIES_ENV_VAR as ENV_VAR
 from pipeline.cli.verify import verify as verify_command
 from pipeline.cli.view import view as view_command
 from pipeline.cli.watch import watch as watch_command
 from pipeline.errors import PipelineError
-from pipeline.lock import workspace_lock
 
 log = logging.getLogger(__name__)
 
-GDAL_OPTIONS: dict[str, Any] = {
-    **gdal_env_options(),
-    "GDAL_CACHEMAX": 256,
-}
-"""GDAL configuration for every command: the one front door for GDAL options."""
+GDAL_CACHEMAX_MB = 256
+"""GDAL block cache of every command, MB."""
+
+
+def gdal_options() -> dict[str, Any]:
+    """GDAL configuration for every command: the one front door for GDAL options.
+
+    A function, not a constant, so that ``campwatch --help`` does not import rasterio.
+
+    Example:
+        >>> gdal_options()["GDAL_CACHEMAX"]
+        256
+    """
+    from imagery.stac.read import gdal_env_options
+
+    return {**gdal_env_options(), "GDAL_CACHEMAX": GDAL_CACHEMAX_MB}
 
 facilities_option = click.option(
     "--facilities",
@@ -62,6 +67,8 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print a JSON
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Turn the packages' errors into clean CLI errors (exit 1, no traceback)."""
+    from rasterio.errors import RasterioIOError
+
     try:
         yield
     except (FacilityError, ImageryError, PipelineError) as exc:
@@ -90,7 +97,32 @@ def progress_bar(label: str) -> Callable[[int, int], None]:
     return update
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+HELP_OPTIONS = ("-h", "--help")
+"""The help options of every command."""
+
+_HELP_ONLY = "campwatch.help_only"
+"""``ctx.meta`` key: the subcommand will only print its help."""
+
+
+class MainGroup(click.Group):
+    """The ``campwatch`` group: notes when a subcommand is asked only for its help.
+
+    The group callback (which runs before the subcommand parses its options) then skips
+    entering GDAL's environment, so ``campwatch CMD -h`` does not import rasterio. An
+    option *value* spelled ``-h`` is mistaken for a help request only to the extent that
+    the command then runs with GDAL's defaults (cache size, HTTP retries).
+    """
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name, cmd, rest = super().resolve_command(ctx, args)
+        before_dashes = rest[: rest.index("--")] if "--" in rest else rest
+        ctx.meta[_HELP_ONLY] = any(a in HELP_OPTIONS for a in before_dashes)
+        return name, cmd, rest
+
+
+@click.group(cls=MainGroup, context_settings={"help_option_names": list(HELP_OPTIONS)})
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.version_option(package_name="campwatch")
 @click.pass_context
@@ -105,7 +137,11 @@ def main(ctx: click.Context, verbose: int) -> None:
         level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s"
     )
     logging.captureWarnings(True)
-    ctx.with_resource(rasterio.Env(**GDAL_OPTIONS))
+    if ctx.meta.get(_HELP_ONLY):
+        return
+    import rasterio  # here, not at the top: ``campwatch --help`` stays fast
+
+    ctx.with_resource(rasterio.Env(**gdal_options()))
 
 
 def _emit(as_json: bool, payload: dict[str, Any], lines: list[str]) -> None:
@@ -134,7 +170,11 @@ def ingest(
     fail_fast: bool, facility_dirs: tuple[Path, ...], as_json: bool,
 ) -> None:
     """Catalogue local rasters (vendor GeoTIFFs) of FACILITY_ID onto its grid."""
+    from facilities.load import load_facility_by_id
     from imagery.ingest import ingest_paths
+    from imagery.vendor.metadata import overrides_from_cli
+    from imagery.workspace import FacilityWorkspace, workspace_grid
+    from pipeline.lock import workspace_lock
 
     with user_errors():
         overrides = overrides_from_cli(date_, sensor, credit, gsd)
@@ -207,6 +247,8 @@ def run(
     facility_dirs: tuple[Path, ...], as_json: bool,
 ) -> None:
     """Run detection, timeline, events and the report on captures already in WORKSPACE."""
+    from facilities.load import load_facility_by_id
+    from pipeline.lock import workspace_lock
     from pipeline.runner import run_and_report
 
     with user_errors():
@@ -241,6 +283,7 @@ def demo(
     workspace reuses what is there (no duplicates).
     """
     from pipeline.demo import run_demo
+    from pipeline.lock import workspace_lock
 
     with user_errors(), workspace_lock(workspace, "campwatch demo"):
         summary, outputs, validation = run_demo(

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import click
 
-from facilities.load import ENV_VAR, load_facility_by_id
-from imagery.workspace import FacilityWorkspace, workspace_grid
+from pipeline.cli.names import FACILITIES_ENV_VAR as ENV_VAR
 
 _workspace = click.option(
     "--workspace", required=True, type=click.Path(file_okay=False, path_type=Path),
@@ -48,6 +47,8 @@ def export(
     as_json: bool,
 ) -> None:
     """Export an annotated capture of FACILITY_ID as PNG, GeoTIFF, GeoJSON and/or KMZ."""
+    from facilities.load import load_facility_by_id
+    from imagery.workspace import FacilityWorkspace, workspace_grid
     from pipeline.cli.main import user_errors
     from pipeline.report.capture_export import export_capture, parse_formats
 
@@ -80,7 +81,9 @@ def report(
 
     Only events an analyst accepted (campwatch review) are stated as findings.
     """
+    from facilities.load import load_facility_by_id
     from imagery.simulate.archive import read_truth
+    from imagery.workspace import FacilityWorkspace, workspace_grid
     from pipeline.cli.main import user_errors
     from pipeline.history.events import find_events
     from pipeline.history.validation import validate_events

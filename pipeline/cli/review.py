@@ -7,8 +7,7 @@ from pathlib import Path
 
 import click
 
-from facilities.load import ENV_VAR, load_facility_by_id
-from imagery.workspace import FacilityWorkspace, workspace_grid
+from pipeline.cli.names import FACILITIES_ENV_VAR as ENV_VAR
 
 
 @click.command("review")
@@ -38,7 +37,9 @@ def review(
     are kept as history. The report states only accepted events as findings
     (rebuild it with campwatch report --overwrite).
     """
+    from facilities.load import load_facility_by_id
     from imagery.catalogue import open_catalogue
+    from imagery.workspace import FacilityWorkspace, workspace_grid
     from pipeline.cli.main import user_errors
     from pipeline.history.events import find_events
     from pipeline.history.review import PENDING, record_review, review_events

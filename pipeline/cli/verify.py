@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from imagery.errors import ImageryError
-from imagery.verify import VerifyReport, verify_workspace
+
+if TYPE_CHECKING:
+    from imagery.verify import VerifyReport
 
 
 def _as_json(root: Path, report: VerifyReport) -> str:
@@ -54,6 +57,8 @@ def verify(workspace: Path, as_json: bool) -> None:
     Exits 1 when any file is missing, unreadable or differs from its recorded SHA-256, or
     when the workspace holds no catalogue at all.
     """
+    from imagery.verify import verify_workspace
+
     try:
         report = verify_workspace(workspace)
     except ImageryError as exc:

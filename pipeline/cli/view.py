@@ -15,17 +15,17 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from facilities.errors import FacilityError
-from facilities.load import ENV_VAR, load_facility_by_id
 from imagery.errors import ImageryError
-from imagery.workspace import FacilityWorkspace, workspace_grid
+from pipeline.cli.names import FACILITIES_ENV_VAR as ENV_VAR
 from pipeline.errors import OutputExistsError, PipelineError
-from pipeline.viewer.build import build_viewer
-from pipeline.viewer.inputs import viewer_inputs
+
+if TYPE_CHECKING:
+    from imagery.workspace import FacilityWorkspace
 
 VIEWER_DIR = "viewer"
 """The viewer's directory inside a facility workspace."""
@@ -96,6 +96,11 @@ def view(
     The page works offline: open WORKSPACE/FACILITY_ID/viewer/index.html from disk or
     serve that directory with any static file server.
     """
+    from facilities.load import load_facility_by_id
+    from imagery.workspace import FacilityWorkspace, workspace_grid
+    from pipeline.viewer.build import build_viewer
+    from pipeline.viewer.inputs import viewer_inputs
+
     try:
         facility = load_facility_by_id(facility_id, facility_dirs)
         ws = FacilityWorkspace(workspace, facility.id)

@@ -12,19 +12,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from facilities.errors import FacilityError
-from facilities.load import ENV_VAR, load_facility_by_id, load_registry
-from facilities.model import Facility
 from imagery.errors import ImageryError
-from imagery.stac.read import gdal_env_options
+from pipeline.cli.names import FACILITIES_ENV_VAR as ENV_VAR
 from pipeline.errors import PipelineError
 from pipeline.lock import LockHeldError
 from pipeline.watch.config import WatchConfig, WatchConfigError, find_watch_config, parse_duration
-from pipeline.watch.passes import WatchReport, watch_pass
+
+if TYPE_CHECKING:
+    from facilities.model import Facility
+    from pipeline.watch.passes import WatchReport
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,8 @@ EXIT_LOCKED = 3
 def _facilities(
     ids: tuple[str, ...], config: WatchConfig, dirs: tuple[Path, ...]
 ) -> list[Facility]:
+    from facilities.load import load_facility_by_id, load_registry
+
     extra = [*dirs, *config.facility_dirs]
     if ids:
         return [load_facility_by_id(fid, extra) for fid in dict.fromkeys(ids)]
@@ -180,6 +183,9 @@ def watch(
             cfg.plan(f.id, providers)  # every plan resolves before anything runs
     except (WatchConfigError, FacilityError) as exc:
         raise click.UsageError(str(exc)) from exc
+    from imagery.stac.read import gdal_env_options
+    from pipeline.watch.passes import watch_pass
+
     code = EXIT_OK
     with _sigterm_stops() as stop, _dask_client(workers, scheduler) as client:
         while True:
