@@ -113,7 +113,7 @@ def run_stages(work: Path, size_m: float, gsd: float) -> None:
     from pipeline.history.events import find_events
     from pipeline.history.timeline import build_timeline
     from pipeline.report.html import write_report
-    from pipeline.run import RunSummary, _capture_metrics
+    from pipeline.run import RunSummary, _capture_metrics, metrics_grid
 
     facility = load_facility(work / "bench-facility.geojson")
     ws = FacilityWorkspace(work / "ws", facility.id)
@@ -142,7 +142,7 @@ def run_stages(work: Path, size_m: float, gsd: float) -> None:
             cat.replace_changes(pair.before.capture_id, pair.after.capture_id, result.changes)
             changes = cat.changes()
         t = time.perf_counter()
-        regions = region_masks(facility, grid)
+        regions = region_masks(facility, metrics_grid(grid))
         metrics = {c.capture_id: _capture_metrics(c, ws, grid, facility, regions) for c in captures}
         rows = build_timeline(facility, captures, changes, zones, metrics)
         with open_catalogue(ws.catalogue_path, grid.crs) as cat:
