@@ -151,21 +151,13 @@ def _clean_value(value: PropertyValue) -> PropertyValue:
     return value
 
 
-def _round_coords(obj: Any) -> Any:
-    if isinstance(obj, float):
-        return round(obj, COORD_DECIMALS)
-    if isinstance(obj, list | tuple):
-        return [_round_coords(v) for v in obj]
-    return obj
-
-
 def _overlays(crs: str, features: Sequence[ViewerFeature]) -> dict[str, dict[str, Any]]:
     """GeoJSON FeatureCollections in WGS 84, one per layer."""
     tr = Transformer.from_crs(CRS.from_user_input(crs), CRS.from_epsg(4326), always_xy=True)
 
     def to_lonlat(xy: np.ndarray) -> np.ndarray:
         lon, lat = tr.transform(xy[:, 0], xy[:, 1])
-        return np.column_stack([lon, lat])
+        return np.round(np.column_stack([lon, lat]), COORD_DECIMALS)
 
     layers: dict[str, dict[str, Any]] = {
         name: {"type": "FeatureCollection", "features": []} for name in LAYERS
@@ -178,7 +170,7 @@ def _overlays(crs: str, features: Sequence[ViewerFeature]) -> dict[str, dict[str
             {
                 "type": "Feature",
                 "id": i,
-                "geometry": {"type": gj["type"], "coordinates": _round_coords(gj["coordinates"])},
+                "geometry": {"type": gj["type"], "coordinates": gj["coordinates"]},
                 "properties": props,
             }
         )

@@ -188,19 +188,20 @@ def _stretch_nan(data: np.ndarray, stretch: Stretch) -> tuple[np.ndarray, np.nda
 def preview_rgb(dataset: Any, *, max_size: int = 512) -> np.ma.MaskedArray:
     """A decimated (3, h, w) red, green, blue read of a grid raster (for the stretch).
 
+    Decimated by the smallest power of two that brings the longer side to at most
+    ``max_size``, so GDAL reads the raster's overview of that factor (averages) directly.
+
     Raises:
         ViewerError: when the raster has no valid pixel.
 
     Example:
-        >>> # with rasterio.open(path) as ds: preview_rgb(ds).shape  -> (3, 512, 384)
+        >>> # with rasterio.open(path) as ds: preview_rgb(ds).shape  -> (3, 510, 510)
     """
-    from rio_tiler.io import Reader
-
-    with quiet_affine_warnings(), Reader(None, dataset=dataset) as reader:
-        preview = reader.preview(
-            indexes=rgb_indexes(dataset), max_size=max_size, resampling_method="average"
-        )
-    arr = np.ma.masked_invalid(preview.array)
+    factor = 1
+    while max(dataset.height, dataset.width) > factor * max_size:
+        factor *= 2
+    data, _ = _read_rgb(dataset, rgb_indexes(dataset), factor)
+    arr = np.ma.masked_invalid(data)
     if np.ma.getmaskarray(arr).all():
         raise ViewerError(f"{dataset.name}: no valid pixel (all nodata)")
     return arr
@@ -246,33 +247,30 @@ def _tile_bounds(tiles: Sequence[Any]) -> tuple[float, float, float, float]:
 
 
 def _read_rgb(
-    dataset: Any, indexes: tuple[int, int, int], shape: tuple[int, int]
+    dataset: Any, indexes: tuple[int, int, int], factor: int
 ) -> tuple[np.ndarray, Affine]:
-    """Red, green, blue as float32 with NaN nodata, read at ``shape`` (rows, columns).
+    """Red, green, blue as float32 with NaN nodata, decimated by ``factor`` (a power of two).
 
-    A decimated read averages (from the raster's overviews where it has them), as
-    rio-tiler's reads do.
+    A decimated read has the size of the raster's overview of that factor, which GDAL then
+    reads directly (overviews are averages), as rio-tiler's reads do.
     """
-    h, w = shape
-    arr = dataset.read(
-        indexes, out_shape=(3, h, w), masked=True, resampling=Resampling.average
-    )
-    data = np.ma.filled(arr.astype(np.float32), np.nan)
+    h = max(1, -(-dataset.height // factor))
+    w = max(1, -(-dataset.width // factor))
+    data = dataset.read(indexes, out_shape=(3, h, w), resampling=Resampling.average)
+    data = data.astype(np.float32, copy=False)
+    nodata = dataset.nodata
+    if nodata is not None and not math.isnan(nodata):
+        data[data == nodata] = np.nan
     transform = dataset.transform @ Affine.scale(dataset.width / w, dataset.height / h)
     return data, transform
 
 
-def _read_shape(dataset: Any, dst_res: float, lat: float) -> tuple[int, int]:
-    """Shape to read the raster at for Web Mercator pixels of ``dst_res`` at latitude ``lat``.
-
-    Full size when a Web Mercator pixel is no larger on the ground than a raster pixel,
-    else shrunk to about the Web Mercator pixel's ground size.
-    """
+def _read_factor(dataset: Any, dst_res: float, lat: float) -> int:
+    """Largest power of two no larger than the ground size of a Web Mercator pixel of
+    ``dst_res`` at latitude ``lat`` in raster pixels (1 when that is under 2)."""
     ground = dst_res * math.cos(math.radians(lat))
     ratio = ground / min(abs(dataset.res[0]), abs(dataset.res[1]))
-    if ratio <= 1.0:
-        return dataset.height, dataset.width
-    return max(1, round(dataset.height / ratio)), max(1, round(dataset.width / ratio))
+    return 1 << max(0, int(math.floor(math.log2(ratio)))) if ratio >= 2 else 1
 
 
 def encode_tile(rgb: np.ndarray, alpha: np.ndarray) -> bytes:
@@ -305,9 +303,10 @@ def write_tiles(
     never meets a missing file.
 
     Each zoom level is reprojected once, as one mosaic of whole tiles whose pixel grid is the
-    tiles' own (so cutting it into tiles is exact): the raster is first averaged down to about
-    the zoom's ground resolution (overviews), then warped by nearest neighbour, as rio-tiler
-    renders a tile (``resampling_method="average"``, ``reproject_method="nearest"``).
+    tiles' own (so cutting it into tiles is exact): the raster is first read from the overview
+    (averages) closest to and not coarser than the zoom's ground resolution, then warped by
+    nearest neighbour, as rio-tiler renders a tile (``resampling_method="average"``,
+    ``reproject_method="nearest"``).
 
     Args:
         dataset: An open rasterio dataset of a grid raster (blue, green, red, nir).
@@ -325,7 +324,7 @@ def write_tiles(
     indexes = rgb_indexes(dataset)
     ranges: dict[int, tuple[int, int, int, int]] = {}
     count = 0
-    reads: dict[tuple[int, int], tuple[np.ndarray, Affine]] = {}
+    reads: dict[int, tuple[np.ndarray, Affine]] = {}
     with quiet_affine_warnings(), Reader(None, dataset=dataset, tms=TMS) as reader:
         west, south, east, north = reader.get_geographic_bounds(TMS.rasterio_geographic_crs)
     for z in zooms:
@@ -339,10 +338,10 @@ def write_tiles(
         width, height = (xmax - xmin + 1) * TILE_SIZE, (ymax - ymin + 1) * TILE_SIZE
         res_x, res_y = (right - left) / width, (top - bottom) / height
         dst_transform = Affine(res_x, 0.0, left, 0.0, -res_y, top)
-        shape = _read_shape(dataset, res_x, (south + north) / 2)
-        if shape not in reads:
-            reads[shape] = _read_rgb(dataset, indexes, shape)
-        src, src_transform = reads[shape]
+        factor = _read_factor(dataset, res_x, (south + north) / 2)
+        if factor not in reads:
+            reads[factor] = _read_rgb(dataset, indexes, factor)
+        src, src_transform = reads[factor]
         mosaic = np.full((3, height, width), np.nan, dtype=np.float32)
         with quiet_affine_warnings():
             reproject(
