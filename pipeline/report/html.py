@@ -142,7 +142,11 @@ def read_figure_image(
 
 
 def _figure_bounds(geom: BaseGeometry, grid: FacilityGrid) -> tuple[float, float, float, float]:
-    minx, miny, maxx, maxy = geom.buffer(EVENT_CONTEXT_M).bounds
+    # the bounds of the buffer, without buffering: a large event outline (thousands of
+    # vertices) took minutes and gigabytes to buffer only to read its bounds
+    gx0, gy0, gx1, gy1 = geom.bounds
+    minx, miny = gx0 - EVENT_CONTEXT_M, gy0 - EVENT_CONTEXT_M
+    maxx, maxy = gx1 + EVENT_CONTEXT_M, gy1 + EVENT_CONTEXT_M
     cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
     half = max(maxx - minx, maxy - miny, MIN_FIGURE_SIDE_M) / 2
     r = grid.resolution
