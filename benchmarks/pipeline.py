@@ -15,8 +15,10 @@ in a fresh subprocess so its peak RSS is the pipeline's alone:
     timeline      zone metrics and timeline rows
     report        HTML report with figures
 
-and prints the table, the ratio of the total to read + warp (goal <= 2x), and the
-peak RSS (should stay flat as the AOI grows: run with --size-m 2000 and 4000).
+and prints, per run, the table with the peak RSS reached by the end of each stage, then one
+line per run (4000 x 4000 and 8000 x 8000 px by default) with the ratio of the total to
+read + warp + mask (goal <= 2x) and the peak RSS, and one line with the ratio of the two
+peaks (goal: the larger run within 1.25x of the smaller). ``--size-m 2000`` runs one size.
 """
 
 from __future__ import annotations
@@ -112,17 +114,23 @@ def run_stages(work: Path, size_m: float, gsd: float) -> None:
     from pipeline.history.review import store_event_reviews
     from pipeline.history.timeline import build_timeline
     from pipeline.report.html import write_report
-    from pipeline.run import RunSummary, _capture_metrics
+    from pipeline.run import RunSummary, _capture_metrics, metrics_grid
 
     facility = load_facility(work / "bench-facility.geojson")
     ws = FacilityWorkspace(work / "ws", facility.id)
     times: dict[str, float] = {}
+    rss: dict[str, float] = {}
+
+    def peak_mb() -> float:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
     with rasterio.Env(GDAL_CACHEMAX=256):
         grid = workspace_grid(ws, facility, gsd)
         t = time.perf_counter()
         for name in ("before.tif", "after.tif"):
             ingest_file(work / name, facility, grid, ws, provider="benchmark")
         times["read + warp + mask"] = time.perf_counter() - t
+        rss["read + warp + mask"] = peak_mb()
         with open_catalogue(ws.catalogue_path, grid.crs) as cat:
             captures = cat.captures()
         (pair,) = capture_pairs(captures)
@@ -130,11 +138,12 @@ def run_stages(work: Path, size_m: float, gsd: float) -> None:
         t = time.perf_counter()
         result = compare_pair(pair, ws, grid, zones, ChangeParams())
         times["detect + polygons + zones"] = time.perf_counter() - t
+        rss["detect + polygons + zones"] = peak_mb()
         with open_catalogue(ws.catalogue_path, grid.crs) as cat:
             cat.replace_changes(pair.before.capture_id, pair.after.capture_id, result.changes)
             changes = cat.changes()
         t = time.perf_counter()
-        regions = region_masks(facility, grid)
+        regions = region_masks(facility, metrics_grid(grid))
         metrics = {c.capture_id: _capture_metrics(c, ws, grid, facility, regions) for c in captures}
         rows = build_timeline(facility, captures, changes, zones, metrics)
         with open_catalogue(ws.catalogue_path, grid.crs) as cat:
@@ -142,48 +151,72 @@ def run_stages(work: Path, size_m: float, gsd: float) -> None:
             events = find_events(captures, changes)  # as run_facility does: found once, stored
             store_event_reviews(cat, events)
         times["timeline"] = time.perf_counter() - t
+        rss["timeline"] = peak_mb()
         summary = RunSummary(facility.id, 2, 2, (result,), tuple(events), len(rows))
         t = time.perf_counter()
         write_report(facility, ws, grid, summary)
         times["report"] = time.perf_counter() - t
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"times": times, "peak_rss_mb": peak, "changes": len(result.changes),
+        rss["report"] = peak_mb()
+    cpu = resource.getrusage(resource.RUSAGE_SELF)
+    print(json.dumps({"times": times, "rss": rss, "peak_rss_mb": peak_mb(),
+                      "cpu_s": cpu.ru_utime + cpu.ru_stime, "changes": len(result.changes),
                       "shape": [grid.height, grid.width]}))
+
+
+def run_size(size_m: float, gsd: float) -> dict:
+    """Write the inputs for one size and run the stages in a fresh subprocess."""
+    from facilities.grid import facility_grid
+    from facilities.load import load_facility
+
+    with tempfile.TemporaryDirectory(prefix="campwatch-bench-") as tmp:
+        work = Path(tmp)
+        fac = load_facility(make_facility(work, size_m))
+        grid = facility_grid(fac, gsd)
+        print(f"grid {grid.width} x {grid.height} px at {gsd} m, 4 bands; writing inputs...",
+              flush=True)
+        make_capture(work / "before.tif", grid, gsd, 1, changed=False)
+        make_capture(work / "after.tif", grid, gsd, 2, changed=True)
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", str(work), "--size-m", str(size_m),
+             "--gsd", str(gsd)], check=True, capture_output=True, text=True,
+        )
+        res: dict = json.loads(out.stdout.strip().splitlines()[-1])
+    times = res["times"]
+    print(f"{'stage':<28}{'seconds':>10}{'peak RSS MB':>13}")
+    for k, v in times.items():
+        print(f"{k:<28}{v:>10.2f}{res['rss'][k]:>13.0f}")
+    print(f"{'total':<28}{sum(times.values()):>10.2f}   (CPU {res['cpu_s']:.1f} s)", flush=True)
+    return res
+
+
+def summary_line(res: dict) -> str:
+    times = res["times"]
+    total = sum(times.values())
+    h, w = res["shape"]
+    return (f"{w} x {h} px: total / (read + warp + mask) = "
+            f"{total / times['read + warp + mask']:.2f}x   peak RSS {res['peak_rss_mb']:.0f} MB"
+            f"   total {total:.1f} s   CPU {res['cpu_s']:.1f} s   changes {res['changes']}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--size-m", type=float, default=4000.0)
+    ap.add_argument("--size-m", type=float, default=None,
+                    help="One run of this side (default: 2000 and 4000 m at --gsd).")
     ap.add_argument("--gsd", type=float, default=0.5)
     ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         run_stages(args.child, args.size_m, args.gsd)
         return
-    from facilities.grid import facility_grid
-    from facilities.load import load_facility
-
-    with tempfile.TemporaryDirectory(prefix="campwatch-bench-") as tmp:
-        work = Path(tmp)
-        fac = load_facility(make_facility(work, args.size_m))
-        grid = facility_grid(fac, args.gsd)
-        print(f"grid {grid.width} x {grid.height} px at {args.gsd} m, 4 bands; writing inputs...")
-        make_capture(work / "before.tif", grid, args.gsd, 1, changed=False)
-        make_capture(work / "after.tif", grid, args.gsd, 2, changed=True)
-        out = subprocess.run(
-            [sys.executable, __file__, "--child", str(work), "--size-m", str(args.size_m),
-             "--gsd", str(args.gsd)], check=True, capture_output=True, text=True,
-        )
-        res = json.loads(out.stdout.strip().splitlines()[-1])
-    times = res["times"]
-    total = sum(times.values())
-    base = times["read + warp + mask"]
-    print(f"{'stage':<28}{'seconds':>10}")
-    for k, v in times.items():
-        print(f"{k:<28}{v:>10.2f}")
-    print(f"{'total':<28}{total:>10.2f}")
-    print(f"total / (read + warp + mask) = {total / base:.2f}x   "
-          f"peak RSS {res['peak_rss_mb']:.0f} MB   changes {res['changes']}   grid {res['shape']}")
+    sizes = [args.size_m] if args.size_m else [2000.0, 4000.0]
+    results = [run_size(size, args.gsd) for size in sizes]
+    for res in results:
+        print(summary_line(res))
+    if len(results) == 2:
+        small, large = results
+        print(f"peak RSS {large['shape'][1]} px / {small['shape'][1]} px = "
+              f"{large['peak_rss_mb'] / small['peak_rss_mb']:.2f}x "
+              f"({large['peak_rss_mb']:.0f} / {small['peak_rss_mb']:.0f} MB; goal <= 1.25x)")
 
 
 if __name__ == "__main__":

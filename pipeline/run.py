@@ -71,17 +71,32 @@ class RunSummary:
         return sum(len(p.changes) for p in self.pairs)
 
 
+def metrics_grid(grid: FacilityGrid) -> FacilityGrid:
+    """The grid zone indicators are computed on: ``grid`` coarsened by a whole factor to at
+    most :data:`METRICS_MAX_PX` pixels (``grid`` itself when it is that small).
+
+    Example:
+        >>> metrics_grid(FacilityGrid("EPSG:32652", 0.5, 0.0, 0.0, 8000, 8000)).shape
+        (4000, 4000)
+    """
+    f = max(1, int(np.ceil(np.sqrt(grid.width * grid.height / METRICS_MAX_PX))))
+    if f == 1:
+        return grid
+    return FacilityGrid(grid.crs, grid.resolution * f, grid.west, grid.north,
+                        max(1, grid.width // f), max(1, grid.height // f))
+
+
 def _capture_metrics(
     cap: Capture, ws: FacilityWorkspace, grid: FacilityGrid, facility: Facility,
     regions: dict[str, np.ndarray],
 ) -> dict[str, dict[str, float]]:
     # Indicators, not measurements: on a large grid read at most METRICS_MAX_PX pixels
     # (decimated through the COG overviews), so memory does not grow with the AOI.
-    f = max(1, int(np.ceil(np.sqrt(grid.width * grid.height / METRICS_MAX_PX))))
-    shape = (max(1, grid.height // f), max(1, grid.width // f))
+    # ``regions`` are masks on metrics_grid(grid), rasterised there, not at full size.
+    coarse = metrics_grid(grid)
+    shape = coarse.shape
     refl, clear = read_decimated(ws.absolute(cap.raster_path), ws.absolute(cap.mask_path), shape)
-    if f > 1:
-        regions = {k: v[: shape[0] * f : f, : shape[1] * f : f] for k, v in regions.items()}
+    f = coarse.resolution / grid.resolution
     types = {z.id: z.zone_type for z in facility.zones}
     return zone_metrics(refl, clear, regions, types, (grid.resolution * f) ** 2)
 
@@ -176,7 +191,7 @@ def run_facility(
     for pair, result in zip(pairs, results, strict=True):
         with open_catalogue(ws.catalogue_path, grid.crs) as cat:
             cat.replace_changes(pair.before.capture_id, pair.after.capture_id, result.changes)
-    regions = region_masks(facility, grid)
+    regions = region_masks(facility, metrics_grid(grid))
     usable = [c for c in captures if c.usable]
     metrics = {}
     for i, cap in enumerate(usable):

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+from facilities.grid import FacilityGrid
 from facilities.model import Facility
 from imagery.simulate.archive import read_truth
 from imagery.workspace import FacilityWorkspace, workspace_grid
@@ -24,6 +25,25 @@ PIPELINE_MIN_AREA_M2 = 40.0
 
 TRUTH_RELATIVE = Path("originals") / "simulated" / "truth.json"
 """Where the demo keeps the simulation's truth inside a facility workspace."""
+
+CALIBRATION_SHARE = 0.25
+"""Share of the grid's pixels the calibration tiles of a pair cover (between 4 tiles and
+:attr:`ChangeParams.calibration_tiles`): on a small grid, 16 tiles of 512 px cover all of
+it, and calibrating cost as much as detecting."""
+
+
+def calibration_tiles(grid: FacilityGrid, tile_size: int, most: int) -> int:
+    """Calibration tiles for a grid: about :data:`CALIBRATION_SHARE` of it, 4 to ``most``.
+
+    Example:
+        >>> from facilities.grid import FacilityGrid
+        >>> calibration_tiles(FacilityGrid("EPSG:32652", 1.0, 0.0, 0.0, 2040, 2040), 512, 16)
+        4
+        >>> calibration_tiles(FacilityGrid("EPSG:32652", 0.5, 0.0, 0.0, 8000, 8000), 512, 16)
+        16
+    """
+    n = round(grid.width * grid.height * CALIBRATION_SHARE / tile_size**2)
+    return max(min(4, most), min(most, n))
 
 
 def write_report_pdf(html: Path) -> Path:
@@ -67,9 +87,13 @@ def run_and_report(
                 bars[stage] = progress(stage)
             bars[stage](done, total)
 
+    defaults = ChangeParams()
     params = ChangeParams(
         method=method,
         min_area_m2=PIPELINE_MIN_AREA_M2 if min_area_m2 is None else min_area_m2,
+        calibration_tiles=calibration_tiles(
+            grid, defaults.calibration_tile_size, defaults.calibration_tiles
+        ),
     )
     summary = run_facility(facility, ws, grid, params=params, progress=stage_progress)
     truth_path = ws.dir / TRUTH_RELATIVE
@@ -77,7 +101,9 @@ def run_and_report(
     if truth_path.exists():
         truth = read_truth(truth_path)
         validation = validate_events(truth.events, summary.events)
+    stage_progress("report", 0, 1)
     report = write_report(facility, ws, grid, summary, validation=validation)
+    stage_progress("report", 1, 1)
     outputs = dict(summary.outputs)
     outputs["report_html"] = str(report.html)
     outputs["report_pdf"] = str(write_report_pdf(report.html))

@@ -12,19 +12,8 @@ import warnings
 from pathlib import Path
 
 import click
-import rasterio
-from pyogrio.errors import DataLayerError, DataSourceError
-from rasterio.errors import NotGeoreferencedWarning, RasterioError
 
-from pipeline.change.rasters import (
-    check_output,
-    mask_profile,
-    open_input,
-    pair_objects,
-    write_change,
-    write_objects,
-)
-from pipeline.change.records import METHODS, ChangeParams
+from pipeline.cli.names import CHANGE_METHODS as METHODS
 from pipeline.cli.options import overwrite_option
 from pipeline.errors import PipelineError
 
@@ -82,6 +71,20 @@ def change(
     AFTER is warped onto BEFORE's grid when both are georeferenced; otherwise both must
     have the same shape. The mask is written on BEFORE's grid.
     """
+    import rasterio
+    from pyogrio.errors import DataLayerError, DataSourceError
+    from rasterio.errors import NotGeoreferencedWarning, RasterioError
+
+    from pipeline.change.rasters import (
+        check_output,
+        mask_profile,
+        open_input,
+        pair_objects,
+        write_change,
+        write_objects,
+    )
+    from pipeline.change.records import ChangeParams
+
     params = ChangeParams(method=method, bands=_bands(bands))
     if min_area is not None:
         if min_area < 0:

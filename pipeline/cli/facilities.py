@@ -29,7 +29,6 @@ from facilities.load import (
 )
 from facilities.model import Facility, Source
 from pipeline.cli.options import facilities_option, json_option
-from pipeline.viewer.build import STATIC_DIR
 
 SHOW_GRID_RESOLUTION_M = 10.0
 """The grid resolution ``facilities show`` describes (Sentinel-2's finest bands)."""
@@ -50,6 +49,7 @@ def facility_summary(
         >>> s["grid"]["crs"], s["zones"][0]["simulated"]
         ('EPSG:32652', True)
     """
+
     grid = facility_grid(facility, resolution)
     n = facility.names
     rp = facility.reported_point
@@ -233,6 +233,7 @@ def _source_lines(s: dict[str, Any]) -> list[str]:
 @json_option
 def show_cmd(facility_id: str, facility_dirs: tuple[Path, ...], as_json: bool) -> None:
     """Show one facility: names, type, reported point, AOI, zones and its 10 m grid."""
+
     try:
         s = facility_summary(load_facility_by_id(facility_id, facility_dirs))
     except FacilityError as exc:
@@ -287,6 +288,7 @@ def validate_cmd(paths: tuple[Path, ...], facility_dirs: tuple[Path, ...], stric
 
     Prints every problem with its file, feature, field and value; exits 1 if there is any.
     """
+
     try:
         if paths:
             files, problems = validate_paths(paths, facility_dirs, strict=strict)
@@ -323,6 +325,8 @@ def map_cmd(facility_dirs: tuple[Path, ...], output: Path) -> None:
         registry = load_registry(facility_dirs)
     except FacilityError as exc:
         raise _fail(exc) from exc
+    from pipeline.viewer.build import STATIC_DIR
+
     page = registry_map_html(registry, STATIC_DIR / "leaflet")
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(f".{output.name}.tmp")

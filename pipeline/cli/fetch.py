@@ -6,7 +6,7 @@ The lead registers :data:`fetch` on the ``campwatch`` main group::
     main.add_command(fetch)
 
 GDAL options (range reads, timeouts, retries) come from the ``rasterio.Env`` the ``campwatch``
-group enters once (:data:`pipeline.cli.options.GDAL_OPTIONS`).
+group enters once (:func:`pipeline.cli.options.gdal_options`).
 """
 
 from __future__ import annotations
@@ -15,21 +15,19 @@ import json
 import sys
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rasterio.errors import RasterioError
 
 from facilities.errors import FacilityError
-from facilities.load import load_facility_by_id
 from imagery.errors import ImageryError
-from imagery.quality import DEFAULT_MIN_CLEAR
-from imagery.stac.fetch import FetchReport, fetch_captures
-from imagery.stac.providers import PROVIDER_NAMES, make_provider
-from imagery.workspace import FacilityWorkspace, checked_grid
+from pipeline.cli.names import DEFAULT_MIN_CLEAR, PROVIDER_NAMES
 from pipeline.cli.options import facilities_option, gdal_env, json_option, workspace_option
-from pipeline.errors import PipelineError
-from pipeline.lock import LockHeldError, workspace_lock
+from pipeline.errors import LockHeldError, PipelineError
+
+if TYPE_CHECKING:
+    from imagery.stac.fetch import FetchReport
+    from imagery.workspace import FacilityWorkspace
 
 
 def _payload(facility_id: str, ws: FacilityWorkspace, report: FetchReport) -> dict[str, Any]:
@@ -129,6 +127,15 @@ def fetch(
     """
     if end < start:
         raise click.BadParameter(f"--end {end} is before --start {start}", param_hint="--end")
+
+    from rasterio.errors import RasterioError
+
+    from facilities.load import load_facility_by_id
+    from imagery.stac.fetch import fetch_captures
+    from imagery.stac.providers import make_provider
+    from imagery.workspace import FacilityWorkspace, checked_grid
+    from pipeline.lock import workspace_lock
+
     try:
         facility = load_facility_by_id(facility_id, facility_dirs)
         ws = FacilityWorkspace(workspace, facility.id)

@@ -16,7 +16,6 @@ from typing import Any
 import click
 
 from facilities.load import load_facility_by_id
-from imagery.vendor.metadata import overrides_from_cli
 from imagery.workspace import GRID_FILE, FacilityWorkspace, checked_grid, workspace_grid
 from pipeline.cli.change import change as change_command
 from pipeline.cli.facilities import facilities as facilities_group
@@ -40,7 +39,32 @@ from pipeline.lock import workspace_lock
 log = logging.getLogger(__name__)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+HELP_OPTIONS = ("-h", "--help")
+"""The help options of every command."""
+
+_HELP_ONLY = "campwatch.help_only"
+"""``ctx.meta`` key: the subcommand will only print its help."""
+
+
+class MainGroup(click.Group):
+    """The ``campwatch`` group: notes when a subcommand is asked only for its help.
+
+    The group callback (which runs before the subcommand parses its options) then skips
+    entering GDAL's environment, so ``campwatch CMD -h`` does not import rasterio. An
+    option *value* spelled ``-h`` is mistaken for a help request only to the extent that
+    the command then runs with GDAL's defaults (cache size, HTTP retries).
+    """
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name, cmd, rest = super().resolve_command(ctx, args)
+        before_dashes = rest[: rest.index("--")] if "--" in rest else rest
+        ctx.meta[_HELP_ONLY] = any(a in HELP_OPTIONS for a in before_dashes)
+        return name, cmd, rest
+
+
+@click.group(cls=MainGroup, context_settings={"help_option_names": list(HELP_OPTIONS)})
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.version_option(package_name="campwatch")
 @click.pass_context
@@ -55,6 +79,8 @@ def main(ctx: click.Context, verbose: int) -> None:
         level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s"
     )
     logging.captureWarnings(True)
+    if ctx.meta.get(_HELP_ONLY):
+        return  # ``campwatch CMD -h`` prints help without importing rasterio
     ctx.with_resource(gdal_env())
 
 
@@ -96,6 +122,7 @@ def ingest(
     --date-from-name, from its name; --date is for a single file.
     """
     from imagery.ingest import expand_paths, ingest_paths
+    from imagery.vendor.metadata import overrides_from_cli
 
     if date_ is not None and date_pattern is not None:
         raise click.UsageError("give --date or --date-from-name, not both")
@@ -215,6 +242,8 @@ def run(
     facility_dirs: tuple[Path, ...], as_json: bool,
 ) -> None:
     """Run detection, timeline, events and the report on captures already in WORKSPACE."""
+    from facilities.load import load_facility_by_id
+    from pipeline.lock import workspace_lock
     from pipeline.runner import run_and_report
 
     with user_errors():
@@ -237,7 +266,7 @@ def run(
               help="Facility grid resolution in metres (default: the demo's).")
 @click.option("--seed", type=int, default=None, help="Simulation seed.")
 @click.option("--vhr-gsd", "vhr_gsd_m", type=float, default=None,
-              help="GSD of the simulated very-high-resolution captures (default 0.5 m).")
+              help="GSD of the simulated very-high-resolution captures (default 1 m).")
 @json_option
 def demo(
     workspace: Path, captures: int | None, size_m: float | None, resolution: float | None,
@@ -249,6 +278,7 @@ def demo(
     workspace reuses what is there (no duplicates).
     """
     from pipeline.demo import run_demo
+    from pipeline.lock import workspace_lock
 
     with user_errors(), workspace_lock(workspace, "campwatch demo"):
         summary, outputs, validation = run_demo(

@@ -16,17 +16,30 @@ from typing import Any, TypeVar
 import click
 
 from facilities.errors import FacilityError
-from facilities.load import ENV_VAR
 from imagery.errors import ImageryError
-from imagery.stac.read import gdal_env_options
+from pipeline.cli.names import FACILITIES_ENV_VAR as ENV_VAR
 from pipeline.errors import PipelineError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-GDAL_OPTIONS: dict[str, Any] = {**gdal_env_options(), "GDAL_CACHEMAX": 256}
-"""GDAL configuration of every command: the one front door for GDAL options. The CLI group
-enters ``rasterio.Env(**GDAL_OPTIONS)`` once; ``watch`` hands the same options to Dask workers,
-which are edges of their own."""
+GDAL_CACHEMAX_MB = 256
+"""GDAL block cache of every command, MB."""
+
+
+def gdal_options() -> dict[str, Any]:
+    """GDAL configuration of every command: the one front door for GDAL options.
+
+    The CLI group enters ``rasterio.Env(**gdal_options())`` once; ``watch`` hands the same
+    options to Dask workers, which are edges of their own. A function, not a constant, so that
+    ``campwatch --help`` does not import rasterio.
+
+    Example:
+        >>> gdal_options()["GDAL_CACHEMAX"]
+        256
+    """
+    from imagery.stac.read import gdal_env_options
+
+    return {**gdal_env_options(), "GDAL_CACHEMAX": GDAL_CACHEMAX_MB}
 
 WORKSPACE_ENV_VAR = "CAMPWATCH_WORKSPACE"
 """Environment variable that names the workspace when ``--workspace`` is not given."""
@@ -100,7 +113,7 @@ def overwrite_option(func: F) -> F:
 
 @contextmanager
 def gdal_env() -> Iterator[None]:
-    """Enter ``rasterio.Env(**GDAL_OPTIONS)`` unless an environment is already active.
+    """Enter ``rasterio.Env(**gdal_options())`` unless an environment is already active.
 
     The ``campwatch`` group enters it once for every command; a command invoked on its own
     (embedded, or in tests) enters it here, with the same options.
@@ -115,7 +128,7 @@ def gdal_env() -> Iterator[None]:
     if hasenv():
         yield
         return
-    with rasterio.Env(**GDAL_OPTIONS):
+    with rasterio.Env(**gdal_options()):
         yield
 
 

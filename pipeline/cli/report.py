@@ -77,6 +77,7 @@ def report(
 
     Only events an analyst accepted (campwatch review) are stated as findings.
     """
+    from facilities.load import load_facility_by_id
     from imagery.simulate.archive import read_truth
     from pipeline.history.events import read_events
     from pipeline.history.validation import validate_events

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from imagery.errors import ImageryError
-from imagery.verify import VerifyReport, verify_workspace
 from pipeline.cli.options import json_option, workspace_option
+
+if TYPE_CHECKING:
+    from imagery.verify import VerifyReport
 
 
 def _as_json(root: Path, report: VerifyReport) -> str:
@@ -50,6 +53,9 @@ def verify(workspace: Path, as_json: bool) -> None:
     or differs from what was recorded, or when the workspace holds no catalogue at all.
     Originals outside the workspace that are absent are listed as UNCHECKED.
     """
+    from imagery.verify import verify_workspace
+
+
     try:
         report = verify_workspace(workspace)
     except ImageryError as exc:

@@ -29,8 +29,6 @@ from pipeline.cli.options import (
 )
 from pipeline.errors import OutputExistsError, PipelineError
 from pipeline.lock import workspace_lock
-from pipeline.viewer.build import build_viewer
-from pipeline.viewer.inputs import viewer_inputs
 
 VIEWER_DIR = "viewer"
 """The viewer's directory inside a facility workspace."""
@@ -70,6 +68,10 @@ def view(
     The page works offline: open WORKSPACE/FACILITY_ID/viewer/index.html from disk or
     serve that directory with any static file server.
     """
+    from imagery.workspace import FacilityWorkspace
+    from pipeline.viewer.build import build_viewer
+    from pipeline.viewer.inputs import viewer_inputs
+
     try:
         facility = load_facility_by_id(facility_id, facility_dirs)
         ws = FacilityWorkspace(workspace, facility.id)

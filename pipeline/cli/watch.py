@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -21,11 +21,13 @@ from facilities.load import load_registry
 from facilities.model import Facility
 from facilities.types import FACILITY_TYPES
 from imagery.errors import ImageryError
-from pipeline.cli.options import GDAL_OPTIONS, facilities_option, json_option, workspace_option
+from pipeline.cli.options import facilities_option, gdal_options, json_option, workspace_option
 from pipeline.errors import LockHeldError, PipelineError, SelectionError, WatchConfigError
 from pipeline.watch.config import WatchConfig, find_watch_config, parse_duration
-from pipeline.watch.passes import WatchReport, watch_pass
 from pipeline.watch.selection import select_facilities
+
+if TYPE_CHECKING:
+    from pipeline.watch.passes import WatchReport
 
 log = logging.getLogger(__name__)
 
@@ -199,6 +201,9 @@ def watch(
             cfg.plan(f.id, providers)  # every plan resolves before anything runs
     except (WatchConfigError, FacilityError) as exc:
         raise click.UsageError(str(exc)) from exc
+
+    from pipeline.watch.passes import watch_pass
+
     code = EXIT_OK
     with _sigterm_stops() as stop, _dask_client(workers, scheduler) as client:
         while True:
@@ -206,7 +211,7 @@ def watch(
             try:
                 report = watch_pass(
                     facilities, workspace, cfg, only_providers=providers, fail_fast=fail_fast,
-                    client=client, gdal_options=GDAL_OPTIONS, should_stop=stop.is_set,
+                    client=client, gdal_options=gdal_options(), should_stop=stop.is_set,
                 )
             except LockHeldError as exc:
                 click.echo(f"campwatch watch: {exc}", err=True)

@@ -142,7 +142,11 @@ def event_bounds(
         >>> # event_bounds(change.geometry, grid, 10.0)  -> a 480 m square at 10 m
     """
     pixel = max(source_gsd_m, grid.resolution)
-    minx, miny, maxx, maxy = geom.buffer(max(EVENT_CONTEXT_M, EVENT_CONTEXT_PX * pixel)).bounds
+    # the bounds of the buffer, without buffering: a large event outline (thousands of
+    # vertices) took minutes and gigabytes to buffer only to read its bounds
+    margin = max(EVENT_CONTEXT_M, EVENT_CONTEXT_PX * pixel)
+    gx0, gy0, gx1, gy1 = geom.bounds
+    minx, miny, maxx, maxy = gx0 - margin, gy0 - margin, gx1 + margin, gy1 + margin
     cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
     r = grid.resolution
     side = max(maxx - minx, maxy - miny, MIN_FIGURE_SIDE_M, MIN_FIGURE_PIXELS * pixel)

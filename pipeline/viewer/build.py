@@ -1,6 +1,6 @@
 """A static before/after map viewer: a web page that works offline, from disk or any server.
 
-The page (``index.html``) shows PNG tiles (WebMercatorQuad XYZ) of every capture in
+The page (``index.html``) shows lossless WebP tiles (WebMercatorQuad XYZ) of every capture in
 true colour, zone, change and event overlays, a swipe between a "before" and an
 "after" capture picked on a timeline, and a popup per change with its type, area,
 bracket dates and review status. Leaflet is vendored in ``pipeline/viewer/static/leaflet``
@@ -15,7 +15,7 @@ Output layout::
     viewer.json              manifest: campwatch version, captures, stretch, tile counts
     lib/leaflet/...          vendored Leaflet 1.9.4 (with its LICENSE)
     lib/campwatch/...        the page's own script and style
-    tiles/<capture>/{z}/{x}/{y}.png
+    tiles/<capture>/{z}/{x}/{y}.webp
 """
 
 from __future__ import annotations
@@ -45,8 +45,10 @@ from imagery.capture import safe_id
 from pipeline.errors import OutputExistsError, ViewerError
 from pipeline.viewer.tiles import (
     STRETCH_PERCENTILES,
+    TILE_EXT,
     TilePyramid,
     count_tiles,
+    gsd_zoom,
     percentile_stretch,
     preview_rgb,
     write_tiles,
@@ -149,21 +151,13 @@ def _clean_value(value: PropertyValue) -> PropertyValue:
     return value
 
 
-def _round_coords(obj: Any) -> Any:
-    if isinstance(obj, float):
-        return round(obj, COORD_DECIMALS)
-    if isinstance(obj, list | tuple):
-        return [_round_coords(v) for v in obj]
-    return obj
-
-
 def _overlays(crs: str, features: Sequence[ViewerFeature]) -> dict[str, dict[str, Any]]:
     """GeoJSON FeatureCollections in WGS 84, one per layer."""
     tr = Transformer.from_crs(CRS.from_user_input(crs), CRS.from_epsg(4326), always_xy=True)
 
     def to_lonlat(xy: np.ndarray) -> np.ndarray:
         lon, lat = tr.transform(xy[:, 0], xy[:, 1])
-        return np.column_stack([lon, lat])
+        return np.round(np.column_stack([lon, lat]), COORD_DECIMALS)
 
     layers: dict[str, dict[str, Any]] = {
         name: {"type": "FeatureCollection", "features": []} for name in LAYERS
@@ -176,7 +170,7 @@ def _overlays(crs: str, features: Sequence[ViewerFeature]) -> dict[str, dict[str
             {
                 "type": "Feature",
                 "id": i,
-                "geometry": {"type": gj["type"], "coordinates": _round_coords(gj["coordinates"])},
+                "geometry": {"type": gj["type"], "coordinates": gj["coordinates"]},
                 "properties": props,
             }
         )
@@ -250,7 +244,9 @@ def build_viewer(
         captures: Captures to tile, any order (the timeline sorts them by date).
         features: Zone, change and event polygons in ``crs``.
         min_zoom: Lowest zoom to render; default rio-tiler's minzoom of each raster.
-        max_zoom: Highest zoom to render; default the native zoom of each raster.
+        max_zoom: Highest zoom to render; default the native zoom of each raster, or
+            the zoom matching the capture's GSD when that is coarser (the page enlarges
+            the coarser tiles).
         progress: Called with (tiles written, tiles in total) after each tile.
 
     Raises:
@@ -307,7 +303,8 @@ def _render_captures(
                 raise ViewerError(f"capture {cap.capture_id!r}: {exc}") from exc
             zmin, zmax = zoom_range(ds)
             lo = zmin if min_zoom is None else min_zoom
-            hi = zmax if max_zoom is None else max_zoom
+            # a 10 m capture stored on a 1 m grid is not tiled at 1 m: the page enlarges it
+            hi = min(zmax, gsd_zoom(cap.gsd_m, ds)) if max_zoom is None else max_zoom
             zooms = range(min(lo, hi), hi + 1)
             plans.append((cap, zooms))
             total += count_tiles(ds, zooms)
@@ -336,7 +333,7 @@ def _render_captures(
                 "sensor": cap.sensor,
                 "gsd_m": cap.gsd_m,
                 "simulated": cap.simulated,
-                "tiles": f"tiles/{dirs[cap.capture_id]}/{{z}}/{{x}}/{{y}}.png",
+                "tiles": f"tiles/{dirs[cap.capture_id]}/{{z}}/{{x}}/{{y}}.{TILE_EXT}",
                 "zooms": {str(z): list(r) for z, r in pyramid.zoom_ranges.items()},
                 "min_zoom": min(pyramid.zoom_ranges, default=zooms.start),
                 "max_zoom": max(pyramid.zoom_ranges, default=zooms.stop - 1),

@@ -126,7 +126,7 @@ def facility_pass(
     plan: FacilityPlan,
     *,
     now: datetime,
-    gdal_options: Mapping[str, str] | None = None,
+    gdal_options: Mapping[str, Any] | None = None,
 ) -> FacilityResult:
     """Search, fetch what is new, detect and return the events of one facility.
 
@@ -309,7 +309,7 @@ def watch_pass(
     only_providers: tuple[str, ...] = (),
     fail_fast: bool = False,
     client: Client | None = None,
-    gdal_options: Mapping[str, str] | None = None,
+    gdal_options: Mapping[str, Any] | None = None,
     should_stop: Callable[[], bool] | None = None,
     progress: Progress | None = None,
     now: datetime | None = None,

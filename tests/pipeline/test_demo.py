@@ -77,3 +77,33 @@ def test_run_on_an_empty_workspace_names_what_is_missing(tmp_path: Path) -> None
 def test_run_unknown_facility(tmp_path: Path, fid: str) -> None:
     result = CliRunner().invoke(main, ["run", fid, "--workspace", str(tmp_path)])
     assert result.exit_code == 1 and "no facility with id 'no-such-camp'" in result.output
+
+
+def test_demo_writes_the_pdf_and_the_viewer(demo_workspace: Path) -> None:
+    fdir = demo_workspace / DEMO_FACILITY
+    pdf = fdir / "report" / "report.pdf"
+    assert pdf.read_bytes()[:5] == b"%PDF-"
+    index = fdir / "viewer" / "index.html"
+    assert "SIMULATED" in index.read_text(encoding="utf-8")
+    manifest = json.loads((fdir / "viewer" / "viewer.json").read_text(encoding="utf-8"))
+    with open_catalogue(fdir / "catalogue.gpkg", "EPSG:32652") as cat:
+        usable = {c.capture_id for c in cat.captures() if c.usable}
+    assert {c["id"] for c in manifest["captures"]} == usable
+    assert all(c["tile_count"] > 0 and c["simulated"] for c in manifest["captures"])
+
+
+def test_demo_reports_progress_stage_by_stage(demo_workspace: Path) -> None:
+    calls: list[tuple[str, int, int]] = []
+
+    def factory(stage: str):  # type: ignore[no-untyped-def]
+        return lambda done, total: calls.append((stage, done, total))
+
+    _, outputs, _ = run_demo(demo_workspace, captures=6, resolution=4.0, vhr_gsd_m=2.0, seed=7,
+                             progress=factory)
+    stages = list(dict.fromkeys(stage for stage, _, _ in calls))
+    assert stages[-3:] == ["report", "pdf", "viewer"]
+    assert "detect" in stages and stages.index("detect") < stages.index("report")
+    for stage in stages:
+        last = [(d, t) for s, d, t in calls if s == stage][-1]
+        assert last[0] == last[1] > 0, stage
+    assert Path(outputs["report_pdf"]).is_file() and Path(outputs["viewer"]).is_file()

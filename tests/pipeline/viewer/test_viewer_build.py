@@ -42,9 +42,9 @@ def test_output_layout_and_vendored_leaflet(built_viewer: Path) -> None:
     assert (out / "lib/campwatch/viewer.js").is_file()
     assert not list(out.parent.glob(f".{out.name}.tmp-*"))
     manifest = json.loads((out / "viewer.json").read_text())
-    pngs = sorted((out / "tiles").rglob("*.png"))
-    assert len(pngs) == sum(c["tile_count"] for c in manifest["captures"]) > 0
-    assert {p.relative_to(out / "tiles").parts[0] for p in pngs} == {"cap0", "cap1"}
+    tiles = sorted((out / "tiles").rglob("*.webp"))
+    assert len(tiles) == sum(c["tile_count"] for c in manifest["captures"]) > 0
+    assert {p.relative_to(out / "tiles").parts[0] for p in tiles} == {"cap0", "cap1"}
     assert manifest["features"] == {"zones": 1, "changes": 1, "events": 1}
 
 
@@ -108,12 +108,12 @@ def test_tiles_show_the_new_building_only_after(built_viewer: Path) -> None:
     z = data["captures"][0]["max_zoom"]
     xmin, xmax, ymin, ymax = data["captures"][0]["zooms"][str(z)]
     before = np.concatenate(
-        [_tile_rgba(p) for p in sorted((out / f"tiles/cap0/{z}").rglob("*.png"))]
+        [_tile_rgba(p) for p in sorted((out / f"tiles/cap0/{z}").rglob("*.webp"))]
     )
     after = np.concatenate(
-        [_tile_rgba(p) for p in sorted((out / f"tiles/cap1/{z}").rglob("*.png"))]
+        [_tile_rgba(p) for p in sorted((out / f"tiles/cap1/{z}").rglob("*.webp"))]
     )
-    assert len(list((out / f"tiles/cap0/{z}").rglob("*.png"))) == (xmax - xmin + 1) * (
+    assert len(list((out / f"tiles/cap0/{z}").rglob("*.webp"))) == (xmax - xmin + 1) * (
         ymax - ymin + 1
     )
     opaque = (before[..., 3] == 255) & (after[..., 3] == 255)
@@ -144,7 +144,7 @@ def test_zoom_range_progress_and_date_order(tmp_path: Path, scene: Scene) -> Non
     assert sorted(int(p.name) for p in (tmp_path / "out/tiles/cap0").iterdir()) == [13, 14, 15]
     total = calls[-1][1]
     assert [d for d, _ in calls] == list(range(1, total + 1))
-    assert total == len(list((tmp_path / "out/tiles").rglob("*.png")))
+    assert total == len(list((tmp_path / "out/tiles").rglob("*.webp")))
 
 
 def test_an_earlier_viewer_is_replaced_but_not_other_directories(
@@ -242,3 +242,29 @@ def test_bad_inputs_name_the_value(tmp_path: Path, scene: Scene, scene_grid: Fac
         build_viewer(out, "T", "EPSG:32652", captures, features, min_zoom=16, max_zoom=14)
     assert not out.exists()
     assert not list(tmp_path.glob(".out.tmp-*"))
+
+
+def test_coarse_captures_stop_at_the_zoom_of_their_gsd(tmp_path: Path, scene: Scene) -> None:
+    # a 10 m capture stored on the 2 m grid: tiled to zoom 14 (7.4 m pixels at 39° N), not to
+    # the grid's native zoom; the page enlarges it (maxNativeZoom), so nothing is lost
+    captures, features = scene
+    coarse = [captures[0], dataclasses.replace(captures[1], gsd_m=10.0)]
+    build_viewer(tmp_path / "out", "T", "EPSG:32652", coarse, features)
+    data = load_data(tmp_path / "out")
+    fine, s2 = data["captures"]
+    assert s2["max_zoom"] == 14 < fine["max_zoom"]
+    assert max(int(p.name) for p in (tmp_path / "out/tiles/cap1").iterdir()) == 14
+
+
+def test_tiles_are_lossless(tmp_path: Path, scene: Scene) -> None:
+    # WebP tiles hold exactly the stretched pixels (as the PNG tiles did)
+    from pipeline.viewer.tiles import encode_tile
+
+    rng = np.random.default_rng(1)
+    rgb = rng.integers(0, 256, (3, 256, 256), dtype=np.uint8)
+    alpha = np.where(rng.random((256, 256)) < 0.1, 0, 255).astype(np.uint8)
+    with Image.open(io.BytesIO(encode_tile(rgb, alpha))) as im:
+        back = np.asarray(im.convert("RGBA"))
+    assert (back[..., 3] == alpha).all()
+    opaque = alpha == 255
+    assert (back[..., :3].transpose(2, 0, 1)[:, opaque] == rgb[:, opaque]).all()
