@@ -29,7 +29,7 @@ from imagery.catalogue import open_catalogue  # noqa: E402
 from imagery.simulate.archive import read_truth  # noqa: E402
 from imagery.workspace import FacilityWorkspace, workspace_grid  # noqa: E402
 from pipeline.demo import DEMO_FACILITY, run_demo  # noqa: E402
-from pipeline.history.events import find_events  # noqa: E402
+from pipeline.history.events import read_events  # noqa: E402
 from pipeline.history.validation import validate_events  # noqa: E402
 from pipeline.runner import TRUTH_RELATIVE  # noqa: E402
 
@@ -43,7 +43,7 @@ def report(workspace: Path) -> None:
     grid = workspace_grid(ws, facility, None)
     truth = read_truth(ws.dir / TRUTH_RELATIVE).events
     with open_catalogue(ws.catalogue_path, grid.crs) as cat:
-        events = find_events(cat.captures(), cat.changes())
+        events = read_events(cat)  # as the run stored them
     val = validate_events(truth, events)
     found = sum(m.found for m in val.matches)
     print(f"events {val.events}, truth events {len(val.matches)}: recall {val.recall:.1%} "
