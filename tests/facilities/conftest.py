@@ -106,3 +106,25 @@ def write_definition(tmp_path: Path) -> WriteDefinition:
 def make_definition() -> Callable[..., Definition]:
     """The builder of tiny definitions, for facilities elsewhere on the globe."""
     return tiny_definition
+
+
+BUNDLED_IDS = [  # every shipped definition, pinned so an added or lost file is noticed
+    "choma-bong-restricted-area",
+    "chongjin-kwanliso-25",
+    "chungsan-kyohwaso-11",
+    "hamhung-kyohwaso-9",
+    "hoeryong-kwanliso-22",
+    "hwasong-kwanliso-16",
+    "jongori-kyohwaso-12",
+    "kaechon-kwanliso-14",
+    "kaechon-kyohwaso-1",
+    "kangdong-kyohwaso-4",
+    "kanggye-kyohwaso-7",
+    "oro-kyohwaso-22",
+    "pukchang-kwanliso-18",
+    "sariwon-kyohwaso-6",
+    "sinuiju-kyohwaso-3",
+    "tanchon-kyohwaso-77",
+    "yodok-kwanliso-15",
+    "yongdam-kyohwaso-8",
+]

@@ -25,30 +25,11 @@ from facilities.load import (
     validate_paths,
     validate_registry,
 )
+from tests.facilities.conftest import BUNDLED_IDS
 
 Definition = dict[str, Any]
 Write = Callable[..., Path]
 KANGDONG = BUNDLED_DIR / "kangdong-kyohwaso-4.geojson"
-BUNDLED_IDS = [
-    "choma-bong-restricted-area",
-    "chongjin-kwanliso-25",
-    "chungsan-kyohwaso-11",
-    "hamhung-kyohwaso-9",
-    "hoeryong-kwanliso-22",
-    "hwasong-kwanliso-16",
-    "jongori-kyohwaso-12",
-    "kaechon-kwanliso-14",
-    "kaechon-kyohwaso-1",
-    "kangdong-kyohwaso-4",
-    "kanggye-kyohwaso-7",
-    "oro-kyohwaso-22",
-    "pukchang-kwanliso-18",
-    "sariwon-kyohwaso-6",
-    "sinuiju-kyohwaso-3",
-    "tanchon-kyohwaso-77",
-    "yodok-kwanliso-15",
-    "yongdam-kyohwaso-8",
-]
 
 
 def test_bundled_only() -> None:
