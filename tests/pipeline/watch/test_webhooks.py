@@ -16,7 +16,7 @@ from pipeline.watch.alerts import alert_for_event
 from pipeline.watch.config import WebhookSpec, endpoint_id
 from pipeline.watch.ledger import DeliveryLedger
 from pipeline.watch.webhooks import DeliveryJob, WebhookDispatcher, pending_jobs
-from tests.pipeline.watch.conftest import HookServer, write_config
+from tests.pipeline.watch.conftest import FACILITY_ID, HookServer, write_config
 from tests.pipeline.watch.test_alerts import _event
 
 SECRET = "s3cr3t-t0ken-XYZ"
@@ -115,7 +115,9 @@ def test_watch_exits_1_when_deliveries_fail_and_prints_no_secret(
             'headers = { Authorization = "env:CAMPWATCH_TEST_HOOK_TOKEN" } }]',
         )
         cfg.write_text(text)
-        result = CliRunner().invoke(watch, ["--workspace", str(ws), "--json"])
+        result = CliRunner().invoke(
+            watch, ["--workspace", str(ws), "--facility", FACILITY_ID, "--json"]
+        )
     assert result.exit_code == 1, result.output
     report = json.loads(result.output)
     assert all(f["status"] == "ok" for f in report["facilities"])
