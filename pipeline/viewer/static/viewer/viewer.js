@@ -260,10 +260,16 @@
   });
   if (!Object.keys(types).length) { legend.appendChild(el("li", "no changes in this workspace")); }
 
+  const ordinal = (n) => {
+    const tens = n % 100, ones = n % 10;
+    const suffix = tens >= 11 && tens <= 13 ? "th" : ones === 1 ? "st" : ones === 2 ? "nd" :
+      ones === 3 ? "rd" : "th";
+    return n + suffix;
+  };
   document.getElementById("about-text").textContent =
     "True colour (red, green, blue surface reflectance). All captures share one linear " +
-    "stretch, from the " + D.stretch_percentiles[0] + "th to the " + D.stretch_percentiles[1] +
-    "th percentile of each band pooled over every capture, so unchanged ground looks the " +
+    "stretch, from the " + ordinal(D.stretch_percentiles[0]) + " to the " +
+    ordinal(D.stretch_percentiles[1]) + " percentile of each band pooled over every capture, so unchanged ground looks the " +
     "same on both sides of the swipe. Rendered from the facility grid (" + D.crs + ") into Web " +
     "Mercator tiles by campwatch " + D.campwatch_version + "; transparent where there is no data.";
 
