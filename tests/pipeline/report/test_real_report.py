@@ -33,6 +33,7 @@ from pipeline.change.zones import grid_zones
 from pipeline.cli.main import _summary_lines, main
 from pipeline.history.events import STRUCTURE_MAX_M2, read_events
 from pipeline.report.report_figures import MIN_FIGURE_PIXELS, event_bounds
+from tests.chromium import headless_chromium
 from tests.pipeline.report.real_bercy import (
     CREDIT,
     FACILITY_ID,
@@ -40,8 +41,6 @@ from tests.pipeline.report.real_bercy import (
     write_facility,
 )
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 DATE_PATTERN = r"_(\d{8})\.tif$"
 
 
@@ -284,25 +283,10 @@ def test_review_list_is_ranked_and_shows_area_confidence_zone_and_centre(real: R
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    if CHROMIUM is None or not CHROMEDRIVER.exists():
-        pytest.skip("needs headless Chromium: apt-get install -y chromium chromium-driver")
-    webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (pip)")
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--window-size=1200,1600"):
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-real')}")
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.set_page_load_timeout(30)
-    try:
+    with headless_chromium(
+        tmp_path_factory.mktemp("chromium-real"), window_size="1200,1600"
+    ) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def test_real_report_in_chromium(real: RealRun, browser: Any) -> None:

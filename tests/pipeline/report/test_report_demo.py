@@ -24,10 +24,8 @@ from pipeline.history.events import find_events
 from pipeline.history.review import record_review, review_events
 from pipeline.report.html import ReportOutputs, report_facility
 from pipeline.run import run_facility
+from tests.chromium import headless_chromium
 from tests.pipeline.report.conftest import DemoCopy
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 
 
 @pytest.fixture(scope="module")
@@ -149,25 +147,10 @@ def test_pdf_first_page_has_the_banner(report: ReportOutputs, tmp_path: Path) ->
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    if CHROMIUM is None or not CHROMEDRIVER.exists():
-        pytest.skip("needs headless Chromium: apt-get install -y chromium chromium-driver")
-    webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (pip)")
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--window-size=1200,900"):
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-report')}")
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.set_page_load_timeout(30)
-    try:
+    with headless_chromium(
+        tmp_path_factory.mktemp("chromium-report"), window_size="1200,900"
+    ) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def test_report_renders_in_chromium_without_errors(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import http.server
-import shutil
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -20,6 +19,7 @@ from facilities.grid import FacilityGrid
 from imagery.capture import BANDS
 from imagery.store import write_grid_raster
 from pipeline.viewer.build import ViewerCapture, ViewerFeature, build_viewer
+from tests.chromium import headless_chromium
 
 GRID = FacilityGrid("EPSG:32652", 2.0, 363_000.0, 4_320_000.0, 300, 240)
 """600 m x 480 m at 2 m, near 39° N (the Kangdong UTM zone)."""
@@ -101,19 +101,6 @@ def write_scene(
     return captures, features
 
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-CHROME_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--window-size=1280,800",
-)
 
 
 @pytest.fixture(scope="module")
@@ -159,25 +146,10 @@ def served(built_viewer: Path) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """Headless Chromium through Selenium and the Debian chromedriver (never downloaded)."""
-    if CHROMIUM is None or not CHROMEDRIVER.exists():
-        pytest.skip(
-            "needs headless Chromium and its driver: apt-get install -y chromium chromium-driver"
-        )
-    webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (pip)")
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in CHROME_FLAGS:
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.set_page_load_timeout(20)
-    try:
+    with headless_chromium(
+        tmp_path_factory.mktemp("chromium-profile"), window_size="1280,800", page_load_timeout_s=20
+    ) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 @pytest.fixture
