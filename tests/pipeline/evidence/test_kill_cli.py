@@ -3,12 +3,7 @@ uninterrupted run (issue #12, item 6). Watch and fetch are in tests/pipeline/wat
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +12,11 @@ import pytest
 from imagery.catalogue import open_catalogue
 from imagery.verify import verify_workspace
 from pipeline.lock import is_temporary
+from tests.killing import kill_when_paused
 from tests.pipeline.evidence.conftest import MIN_AREA_M2, cli, delivery
 from tests.pipeline.watch.conftest import CRS, FACILITY_ID
 
 HARNESS = Path(__file__).with_name("kill_harness.py")
-REPO = Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.slow
 
 
@@ -82,25 +77,8 @@ def stages(originals: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[st
 
 
 def _kill(args: list[str], spec: str, tmp_path: Path) -> None:
-    mark = tmp_path / "paused"
-    mark.unlink(missing_ok=True)
-    env = os.environ | {"CAMPWATCH_TEST_PAUSE_AT": spec, "CAMPWATCH_TEST_PAUSE_FILE": str(mark),
-                        "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, str(HARNESS), *args], env=env, cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 240
-    while not mark.exists():
-        if proc.poll() is not None:
-            out = proc.stdout.read().decode() if proc.stdout else ""
-            pytest.fail(f"{args[0]} ended (code {proc.returncode}) before {spec}:\n{out}")
-        if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"{args[0]} never reached {spec}")
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=10)
-    if proc.stdout:
-        proc.stdout.close()
+    kill_when_paused(HARNESS, args, pause_at=spec, mark=tmp_path / "paused", label=args[0],
+                     deadline_s=240)
 
 
 @pytest.mark.parametrize(

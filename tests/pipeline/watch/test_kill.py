@@ -26,6 +26,7 @@ from pipeline.watch.alerts import alert_key
 from pipeline.watch.config import find_watch_config
 from pipeline.watch.ledger import AlertLedger, DeliveryLedger
 from pipeline.watch.passes import watch_pass
+from tests.killing import kill_when_paused
 from tests.pipeline.watch.conftest import FACILITY_ID, HookServer, write_config
 
 HARNESS = Path(__file__).with_name("harness.py")
@@ -48,29 +49,9 @@ def _temporaries(ws: Path) -> list[Path]:
 
 
 def _kill_at(stage: str, ws: Path, tmp_path: Path) -> None:
-    mark = tmp_path / f"paused-{stage}"
-    env = os.environ | {
-        "CAMPWATCH_TEST_PAUSE_AT": stage,
-        "CAMPWATCH_TEST_PAUSE_FILE": str(mark),
-        "PYTHONPATH": str(REPO),
-    }
-    proc = subprocess.Popen(
-        [sys.executable, str(HARNESS), "--workspace", str(ws), "--facility", FACILITY_ID],
-        env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 60
-    while not mark.exists():
-        if proc.poll() is not None:
-            out = proc.stdout.read().decode() if proc.stdout else ""
-            pytest.fail(f"run ended (code {proc.returncode}) before pausing at {stage}:\n{out}")
-        if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"run never reached {stage}")
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=10)
-    if proc.stdout:
-        proc.stdout.close()
+    kill_when_paused(HARNESS, ["--workspace", str(ws), "--facility", FACILITY_ID],
+                     pause_at=stage, mark=tmp_path / f"paused-{stage}", label="run",
+                     deadline_s=60)
 
 
 @pytest.mark.parametrize(
