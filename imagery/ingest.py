@@ -33,7 +33,7 @@ from imagery.catalogue import open_catalogue
 from imagery.clearsky import MaskParams, clear_mask
 from imagery.errors import ImageryError, IngestError
 from imagery.quality import DEFAULT_MIN_CLEAR, assess_quality, region_masks
-from imagery.store import grid_raster_writer, sha256_file
+from imagery.store import check_blocks, error_causes, grid_raster_writer, sha256_file
 from imagery.vendor.metadata import (
     Overrides,
     VendorMetadata,
@@ -155,36 +155,6 @@ def _stored_source(path: Path, ws: FacilityWorkspace) -> str:
         return str(path.resolve())
 
 
-def _decode_all(src: DatasetReader, path: Path, indexes: Sequence[int]) -> None:
-    """Decode every block of the file once, so corrupt data is refused before anything is
-    written (a warp would resample around it or turn it into no data).
-
-    Raises:
-        IngestError: naming the file, the band and the tile (block row and column).
-    """
-    for band in indexes:
-        for (row, col), window in src.block_windows(band):
-            try:
-                src.read(band, window=window)
-            except RasterioError as exc:
-                raise IngestError(
-                    f"{path}: band {band} tile (block row {row}, col {col}; pixels "
-                    f"x {int(window.col_off)}..{int(window.col_off + window.width) - 1}, "
-                    f"y {int(window.row_off)}..{int(window.row_off + window.height) - 1}) "
-                    f"cannot be decoded (corrupt data): {_causes(exc)}"
-                ) from exc
-
-
-def _causes(exc: BaseException) -> str:
-    causes = [str(exc)]
-    inner = exc.__cause__ or exc.__context__
-    while inner is not None and len(causes) < 4:
-        if str(inner) not in causes:
-            causes.append(str(inner))
-        inner = inner.__cause__ or inner.__context__
-    return ": ".join(causes)
-
-
 def ingest_file(
     path: Path,
     facility: Facility,
@@ -258,7 +228,10 @@ def _ingest_one(
                     log.info("%s: already catalogued as %s", path, capture_id)
                     return None, f"already catalogued as {capture_id}"
             indexes = _band_indexes(src, path)
-            _decode_all(src, path, indexes)
+            try:
+                log.info("%s", check_blocks(src, path, indexes))
+            except ImageryError as exc:
+                raise IngestError(str(exc)) from exc
             return _ingest_open(
                 src,
                 path,
@@ -273,7 +246,7 @@ def _ingest_one(
                 progress=progress,
             ), ""
     except RasterioError as exc:
-        raise IngestError(f"{path}: cannot be read as a raster: {_causes(exc)}") from exc
+        raise IngestError(f"{path}: cannot be read as a raster: {error_causes(exc)}") from exc
 
 
 def _ingest_open(

@@ -5,14 +5,17 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import rasterio
 import rasterio.shutil
+from rasterio.errors import RasterioError
+from rasterio.io import DatasetReader
 from rasterio.windows import Window
 
 from facilities.grid import FacilityGrid
@@ -222,3 +225,112 @@ def read_decimated(
     with rasterio.open(mask) as src:
         clear: np.ndarray = src.read(1, out_shape=shape, resampling=Resampling.nearest) == 1
     return refl, clear
+
+
+# Codecs whose blocks carry their own checksum in a GeoTIFF: a deflate block is a zlib
+# stream ending in an Adler-32 of the decoded bytes (RFC 1950). libtiff stops inflating
+# once a tile's bytes are filled and never reads that trailer, so flipped bytes inside a
+# deflate block can decode to wrong pixels without any error.
+_CHECKSUMMED = {"DEFLATE"}
+
+
+def check_blocks(src: DatasetReader, path: Path, indexes: Sequence[int]) -> str:
+    """Decode every block of an open raster once and check each block's own checksum.
+
+    Every block of ``indexes`` is decoded (so data the decoder finds corrupt is refused
+    before anything is written). For a GeoTIFF compressed with deflate, each block's raw
+    bytes (full resolution and every internal overview) are also inflated in full, which
+    checks the Adler-32 that ends each zlib stream: corruption that decodes silently is
+    caught there. Other codecs (LZW, ZSTD as GDAL writes it, none) carry no per-block
+    checksum; the returned statement says so.
+
+    Args:
+        src: the open raster.
+        path: its file (for the messages, and to read raw block bytes).
+        indexes: the bands that will be read.
+
+    Returns:
+        What was checked, in one sentence for the log.
+
+    Raises:
+        ImageryError: naming the file, the band or overview, and the tile (block row and
+            column, pixel ranges) that cannot be decoded or fails its checksum.
+
+    Example:
+        >>> # with rasterio.open(p) as src: note = check_blocks(src, p, [1, 2, 3, 4])
+    """
+    for band in indexes:
+        for (row, col), window in src.block_windows(band):
+            try:
+                src.read(band, window=window)
+            except RasterioError as exc:
+                raise ImageryError(
+                    f"{path}: band {band} {_tile(row, col, window)} cannot be decoded "
+                    f"(corrupt data): {error_causes(exc)}"
+                ) from exc
+    codec = src.compression.name.upper() if src.compression is not None else "NONE"
+    if src.driver != "GTiff" or codec not in _CHECKSUMMED:
+        return (
+            f"{path}: every block decoded; {codec.lower()} blocks carry no checksum, so only "
+            "corruption the decoder detects is refused (the file's SHA-256 guards it from now on)"
+        )
+    with open(path, "rb") as raw:
+        _check_deflate(src, path, raw, indexes, level="")
+        for level, factor in enumerate(src.overviews(indexes[0])):
+            with rasterio.open(path, overview_level=level) as ovr:
+                _check_deflate(ovr, path, raw, indexes, level=f"overview 1/{factor} ")
+    return f"{path}: every block decoded and every deflate block's Adler-32 checked"
+
+
+def _check_deflate(
+    src: DatasetReader, path: Path, raw: BinaryIO, indexes: Sequence[int], *, level: str
+) -> None:
+    pixel_interleaved = src.interleaving is not None and src.interleaving.name == "pixel"
+    for band in indexes[:1] if pixel_interleaved else indexes:
+        what = f"bands {indexes[0]}-{indexes[-1]}" if pixel_interleaved and len(indexes) > 1 \
+            else f"band {band}"
+        for (row, col), window in src.block_windows(band):
+            offset = src.get_tag_item(f"BLOCK_OFFSET_{col}_{row}", "TIFF", bidx=band)
+            size = src.get_tag_item(f"BLOCK_SIZE_{col}_{row}", "TIFF", bidx=band)
+            if not offset or not size or int(size) == 0:
+                continue  # a sparse (never written) block reads as nodata
+            raw.seek(int(offset))
+            block = raw.read(int(size))
+            try:
+                inflater = zlib.decompressobj()
+                inflater.decompress(block)
+                complete = inflater.eof
+            except zlib.error as exc:
+                raise ImageryError(
+                    f"{path}: {level}{what} {_tile(row, col, window)} fails its deflate "
+                    f"checksum (corrupt data: {exc}); {int(size)} bytes at offset {int(offset)}"
+                ) from exc
+            if not complete:
+                raise ImageryError(
+                    f"{path}: {level}{what} {_tile(row, col, window)} is a truncated deflate "
+                    f"stream (corrupt data); {int(size)} bytes at offset {int(offset)}"
+                )
+
+
+def _tile(row: int, col: int, window: Window) -> str:
+    return (
+        f"tile (block row {row}, col {col}; pixels "
+        f"x {int(window.col_off)}..{int(window.col_off + window.width) - 1}, "
+        f"y {int(window.row_off)}..{int(window.row_off + window.height) - 1})"
+    )
+
+
+def error_causes(exc: BaseException) -> str:
+    """An exception and its causes in one line (GDAL's reason is often in the cause).
+
+    Example:
+        >>> error_causes(ValueError("bad"))
+        'bad'
+    """
+    causes = [str(exc)]
+    inner = exc.__cause__ or exc.__context__
+    while inner is not None and len(causes) < 4:
+        if str(inner) not in causes:
+            causes.append(str(inner))
+        inner = inner.__cause__ or inner.__context__
+    return ": ".join(causes)

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+import rasterio.enums
+import rasterio.shutil
 from affine import Affine
 from click.testing import CliRunner
 
@@ -86,6 +88,75 @@ def test_corrupt_tile_is_refused_naming_the_tile(tmp_path: Path) -> None:
     assert not any(ws.captures_dir.glob("*")) if ws.captures_dir.exists() else True
     with open_catalogue(ws.catalogue_path, grid.crs) as cat:
         assert cat.captures() == []
+
+
+def _flip_inside_block(path: Path, block: str, *, overview: int | None = None) -> tuple[int, int]:
+    """Overwrite 64 bytes in the middle of one compressed block; return its offset and size."""
+    kwargs = {} if overview is None else {"overview_level": overview}
+    with rasterio.open(path, **kwargs) as ds:
+        off = int(ds.get_tag_item(f"BLOCK_OFFSET_{block}", "TIFF", bidx=1))
+        size = int(ds.get_tag_item(f"BLOCK_SIZE_{block}", "TIFF", bidx=1))
+    assert size > 256
+    with open(path, "r+b") as fh:
+        fh.seek(off + size // 2)
+        fh.write(bytes(range(64)))
+    return off, size
+
+
+def test_deflate_tile_that_decodes_silently_is_refused_by_its_checksum(tmp_path: Path) -> None:
+    """The issue's own example: 64 bytes flipped inside a compressed COG tile."""
+    ws = FacilityWorkspace(tmp_path / "ws", FACILITY.id)
+    grid = workspace_grid(ws, FACILITY, 10.0)
+    good = delivery(tmp_path / "good.tif", compress="deflate")
+    src = tmp_path / "cog.tif"
+    with rasterio.open(good) as ds:
+        rasterio.shutil.copy(ds, src, driver="COG", compress="DEFLATE", blocksize=64)
+    with rasterio.open(src) as ds:
+        intact = ds.read()
+    off, size = _flip_inside_block(src, "1_1")
+    with rasterio.open(src) as ds:  # the premise: GDAL decodes it without a word
+        damaged = ds.read()
+    assert int((damaged != intact).any(axis=0).sum()) > 100
+    with pytest.raises(IngestError) as err:
+        ingest_file(src, FACILITY, grid, ws)
+    assert str(err.value) == (
+        f"{src}: bands 1-4 tile (block row 1, col 1; pixels x 64..127, y 64..127) fails its "
+        "deflate checksum (corrupt data: Error -3 while decompressing data: incorrect data "
+        f"check); {size} bytes at offset {off}"
+    )
+    with open_catalogue(ws.catalogue_path, grid.crs) as cat:
+        assert cat.captures() == []
+    assert not ws.captures_dir.exists() or not any(ws.captures_dir.glob("*"))
+
+
+def test_deflate_overview_tile_is_checked_too(tmp_path: Path) -> None:
+    ws = FacilityWorkspace(tmp_path / "ws", FACILITY.id)
+    grid = workspace_grid(ws, FACILITY, 10.0)
+    src = delivery(tmp_path / "ovr.tif", compress="deflate")
+    with rasterio.open(src, "r+") as ds:
+        ds.build_overviews([2], rasterio.enums.Resampling.average)
+    _flip_inside_block(src, "0_0", overview=0)
+    with pytest.raises(IngestError, match=r"ovr\.tif: overview 1/2 bands 1-4 tile \(block row 0, "
+                       r"col 0; .*\) fails its deflate checksum"):
+        ingest_file(src, FACILITY, grid, ws)
+
+
+def test_intact_deflate_and_zstd_files_are_ingested_and_say_what_was_checked(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    ws = FacilityWorkspace(tmp_path / "ws", FACILITY.id)
+    grid = workspace_grid(ws, FACILITY, 10.0)
+    caplog.set_level("INFO", logger="imagery.ingest")
+    deflate = delivery(tmp_path / "d.tif", compress="deflate")
+    assert ingest_file(deflate, FACILITY, grid, ws) is not None
+    assert f"{deflate}: every block decoded and every deflate block's Adler-32 checked" in (
+        caplog.text
+    )
+    zstd = delivery(tmp_path / "z.tif", compress="zstd")
+    with rasterio.open(zstd, "r+") as ds:  # another file: other bytes, other sha256
+        ds.update_tags(ACQUISITION_DATETIME="2015-06-30T02:13:00Z")
+    assert ingest_file(zstd, FACILITY, grid, ws) is not None
+    assert f"{zstd}: every block decoded; zstd blocks carry no checksum" in caplog.text
 
 
 def test_bad_resolution_is_refused_before_anything_is_written(tmp_path: Path) -> None:
