@@ -28,7 +28,6 @@ from rasterio.errors import RasterioError
 from rasterio.features import rasterize
 from rasterio.io import DatasetReader
 from rasterio.warp import transform_geom
-from scipy import ndimage
 
 from facilities.grid import FacilityGrid
 from imagery.cloud.model import (
@@ -37,6 +36,7 @@ from imagery.cloud.model import (
     MODEL_RESOLUTION_M,
     ProductLevel,
     cloud_probability,
+    not_clear,
 )
 from imagery.errors import IngestError, WarpError
 from imagery.store import sha256_file
@@ -222,8 +222,8 @@ def _model(
     scale, offset = scale_offset(idx)
     refl = warp_to_grid(src, coarse, bands=idx, scale=scale, offset=offset)
     prob, info = cloud_probability(refl, names, level[0])
-    not_clear = ndimage.binary_dilation(np.nan_to_num(prob, nan=0.0) >= threshold)
-    full = np.repeat(np.repeat(not_clear, k, axis=0), k, axis=1)[: grid.height, : grid.width]
+    cloudy = not_clear(prob, threshold)
+    full = np.repeat(np.repeat(cloudy, k, axis=0), k, axis=1)[: grid.height, : grid.width]
     why = "" if swir else (
         "; FALLBACK to the 4-band model: the file has no bands described swir16/swir22 (or "
         "swir1/swir2, B11/B12), which the 6-band model needs"

@@ -22,6 +22,7 @@ from importlib import metadata, resources
 from typing import Any, Literal
 
 import numpy as np
+from scipy import ndimage
 
 from imagery.errors import CloudModelError
 
@@ -186,3 +187,17 @@ def cloud_probability(
     prob[~full_valid] = np.nan
     log.debug("%s: %d x %d px, %.3f not clear", info.name, h, w, float(np.nanmean(prob >= 0.5)))
     return prob, info
+
+
+def not_clear(prob: np.ndarray, threshold: float = DEFAULT_CLOUD_THRESHOLD) -> np.ndarray:
+    """True where P(cloud) + P(shadow) reaches ``threshold``, grown by one pixel (soft cloud
+    edges); no-data (NaN) is not counted.
+
+    Example:
+        >>> import numpy as np
+        >>> p = np.zeros((5, 5), np.float32); p[2, 2] = 0.9
+        >>> int(not_clear(p).sum())
+        5
+    """
+    grown: np.ndarray = ndimage.binary_dilation(np.nan_to_num(prob, nan=0.0) >= threshold)
+    return grown
