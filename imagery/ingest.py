@@ -31,7 +31,7 @@ from imagery import __version__ as campwatch_version
 from imagery.capture import BANDS, Capture, safe_id
 from imagery.catalogue import open_catalogue
 from imagery.clearsky import MaskParams, clear_mask
-from imagery.cloud.choose import MaskOptions, check_analyst_mask, clear_sky
+from imagery.cloud.choose import MaskOptions, check_analyst_mask, clear_sky, mask_conflicts
 from imagery.errors import ImageryError, IngestError
 from imagery.quality import DEFAULT_MIN_CLEAR, assess_quality, region_masks
 from imagery.store import grid_raster_writer, sha256_file
@@ -246,7 +246,7 @@ def _ingest_one(
     with open_catalogue(ws.catalogue_path, grid.crs) as cat:
         known = cat.captures_of_source(source_sha)
     if known:
-        conflicts = _conflicts(known[0], overrides)
+        conflicts = _conflicts(known[0], overrides) + mask_conflicts(known[0], masking)
         if conflicts:
             raise IngestError(
                 f"{path}: this file (sha256 {source_sha}) is already capture "

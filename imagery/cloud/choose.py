@@ -30,6 +30,7 @@ from rasterio.io import DatasetReader
 from rasterio.warp import transform_geom
 
 from facilities.grid import FacilityGrid
+from imagery.capture import Capture
 from imagery.cloud.model import (
     BANDS_4,
     DEFAULT_CLOUD_THRESHOLD,
@@ -143,6 +144,29 @@ def swir_indexes(src: DatasetReader) -> tuple[int, int] | None:
             return None
         found.append(hits[0])
     return found[0], found[1]
+
+
+def mask_conflicts(known: Capture, options: MaskOptions | None) -> list[str]:
+    """The mask options that contradict how a catalogued capture of the same file was masked
+    (its mask is not silently kept when another was asked for).
+
+    Example:
+        >>> # mask_conflicts(catalogued, MaskOptions(cloud_threshold=0.3))
+        >>> # ['--cloud-threshold 0.3 (catalogued mask: rules)']
+    """
+    if options is None:
+        return []
+    out = []
+    p = options.cloud_threshold
+    if p is not None and known.cloud_threshold != p:
+        out.append(f"--cloud-threshold {p:g} (catalogued mask: {known.mask_method}, "
+                   f"threshold {known.cloud_threshold})")
+    if options.analyst_mask is not None:
+        sha = sha256_file(Path(options.analyst_mask))
+        if known.mask_method != "analyst" or sha not in (known.mask_detail or ""):
+            out.append(f"--mask {options.analyst_mask} (sha256 {sha}; catalogued mask: "
+                       f"{known.mask_method})")
+    return out
 
 
 def check_analyst_mask(path: Path) -> None:

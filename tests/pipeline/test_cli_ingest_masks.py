@@ -154,3 +154,12 @@ def test_one_mask_for_two_files_or_with_a_threshold_is_refused(tmp_path: Path) -
     both = ingest(tmp_path, str(a), "--mask", str(mask), "--cloud-threshold", "0.3")
     assert both.exit_code == 1 and "give one or the other" in both.output
     nothing_stored(tmp_path)
+
+
+def test_a_mask_asked_for_a_catalogued_file_is_refused_not_ignored(tmp_path: Path) -> None:
+    src = delivery(tmp_path / "scene.tif")
+    assert ingest(tmp_path, str(src)).exit_code == 0
+    mask = lonlat_mask(tmp_path / "analyst.tif")
+    again = ingest(tmp_path, str(src), "--mask", str(mask))
+    assert again.exit_code == 1 and "already capture" in again.output
+    assert f"--mask {mask}" in again.output and "catalogued mask: rules" in again.output
