@@ -163,3 +163,12 @@ def test_a_mask_asked_for_a_catalogued_file_is_refused_not_ignored(tmp_path: Pat
     again = ingest(tmp_path, str(src), "--mask", str(mask))
     assert again.exit_code == 1 and "already capture" in again.output
     assert f"--mask {mask}" in again.output and "catalogued mask: rules" in again.output
+
+
+def test_simulated_captures_keep_the_rules_and_say_so(demo_workspace: Path) -> None:
+    """The demo's captures (SIM-S2 among them) are masked by the rules, never the model."""
+    with open_catalogue(demo_workspace / FID / "catalogue.gpkg", GRID.crs) as cat:
+        caps = cat.captures()
+    assert caps and {c.mask_method for c in caps} == {"rules"}
+    assert all("simulated capture" in (c.mask_detail or "") for c in caps)
+    assert all(c.cloud_threshold is None for c in caps)
