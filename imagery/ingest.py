@@ -346,7 +346,7 @@ def _ingest_open(
         sky = clear_sky(
             src, sensor=meta.sensor, simulated=meta.simulated, grid=grid, valid=valid,
             level_texts=[meta.sensor, meta.product_id or "", path.name],
-            indexes=indexes, rules=rules, options=masking,
+            indexes=indexes, rules=rules, options=masking, radiometry=radiometry,
             scale_offset=lambda idx: _scale_offset(src, idx, path, warn=False)[:2],
         )
         clear = sky.clear & valid

@@ -234,6 +234,7 @@ def _model(
     scale_offset: Callable[[Sequence[int]], tuple[Sequence[float], Sequence[float]]],
     level: tuple[ProductLevel, str],
     threshold: float,
+    radiometry: str,
 ) -> ClearSky:
     k = max(1, int(round(max(MODEL_RESOLUTION_M, grid.resolution) / grid.resolution)))
     coarse = FacilityGrid(
@@ -257,6 +258,9 @@ def _model(
         f"{info.level.upper()} {level[1]}; at {coarse.resolution:g} m; not clear where "
         f"P(cloud)+P(shadow) >= {threshold:g}, grown by one {coarse.resolution:g} m pixel){why}"
     )
+    if "ASSUMED" in radiometry:
+        detail += (f"; its input scale is ASSUMED ({radiometry.split(' (')[0]}): a wrong scale "
+                   "(e.g. a Landsat Collection 2 file without its scale tags) misleads the model")
     if not swir:
         log.warning("%s: %s", src.name, why.lstrip("; "))
     return ClearSky(~full, "model", detail, threshold)
@@ -274,6 +278,7 @@ def clear_sky(
     scale_offset: Callable[[Sequence[int]], tuple[Sequence[float], Sequence[float]]],
     rules: Callable[[], np.ndarray],
     options: MaskOptions | None = None,
+    radiometry: str = "",
 ) -> ClearSky:
     """The clear-sky mask of one capture on ``grid``, chosen as the module says.
 
@@ -286,6 +291,7 @@ def clear_sky(
         scale_offset: the scale and offset of the given band indexes (the ingest's rule).
         rules: computes the brightness-rule mask on ``grid`` (called only when used).
         options: the analyst's mask or the model threshold.
+        radiometry: how the ingest derived reflectance (an ASSUMED scale is noted).
 
     Raises:
         IngestError: an analyst's mask that cannot be used (names file, field and value).
@@ -307,7 +313,8 @@ def clear_sky(
                "was trained on")
     else:
         threshold = opts.cloud_threshold or DEFAULT_CLOUD_THRESHOLD
-        return _model(src, grid, indexes, scale_offset, product_level(level_texts), threshold)
+        return _model(src, grid, indexes, scale_offset, product_level(level_texts), threshold,
+                      radiometry)
     detail = f"brightness rules (imagery/clearsky.py): {why}"
     if opts.cloud_threshold is not None:
         detail += f"; --cloud-threshold {opts.cloud_threshold:g} not used (no cloud model here)"

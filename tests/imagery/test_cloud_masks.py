@@ -132,6 +132,7 @@ def test_clear_date_stays_clear_and_four_bands_fall_back_by_name(
     assert cap.mask_detail is not None
     assert "FALLBACK to the 4-band model" in cap.mask_detail
     assert "L1C ASSUMED" in cap.mask_detail and ">= 0.3" in cap.mask_detail
+    assert "input scale is ASSUMED (DN / 10000 ASSUMED)" in cap.mask_detail
     clear, valid = stored_mask(ws, cap)
     assert clear[valid].mean() > 0.95
     with open_catalogue(ws.catalogue_path, grid.crs) as cat:
