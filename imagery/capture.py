@@ -8,6 +8,8 @@ from datetime import datetime
 
 from shapely.geometry import Polygon
 
+from imagery.types import MaskMethod
+
 BANDS: tuple[str, ...] = ("blue", "green", "red", "nir")
 """Band order of every raster stored on a facility grid."""
 
@@ -96,3 +98,10 @@ class Capture:
     """SHA-256 of that sidecar file."""
     radiometry: str = ""
     """How stored values were derived from the source (scale, offset, rule)."""
+    mask_method: MaskMethod | None = None
+    """How the clear-sky mask was made (None in catalogues written before it was recorded)."""
+    mask_detail: str | None = None
+    """The mask's recipe: model and version, bands, level, resolution, threshold; or why the
+    brightness rules were used instead; or the analyst's mask file and its SHA-256."""
+    cloud_threshold: float | None = None
+    """P(cloud) + P(cloud shadow) at which the cloud model calls a pixel not clear (model only)."""

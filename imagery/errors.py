@@ -48,3 +48,7 @@ class AssetReadError(ImageryError):
 
 class TileError(ImageryError, ValueError):
     """A tile index that cannot be built as asked (names the parameter and its value)."""
+
+
+class CloudModelError(ImageryError, ValueError):
+    """The cloud model cannot run on the bands given (names the bands, level or model file)."""

@@ -31,6 +31,7 @@ from imagery import __version__ as campwatch_version
 from imagery.capture import BANDS, Capture, safe_id
 from imagery.catalogue import open_catalogue
 from imagery.clearsky import MaskParams, clear_mask
+from imagery.cloud.choose import MaskOptions, check_analyst_mask, clear_sky, mask_conflicts
 from imagery.errors import ImageryError, IngestError
 from imagery.quality import DEFAULT_MIN_CLEAR, assess_quality, region_masks
 from imagery.store import check_blocks, error_causes, grid_raster_writer, sha256_file
@@ -76,7 +77,7 @@ def _band_indexes(src: DatasetReader, path: Path) -> list[int]:
 
 
 def _scale_offset(
-    src: DatasetReader, indexes: Sequence[int], path: Path
+    src: DatasetReader, indexes: Sequence[int], path: Path, *, warn: bool = True
 ) -> tuple[tuple[float, ...], tuple[float, ...], str]:
     scales = tuple(float(src.scales[i - 1]) for i in indexes)
     offsets = tuple(float(src.offsets[i - 1]) for i in indexes)
@@ -85,7 +86,8 @@ def _scale_offset(
         return scales, offsets, f"band scales {scales} and offsets {offsets} from the file"
     kind = np.dtype(src.dtypes[indexes[0] - 1])
     if kind == np.uint16 or kind == np.int16:
-        log.warning("%s: no band scale in the file; ASSUMING reflectance x 10000", path)
+        if warn:
+            log.warning("%s: no band scale in the file; ASSUMING reflectance x 10000", path)
         return (1e-4,) * n, (0.0,) * n, (
             "DN / 10000 ASSUMED (no scale in the file; the usual reflectance x 10000 convention:"
             " top-of-atmosphere for Sentinel-2 L1C, surface reflectance for L2A; uncalibrated"
@@ -165,6 +167,7 @@ def ingest_file(
     provider: str = "local",
     min_clear: float = DEFAULT_MIN_CLEAR,
     progress: Callable[[int, int], None] | None = None,
+    masking: MaskOptions | None = None,
 ) -> Capture | None:
     """Ingest one raster; return the new capture, or None if it was already catalogued.
 
@@ -172,17 +175,21 @@ def ingest_file(
     ingested again (whatever ``--date`` or ``--sensor`` says), and overrides that
     contradict its catalogued capture are refused.
 
+    ``masking`` chooses an analyst's mask or the cloud model's threshold
+    (:class:`imagery.cloud.choose.MaskOptions`); the capture records how it was masked.
+
     Raises:
         IngestError: unreadable file, corrupt data (naming the tile), missing metadata
             (naming the override flag), too few bands, no overlap with the facility grid,
-            or overrides that conflict with the file's catalogued capture.
+            overrides that conflict with the file's catalogued capture, or an analyst's
+            mask that cannot be used.
 
     Example:
         >>> # cap = ingest_file(Path("delivery/scene.tif"), facility, grid, ws)
     """
     cap, _ = _ingest_one(
         path, facility, grid, ws, overrides=overrides, provider=provider,
-        min_clear=min_clear, progress=progress,
+        min_clear=min_clear, progress=progress, masking=masking,
     )
     return cap
 
@@ -197,6 +204,7 @@ def _ingest_one(
     provider: str,
     min_clear: float,
     progress: Callable[[int, int], None] | None,
+    masking: MaskOptions | None = None,
 ) -> tuple[Capture | None, str]:
     """The new capture and "", or None and why the file was skipped."""
     path = Path(path)
@@ -208,7 +216,7 @@ def _ingest_one(
     with open_catalogue(ws.catalogue_path, grid.crs) as cat:
         known = cat.captures_of_source(source_sha)
     if known:
-        conflicts = _conflicts(known[0], overrides)
+        conflicts = _conflicts(known[0], overrides) + mask_conflicts(known[0], masking)
         if conflicts:
             raise IngestError(
                 f"{path}: this file (sha256 {source_sha}) is already capture "
@@ -244,6 +252,7 @@ def _ingest_one(
                 provider=provider,
                 min_clear=min_clear,
                 progress=progress,
+                masking=masking,
             ), ""
     except RasterioError as exc:
         raise IngestError(f"{path}: cannot be read as a raster: {error_causes(exc)}") from exc
@@ -262,6 +271,7 @@ def _ingest_open(
     provider: str,
     min_clear: float,
     progress: Callable[[int, int], None] | None,
+    masking: MaskOptions | None = None,
 ) -> Capture:
     assert meta.acquired is not None and meta.sensor is not None and meta.gsd_m is not None
     indexes = _band_indexes(src, path)
@@ -301,10 +311,18 @@ def _ingest_open(
         written.append(raster_path)
         if not valid.any():
             raise IngestError(f"{path}: has no valid pixels on the facility grid of {facility.id}")
-        coarse_clear = clear_mask(coarse, grid.resolution * f, MaskParams())
-        clear = np.repeat(np.repeat(coarse_clear, f, axis=0), f, axis=1)
-        clear = clear[: grid.height, : grid.width]
-        clear &= valid
+        def rules() -> np.ndarray:
+            coarse_clear = clear_mask(coarse, grid.resolution * f, MaskParams())
+            full = np.repeat(np.repeat(coarse_clear, f, axis=0), f, axis=1)
+            return full[: grid.height, : grid.width]
+
+        sky = clear_sky(
+            src, sensor=meta.sensor, simulated=meta.simulated, grid=grid, valid=valid,
+            level_texts=[meta.sensor, meta.product_id or "", path.name],
+            indexes=indexes, rules=rules, options=masking, radiometry=radiometry,
+            scale_offset=lambda idx: _scale_offset(src, idx, path, warn=False)[:2],
+        )
+        clear = sky.clear & valid
         with grid_raster_writer(
             mask_path,
             grid,
@@ -347,6 +365,9 @@ def _ingest_open(
             sidecar_path=str(meta.sidecar_path) if meta.sidecar_path else None,
             sidecar_sha256=meta.sidecar_sha256,
             radiometry=radiometry,
+            mask_method=sky.method,
+            mask_detail=sky.detail,
+            cloud_threshold=sky.threshold,
         )
         with open_catalogue(ws.catalogue_path, grid.crs) as cat:
             if not cat.add_capture(capture):
@@ -386,6 +407,7 @@ def ingest_paths(
     fail_fast: bool = False,
     progress: Callable[[int, int], None] | None = None,
     date_from_name: str | None = None,
+    masking: MaskOptions | None = None,
 ) -> IngestReport:
     """Ingest files and folders (``*.tif``/``*.tiff`` inside folders), one capture each.
 
@@ -395,7 +417,8 @@ def ingest_paths(
     date for several files is refused.
 
     Raises:
-        IngestError: ``overrides.date`` given for more than one file.
+        IngestError: ``overrides.date`` or an analyst's mask given for more than one file,
+            or an analyst's mask that cannot be read.
 
     Example:
         >>> # report = ingest_paths([Path("deliveries/")], facility, grid, ws)
@@ -408,6 +431,13 @@ def ingest_paths(
             f"({files[0]}, {files[1]}, ...): one date cannot be every file's; date each file "
             "from its own metadata or name (--date-from-name PATTERN), or ingest one at a time"
         )
+    if masking is not None and masking.analyst_mask is not None:
+        if len(files) > 1:
+            raise IngestError(
+                f"--mask {masking.analyst_mask} given for {len(files)} files ({files[0]}, "
+                f"{files[1]}, ...): an analyst's mask belongs to one capture; ingest one at a time"
+            )
+        check_analyst_mask(Path(masking.analyst_mask))
     added: list[Capture] = []
     skipped: list[tuple[str, str]] = []
     failed: list[tuple[str, str]] = []
@@ -415,7 +445,7 @@ def ingest_paths(
         try:
             cap, why = _ingest_one(
                 f, facility, grid, ws, overrides=overrides_for(f, overrides, date_from_name),
-                provider=provider, min_clear=min_clear, progress=None,
+                provider=provider, min_clear=min_clear, progress=None, masking=masking,
             )
         except ImageryError as exc:
             if fail_fast:

@@ -27,3 +27,7 @@ REVIEW_DECISIONS: tuple[str, ...] = get_args(ReviewDecision)
 
 ReviewStatus = Literal["pending", "accepted", "rejected", "needs_vhr"]
 """The decision in force on an event: ``"pending"`` until an analyst decides."""
+
+MaskMethod = Literal["model", "rules", "analyst", "scl", "qa_pixel"]
+"""How a capture's clear-sky mask was made: the trained cloud model, the brightness rules,
+an analyst's raster, or the provider's quality band (Sentinel-2 SCL, Landsat QA_PIXEL)."""

@@ -108,19 +108,29 @@ def _emit(as_json: bool, payload: dict[str, Any], lines: list[str]) -> None:
 @click.option("--gsd", type=float, help="Ground sample distance (m) when files lack it.")
 @click.option("--credit", help="Credit or licence line, e.g. '© 2015 DigitalGlobe'.")
 @click.option("--fail-fast", is_flag=True, help="Stop at the first file that fails.")
+@click.option("--mask", "mask_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="An analyst's clear-sky mask for ONE file: a one-band raster on any CRS, "
+                   "0 = usable, nonzero = not usable (warped to the grid with nearest); "
+                   "replaces the automatic mask.")
+@click.option("--cloud-threshold", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              metavar="P", help="P(cloud) + P(shadow) at which the cloud model (Sentinel-2, "
+                                "Landsat) calls a pixel not clear; default 0.5.")
 @facilities_option
 @json_option
 def ingest(
     facility_id: str, paths: tuple[Path, ...], workspace: Path, resolution: float | None,
     date_: str | None, date_pattern: str | None, allow_fine_grid: bool, sensor: str | None,
-    gsd: float | None, credit: str | None, fail_fast: bool, facility_dirs: tuple[Path, ...],
-    as_json: bool,
+    gsd: float | None, credit: str | None, fail_fast: bool, mask_path: Path | None,
+    cloud_threshold: float | None, facility_dirs: tuple[Path, ...], as_json: bool,
 ) -> None:
     """Catalogue local rasters (vendor GeoTIFFs) of FACILITY_ID onto its grid.
 
     Each file is dated from its own metadata (GeoTIFF tags, sidecars) or, with
-    --date-from-name, from its name; --date is for a single file.
+    --date-from-name, from its name; --date is for a single file. Sentinel-2 and Landsat
+    files are masked by the cloud model, other imagery by brightness rules, unless --mask
+    gives an analyst's mask; each capture records how it was masked.
     """
+    from imagery.cloud.choose import MaskOptions
     from imagery.ingest import expand_paths, ingest_paths
     from imagery.vendor.metadata import overrides_from_cli
 
@@ -128,6 +138,7 @@ def ingest(
         raise click.UsageError("give --date or --date-from-name, not both")
     with user_errors():
         overrides = overrides_from_cli(date_, sensor, credit, gsd)
+        masking = MaskOptions(mask_path, cloud_threshold)
         facility = load_facility_by_id(facility_id, facility_dirs)
         ws = FacilityWorkspace(workspace, facility.id)
         if resolution is not None:  # refused before anything is written
@@ -144,15 +155,21 @@ def ingest(
             report = ingest_paths(
                 files, facility, grid, ws,
                 overrides=overrides, date_from_name=date_pattern,
-                fail_fast=fail_fast, progress=progress_bar("ingest"),
+                fail_fast=fail_fast, progress=progress_bar("ingest"), masking=masking,
             )
-    lines = [f"added {c.capture_id} ({c.sensor}, {c.acquired:%Y-%m-%d})" for c in report.added]
+    lines = [
+        f"added {c.capture_id} ({c.sensor}, {c.acquired:%Y-%m-%d}; clear {c.clear_fraction:.0%}; "
+        f"mask: {c.mask_detail})" for c in report.added
+    ]
     lines += [f"skipped {p}: {why}" for p, why in report.skipped]
     lines += [f"FAILED {p}: {why}" for p, why in report.failed]
     lines.append(f"catalogue: {ws.catalogue_path}")
     _emit(as_json, {
         "facility_id": facility.id, "catalogue": str(ws.catalogue_path),
         "added": [c.capture_id for c in report.added],
+        "masks": {c.capture_id: {"method": c.mask_method, "detail": c.mask_detail,
+                                 "cloud_threshold": c.cloud_threshold,
+                                 "clear_fraction": c.clear_fraction} for c in report.added},
         "skipped": [list(s) for s in report.skipped], "failed": [list(f) for f in report.failed],
     }, lines)
     if report.failed:
