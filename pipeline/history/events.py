@@ -148,6 +148,9 @@ def find_events(captures: Sequence[Capture], changes: Sequence[StoredChange]) ->
                 continue
             if ch.extra.get("persistence") == "reverted":
                 continue
+            evidence = ch.extra.get("evidence")
+            if isinstance(evidence, dict) and evidence.get("verdict"):
+                continue  # the series explains it (pipeline.change.evidence)
             reverted = any(
                 later_ch.change_type == OPPOSITE.get(ch.change_type)
                 and later_ch.geometry.intersection(ch.geometry).area
