@@ -14,11 +14,8 @@ from datetime import datetime
 
 import numpy as np
 import rasterio.windows
-from affine import Affine
-from rasterio.features import rasterize
 from rasterio.windows import Window
 from rasterio.windows import bounds as window_bounds
-from shapely.geometry.base import BaseGeometry
 
 from facilities.grid import FacilityGrid
 from facilities.model import Facility
@@ -31,7 +28,7 @@ from imagery.warp import grid_blocks
 from imagery.workspace import FacilityWorkspace
 from pipeline.change.compare import TILE_SIZE, PairResult, compare_pair
 from pipeline.change.detect import ChangeParams
-from pipeline.change.evidence import log_contrast, temporal_evidence
+from pipeline.change.evidence import log_contrast, object_masks, temporal_evidence
 from pipeline.change.pairs import CapturePair, capture_pairs, gap_pairs, series_of
 from pipeline.change.persistence import RING_M, persistence
 from pipeline.change.tiled import tile_records, tile_statuses
@@ -155,25 +152,6 @@ def _with_persistence(
     return out
 
 
-def _masks(geom: BaseGeometry, transform: Affine, shape: tuple[int, int]) -> tuple[
-    tuple[slice, slice], np.ndarray, np.ndarray
-] | None:
-    """The object and its background ring rasterised in the ring's bounding box."""
-    ring_geom = geom.buffer(RING_M[1]).difference(geom.buffer(RING_M[0]))
-    minx, miny, maxx, maxy = ring_geom.bounds
-    c0, r0 = ~transform * (minx, maxy)
-    c1, r1 = ~transform * (maxx, miny)
-    r0, c0 = max(0, int(np.floor(r0))), max(0, int(np.floor(c0)))
-    r1, c1 = min(shape[0], int(np.ceil(r1))), min(shape[1], int(np.ceil(c1)))
-    if r1 <= r0 or c1 <= c0:
-        return None
-    local = transform * Affine.translation(c0, r0)
-    out = (r1 - r0, c1 - c0)
-    inside = rasterize([(geom, 1)], out_shape=out, transform=local, fill=0, dtype="uint8")
-    ring = rasterize([(ring_geom, 1)], out_shape=out, transform=local, fill=0, dtype="uint8")
-    return (slice(r0, r1), slice(c0, c1)), inside.astype(bool), ring.astype(bool)
-
-
 def _with_evidence(
     pairs: list[CapturePair], results: list[PairResult], captures: list[Capture],
     ws: FacilityWorkspace, grid: FacilityGrid,
@@ -204,7 +182,7 @@ def _with_evidence(
                 Window(0, 0, grid.width, grid.height))
             transform = rasterio.windows.transform(read, grid.transform)
             shape = (int(read.height), int(read.width))
-            masks = {ch.change_id: _masks(ch.geometry, transform, shape) for ch in here}
+            masks = {ch.change_id: object_masks(ch.geometry, transform, shape) for ch in here}
             for cap in members:
                 stack = _read_clear(cap, ws, read)
                 for ch in here:
