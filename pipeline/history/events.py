@@ -29,6 +29,9 @@ OPPOSITE = {
     "vegetation_loss": "vegetation_gain",
     "earthworks": "vegetation_gain",
 }
+CONFIDENCE_ORDER: dict[str, int] = {"high": 0, "medium": 1, "low": 2}
+"""Sort key of a confidence label (set from the series' evidence by the run, see
+:mod:`pipeline.change.evidence`): alerts and report figures are ranked by it first."""
 REVERT_SHARE = 0.5
 """A later opposite change covering this share of a change reverts it."""
 
