@@ -3,7 +3,10 @@
 A change between captures A and B is an *event* when the next usable capture
 C of the same series does not revert it: C still looks like B there, not like A
 (``extra["persistence"]``, set by the run loop with :mod:`pipeline.change.persistence`),
-and no change of the opposite kind between B and C covers most of it. Changes in
+and no change of the opposite kind between B and C covers most of it; and the
+whole series supports it (``extra["evidence"]``, set by the run loop with
+:mod:`pipeline.change.evidence`: new against every earlier capture, no oscillation, not
+the season or a change of light, large and strong enough). Changes in
 the last pair of a series cannot be confirmed yet and are reported as
 ``unconfirmed``. Vegetation gain or loss in fields and outside every zone is, in
 most pairs, the seasonal cycle: it is tracked by the timeline's NDVI per zone and
