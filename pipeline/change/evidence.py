@@ -142,13 +142,13 @@ def object_masks(
     res = abs(transform.a)
     margin = ring_m[1] + res
     minx, miny, maxx, maxy = geom.bounds
-    c0, r0 = ~transform * (minx - margin, maxy + margin)
-    c1, r1 = ~transform * (maxx + margin, miny - margin)
+    c0, r0 = ~transform @ (minx - margin, maxy + margin)
+    c1, r1 = ~transform @ (maxx + margin, miny - margin)
     r0, c0 = max(0, int(np.floor(r0))), max(0, int(np.floor(c0)))
     r1, c1 = min(shape[0], int(np.ceil(r1))), min(shape[1], int(np.ceil(c1)))
     if r1 <= r0 or c1 <= c0:
         return None
-    local = transform * Affine.translation(c0, r0)
+    local = transform @ Affine.translation(c0, r0)
     inside = rasterize([(geom, 1)], out_shape=(r1 - r0, c1 - c0), transform=local, fill=0,
                        dtype="uint8").astype(bool)
     if not inside.any():

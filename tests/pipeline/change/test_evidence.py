@@ -7,7 +7,7 @@ from datetime import datetime
 import numpy as np
 import pytest
 
-from pipeline.change.evidence import log_contrast, temporal_evidence
+from pipeline.change.evidence import log_contrast, object_masks, temporal_evidence
 
 GROUND = np.array([0.0, 0.0, 0.0, 0.0])
 ROOF = np.array([0.5, 0.6, 0.7, 0.2])  # a new material: bands change unequally
@@ -88,3 +88,22 @@ def test_log_contrast_needs_clear_pixels() -> None:
     assert got is not None and np.allclose(got, np.log(2.0))
     stack[:, 2:4, 2:4] = np.nan  # the object not clear
     assert log_contrast(stack, inside, ring) is None
+
+
+def test_object_masks_ring_lies_between_the_two_distances() -> None:
+    from affine import Affine
+    from shapely.geometry import box
+
+    transform = Affine(1, 0, 1000, 0, -1, 2000)  # 1 m pixels
+    got = object_masks(box(1020, 1970, 1030, 1980), transform, (60, 60))
+    assert got is not None
+    (rows, cols), inside, ring = got
+    assert int(inside.sum()) == 100 and not (inside & ring).any()
+    rr, cc = np.nonzero(ring)
+    # ring pixel centres lie 2..12 m outside the 10 m square (rows 20..29, cols 20..29)
+    r_abs, c_abs = rr + rows.start + 0.5, cc + cols.start + 0.5
+    dr = np.maximum(0, np.maximum(20 - r_abs, r_abs - 30))
+    dc = np.maximum(0, np.maximum(20 - c_abs, c_abs - 30))
+    dist = np.hypot(dr, dc)
+    assert dist.min() > 2.0 - 1e-9 and dist.max() <= 12.0 + 1e-9
+    assert object_masks(box(0, 0, 5, 5), transform, (60, 60)) is None  # off the array
