@@ -24,9 +24,10 @@ after, a change is an *event* only when:
   :data:`FLAT_SPREAD` of its mean, with at least three bands).
 
 Confidence follows the evidence: ``high`` when B departs from at least one earlier
-capture besides A *and* at least one later capture confirms it; ``medium`` when only one
-of the two exists; ``low`` when only the pair itself speaks for it (no earlier and no
-later clear capture of the place).
+capture besides A *and* at least one later capture confirms it *and* the contrast moved by
+at least :data:`HIGH_STEP`; ``medium`` when only one of the two captures' support exists (or
+both with a smaller step); ``low`` when only the pair itself speaks for it (no earlier and
+no later clear capture of the place).
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ NOVELTY = 0.5
 """B must lie at least this share of the A→B step away from every earlier capture."""
 SEASON_DAYS = 45
 """A later capture this close to A's day of the year that looks like A reverts the change."""
+HIGH_STEP = 0.25
+"""A high-confidence change moved its log contrast by at least this much (2.5 times the floor):
+a step just over the floor can be texture, haze or a seasonal shift that happened to hold."""
 FLAT_SPREAD = 0.15
 """A step whose bands differ by less than this share of its mean is a change of light."""
 
@@ -219,5 +223,7 @@ def temporal_evidence(
     elif step.size >= 3 and float(np.ptp(step)) < FLAT_SPREAD * abs(float(step.mean())):
         verdict = "illumination"
     support = int(bool(history)) + int(confirmed > 0)
+    if support == 2 and size < HIGH_STEP:
+        support = 1
     label: ConfidenceLabel = "low" if verdict else ("high", "medium", "low")[2 - support]
     return Evidence(verdict, label, size, len(history), confirmed)

@@ -34,6 +34,13 @@ def test_confidence_counts_independent_support() -> None:
     assert (ev.verdict, ev.label) == ("", "low")
 
 
+def test_a_small_step_is_never_high() -> None:
+    faint_roof = np.array([0.12, 0.1, 0.08, 0.1])  # over the floor, under HIGH_STEP
+    looks = [(d(2010), GROUND), (d(2011), GROUND), (d(2012), faint_roof), (d(2013), faint_roof)]
+    ev = temporal_evidence(looks, d(2011), d(2012), 400.0, 0.5)
+    assert (ev.verdict, ev.label) == ("", "medium")
+
+
 def test_a_transient_in_a_is_seen_before() -> None:
     # A carries a transient (dust, an unmasked shadow); B returns to what 2010 showed
     looks = [(d(2010), ROOF), (d(2011), GROUND), (d(2012), ROOF), (d(2013), ROOF)]
