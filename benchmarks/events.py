@@ -16,6 +16,7 @@ share of its events that are real. Goals (issue #11): precision >= 60 % at recal
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import tempfile
 import time
@@ -29,7 +30,7 @@ from imagery.catalogue import open_catalogue  # noqa: E402
 from imagery.simulate.archive import read_truth  # noqa: E402
 from imagery.workspace import FacilityWorkspace, workspace_grid  # noqa: E402
 from pipeline.demo import DEMO_FACILITY, run_demo  # noqa: E402
-from pipeline.history.events import read_events  # noqa: E402
+from pipeline.history.events import find_events, read_events  # noqa: E402
 from pipeline.history.validation import validate_events  # noqa: E402
 from pipeline.runner import TRUTH_RELATIVE  # noqa: E402
 
@@ -44,6 +45,13 @@ def report(workspace: Path) -> None:
     truth = read_truth(ws.dir / TRUTH_RELATIVE).events
     with open_catalogue(ws.catalogue_path, grid.crs) as cat:
         events = read_events(cat)  # as the run stored them
+        captures, changes = cat.captures(), cat.changes()
+    # ablation in the same run: the same stored changes without the series' evidence
+    bare = [dataclasses.replace(c, extra={k: v for k, v in c.extra.items() if k != "evidence"})
+            for c in changes]
+    without = validate_events(truth, find_events(captures, bare))
+    print(f"without the series evidence (pipeline/change/evidence.py): {without.events} events, "
+          f"recall {without.recall:.1%}, precision {without.precision:.1%}")
     val = validate_events(truth, events)
     found = sum(m.found for m in val.matches)
     print(f"events {val.events}, truth events {len(val.matches)}: recall {val.recall:.1%} "

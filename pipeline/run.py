@@ -10,6 +10,7 @@ import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import numpy as np
 import rasterio.windows
@@ -27,7 +28,8 @@ from imagery.warp import grid_blocks
 from imagery.workspace import FacilityWorkspace
 from pipeline.change.compare import TILE_SIZE, PairResult, compare_pair
 from pipeline.change.detect import ChangeParams
-from pipeline.change.pairs import CapturePair, capture_pairs, gap_pairs
+from pipeline.change.evidence import log_contrast, object_masks, temporal_evidence
+from pipeline.change.pairs import CapturePair, capture_pairs, gap_pairs, series_of
 from pipeline.change.persistence import RING_M, persistence
 from pipeline.change.tiled import tile_records, tile_statuses
 from pipeline.change.zones import grid_zones
@@ -150,6 +152,57 @@ def _with_persistence(
     return out
 
 
+def _with_evidence(
+    pairs: list[CapturePair], results: list[PairResult], captures: list[Capture],
+    ws: FacilityWorkspace, grid: FacilityGrid,
+) -> list[PairResult]:
+    """Judge every change against the whole series (see :mod:`pipeline.change.evidence`):
+    ``extra["evidence"]`` records the verdict and the confidence label replaces the
+    detector's. Each capture is read once per block, one capture at a time."""
+    looks: dict[str, list[tuple[datetime, np.ndarray | None]]] = {}
+    for series in ("vhr", "medium"):
+        members = [c for c in captures if c.usable and series_of(c) == series]
+        todo = [ch for p, r in zip(pairs, results, strict=True) if p.series == series
+                for ch in r.changes]
+        if not todo:
+            continue
+        for window in grid_blocks(grid, PERSISTENCE_BATCH_PX):
+            core = window_bounds(window, grid.transform)
+            here = [ch for ch in todo
+                    if core[0] <= ch.geometry.centroid.x < core[2]
+                    and core[1] < ch.geometry.centroid.y <= core[3]]
+            if not here:
+                continue
+            pad = int(np.ceil((max(
+                max(c.geometry.bounds[2] - c.geometry.bounds[0],
+                    c.geometry.bounds[3] - c.geometry.bounds[1]) for c in here
+            ) + 2 * RING_M[1]) / grid.resolution)) + 1
+            read = Window(window.col_off - pad, window.row_off - pad,
+                          window.width + 2 * pad, window.height + 2 * pad).intersection(
+                Window(0, 0, grid.width, grid.height))
+            transform = rasterio.windows.transform(read, grid.transform)
+            shape = (int(read.height), int(read.width))
+            masks = {ch.change_id: object_masks(ch.geometry, transform, shape) for ch in here}
+            for cap in members:
+                stack = _read_clear(cap, ws, read)
+                for ch in here:
+                    m = masks[ch.change_id]
+                    look = None if m is None else log_contrast(stack[(slice(None), *m[0])],
+                                                               m[1], m[2])
+                    looks.setdefault(ch.change_id, []).append((cap.acquired, look))
+    out = []
+    for pair, result in zip(pairs, results, strict=True):
+        gsd = max(pair.before.gsd_m, pair.after.gsd_m)
+        changes = []
+        for ch in result.changes:
+            ev = temporal_evidence(looks.get(ch.change_id, []), pair.before.acquired,
+                                   pair.after.acquired, ch.area_m2, gsd)
+            changes.append(dataclasses.replace(
+                ch, confidence_label=ev.label, extra={**ch.extra, "evidence": ev.as_extra()}))
+        out.append(dataclasses.replace(result, changes=tuple(changes)))
+    return out
+
+
 def run_facility(
     facility: Facility,
     ws: FacilityWorkspace,
@@ -183,6 +236,7 @@ def run_facility(
         if progress:
             progress("detect", i + 1, len(pairs))
     results = _with_persistence(pairs, results, ws, grid)
+    results = _with_evidence(pairs, results, captures, ws, grid)
     # A change keeps its identity when a backfilled capture re-brackets it: decisions and
     # alert keys follow the track, not the pair (see pipeline.history.tracks).
     results = [

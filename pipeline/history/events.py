@@ -3,7 +3,10 @@
 A change between captures A and B is an *event* when the next usable capture
 C of the same series does not revert it: C still looks like B there, not like A
 (``extra["persistence"]``, set by the run loop with :mod:`pipeline.change.persistence`),
-and no change of the opposite kind between B and C covers most of it. Changes in
+and no change of the opposite kind between B and C covers most of it; and the
+whole series supports it (``extra["evidence"]``, set by the run loop with
+:mod:`pipeline.change.evidence`: new against every earlier capture, no oscillation, not
+the season or a change of light, large and strong enough). Changes in
 the last pair of a series cannot be confirmed yet and are reported as
 ``unconfirmed``. Vegetation gain or loss in fields and outside every zone is, in
 most pairs, the seasonal cycle: it is tracked by the timeline's NDVI per zone and
@@ -29,6 +32,9 @@ OPPOSITE = {
     "vegetation_loss": "vegetation_gain",
     "earthworks": "vegetation_gain",
 }
+CONFIDENCE_ORDER: dict[str, int] = {"high": 0, "medium": 1, "low": 2}
+"""Sort key of a confidence label (set from the series' evidence by the run, see
+:mod:`pipeline.change.evidence`): alerts and report figures are ranked by it first."""
 REVERT_SHARE = 0.5
 """A later opposite change covering this share of a change reverts it."""
 
@@ -148,6 +154,9 @@ def find_events(captures: Sequence[Capture], changes: Sequence[StoredChange]) ->
                 continue
             if ch.extra.get("persistence") == "reverted":
                 continue
+            evidence = ch.extra.get("evidence")
+            if isinstance(evidence, dict) and evidence.get("verdict"):
+                continue  # the series explains it (pipeline.change.evidence)
             reverted = any(
                 later_ch.change_type == OPPOSITE.get(ch.change_type)
                 and later_ch.geometry.intersection(ch.geometry).area

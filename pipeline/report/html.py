@@ -41,7 +41,13 @@ from imagery.records import Review, StoredChange, TimelineRow
 from imagery.workspace import FacilityWorkspace
 from pipeline.change.pairs import VHR_MAX_GSD_M, capture_pairs, gap_pairs
 from pipeline.errors import PipelineError
-from pipeline.history.events import REVERT_SHARE, SITE_MAX_M2, STRUCTURE_MAX_M2, read_events
+from pipeline.history.events import (
+    CONFIDENCE_ORDER,
+    REVERT_SHARE,
+    SITE_MAX_M2,
+    STRUCTURE_MAX_M2,
+    read_events,
+)
 from pipeline.history.review import MATCH_IOU, review_events
 from pipeline.history.timeline import (
     BARE_NDVI_MAX,
@@ -225,7 +231,8 @@ def report_facility(
     figure_of: dict[str, str] = {}
     by_priority = findings + sorted(
         pending_labelled,
-        key=lambda p: (-p[1].event.change.confidence, -p[1].event.change.area_m2),
+        key=lambda p: (CONFIDENCE_ORDER.get(p[1].event.change.confidence_label, 3),
+                       -p[1].event.change.confidence, -p[1].event.change.area_m2),
     )
     for label, rev in by_priority:
         if budget <= 0:

@@ -30,7 +30,7 @@ from facilities.model import Facility, Zone
 from imagery.capture import Capture
 from imagery.workspace import FacilityWorkspace
 from pipeline.change.pairs import VHR_MAX_GSD_M
-from pipeline.history.events import Event
+from pipeline.history.events import CONFIDENCE_ORDER, Event
 from pipeline.history.review import ReviewedEvent
 from pipeline.report.figure_records import Caption, FigureImage, Overlay, format_when
 from pipeline.report.figures import render_figure
@@ -244,7 +244,8 @@ def overview_figure(
         ch = rev.event.change
         overlays.append(Overlay(ch.geometry, label if ch.change_id in labelled else "", "event"))
         drawn.append(ch.change_id)
-    ranked = sorted(pending, key=lambda p: -score_event(p[1].event)[0])
+    ranked = sorted(pending, key=lambda p: (
+        CONFIDENCE_ORDER.get(p[1].event.change.confidence_label, 3), -score_event(p[1].event)[0]))
     for i, (label, rev) in enumerate(ranked[:OVERVIEW_DETECTIONS]):
         ch = rev.event.change
         text = label if i < OVERVIEW_DETECTION_LABELS else ""

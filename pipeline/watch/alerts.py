@@ -44,7 +44,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pipeline.change.pairs import VHR_MAX_GSD_M
-from pipeline.history.events import Event
+from pipeline.history.events import CONFIDENCE_ORDER, Event
 
 log = logging.getLogger(__name__)
 
@@ -237,5 +237,7 @@ def alert_for_event(
 
 
 def sort_alerts(alerts: Iterable[Alert]) -> list[Alert]:
-    """Most informative first (score, then facility and key for a stable order)."""
-    return sorted(alerts, key=lambda a: (-a.score, a.facility_id, a.key))
+    """Most confident first, then most informative (score; facility and key for a stable
+    order)."""
+    return sorted(alerts, key=lambda a: (CONFIDENCE_ORDER.get(a.confidence, 3), -a.score,
+                                         a.facility_id, a.key))

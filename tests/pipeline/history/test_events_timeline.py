@@ -109,6 +109,17 @@ def test_reverted_by_next_capture_is_not_an_event() -> None:
     assert [e.change.change_id for e in events] == ["kept"]
 
 
+def test_a_change_the_series_explains_is_not_an_event() -> None:
+    a, b, c = cap("a", 2010), cap("b", 2011), cap("c", 2012)
+    seen = chg("seen", a, b, box(0, 0, 20, 20), "new_or_brighter")
+    seen = StoredChange(**{**seen.__dict__, "extra": {
+        "persistence": "persisted", "evidence": {"verdict": "seen_before", "label": "low"}}})
+    new = chg("new", a, b, box(50, 0, 70, 20), "new_or_brighter")
+    new = StoredChange(**{**new.__dict__, "extra": {
+        "persistence": "persisted", "evidence": {"verdict": "", "label": "high"}}})
+    assert [e.change.change_id for e in find_events([a, b, c], [seen, new])] == ["new"]
+
+
 def test_vegetation_change_is_an_event_only_inside_camp_zones() -> None:
     a, b, c = cap("a", 2010), cap("b", 2011), cap("c", 2012)
     post = chg("post", a, b, box(0, 0, 8, 8), "vegetation_loss", ("guard-ne", "guard_post"))

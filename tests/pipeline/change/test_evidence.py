@@ -1,0 +1,116 @@
+"""Temporal evidence: a change must depart from the whole series, not just from A."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+import pytest
+
+from pipeline.change.evidence import log_contrast, object_masks, temporal_evidence
+
+GROUND = np.array([0.0, 0.0, 0.0, 0.0])
+ROOF = np.array([0.5, 0.6, 0.7, 0.2])  # a new material: bands change unequally
+SHADOW = np.array([-0.9, -0.9, -0.9, -0.9])  # a shadow darkens every band alike
+
+
+def d(year: int, month: int = 6) -> datetime:
+    return datetime(year, month, 1)
+
+
+def test_a_new_roof_seen_before_and_after_is_high_confidence() -> None:
+    looks = [(d(2010), GROUND), (d(2011), GROUND + 0.02), (d(2012), ROOF), (d(2013), ROOF)]
+    ev = temporal_evidence(looks, d(2011), d(2012), 400.0, 0.5)
+    assert (ev.verdict, ev.label, ev.earlier, ev.later) == ("", "high", 1, 1)
+    assert ev.contrast_step == pytest.approx(float(np.linalg.norm(ROOF - GROUND - 0.02)))
+
+
+def test_confidence_counts_independent_support() -> None:
+    # no earlier capture: confirmed only -> medium; nothing but the pair -> low
+    only_later = [(d(2011), GROUND), (d(2012), ROOF), (d(2013), ROOF)]
+    assert temporal_evidence(only_later, d(2011), d(2012), 400.0, 0.5).label == "medium"
+    pair_only = [(d(2011), GROUND), (d(2012), ROOF)]
+    ev = temporal_evidence(pair_only, d(2011), d(2012), 400.0, 0.5)
+    assert (ev.verdict, ev.label) == ("", "low")
+
+
+def test_a_small_step_is_never_high() -> None:
+    faint_roof = np.array([0.12, 0.1, 0.08, 0.1])  # over the floor, under HIGH_STEP
+    looks = [(d(2010), GROUND), (d(2011), GROUND), (d(2012), faint_roof), (d(2013), faint_roof)]
+    ev = temporal_evidence(looks, d(2011), d(2012), 400.0, 0.5)
+    assert (ev.verdict, ev.label) == ("", "medium")
+
+
+def test_a_transient_in_a_is_seen_before() -> None:
+    # A carries a transient (dust, an unmasked shadow); B returns to what 2010 showed
+    looks = [(d(2010), ROOF), (d(2011), GROUND), (d(2012), ROOF), (d(2013), ROOF)]
+    assert temporal_evidence(looks, d(2011), d(2012), 400.0, 0.5).verdict == "seen_before"
+
+
+def test_a_change_that_comes_back_oscillates() -> None:
+    looks = [(d(2010), GROUND), (d(2011), GROUND), (d(2012), ROOF), (d(2013), GROUND),
+             (d(2014), ROOF)]
+    assert temporal_evidence(looks, d(2011), d(2012), 400.0, 0.5).verdict == "oscillates"
+
+
+def test_a_demolition_after_a_build_is_not_oscillation() -> None:
+    looks = [(d(2010), GROUND), (d(2011), GROUND), (d(2012), ROOF), (d(2013), ROOF),
+             (d(2014, 2), GROUND)]
+    assert temporal_evidence(looks, d(2011), d(2012), 400.0, 0.5).verdict == ""
+
+
+def test_reverted_when_a_season_returns_is_seasonal() -> None:
+    looks = [(d(2010, 12), GROUND), (d(2012, 8), ROOF), (d(2013, 8), ROOF),
+             (d(2024, 12), GROUND)]
+    ev = temporal_evidence(looks, d(2010, 12), d(2012, 8), 400.0, 0.5)
+    assert ev.verdict == "seasonal"
+
+
+def test_a_uniform_darkening_is_illumination() -> None:
+    looks = [(d(2010), GROUND), (d(2011), GROUND), (d(2012), SHADOW)]
+    assert temporal_evidence(looks, d(2011), d(2012), 300.0, 0.5).verdict == "illumination"
+
+
+def test_small_and_faint_changes_are_not_events() -> None:
+    looks = [(d(2011), GROUND), (d(2012), ROOF)]
+    # 5 pixels of a 10 m series is not an object
+    assert temporal_evidence(looks, d(2011), d(2012), 500.0, 10.0).verdict == "small"
+    faint = [(d(2011), GROUND), (d(2012), GROUND + np.array([0.03, 0.0, 0.05, 0.0]))]
+    assert temporal_evidence(faint, d(2011), d(2012), 400.0, 0.5).verdict == "faint"
+
+
+def test_unmeasured_object_is_low_and_not_an_event() -> None:
+    ev = temporal_evidence([(d(2011), None), (d(2012), ROOF)], d(2011), d(2012), 400.0, 0.5)
+    assert (ev.verdict, ev.label) == ("faint", "low")
+    assert ev.as_extra()["contrast_step"] is None
+
+
+def test_log_contrast_needs_clear_pixels() -> None:
+    stack = np.ones((2, 6, 6))
+    inside = np.zeros((6, 6), bool)
+    inside[2:4, 2:4] = True
+    stack[:, inside] = 2.0
+    ring = ~inside
+    got = log_contrast(stack, inside, ring)
+    assert got is not None and np.allclose(got, np.log(2.0))
+    stack[:, 2:4, 2:4] = np.nan  # the object not clear
+    assert log_contrast(stack, inside, ring) is None
+
+
+def test_object_masks_ring_lies_between_the_two_distances() -> None:
+    from affine import Affine
+    from shapely.geometry import box
+
+    transform = Affine(1, 0, 1000, 0, -1, 2000)  # 1 m pixels
+    got = object_masks(box(1020, 1970, 1030, 1980), transform, (60, 60))
+    assert got is not None
+    (rows, cols), inside, ring = got
+    assert int(inside.sum()) == 100 and not (inside & ring).any()
+    rr, cc = np.nonzero(ring)
+    # ring pixel centres lie 2..12 m outside the 10 m square (rows 20..29, cols 20..29)
+    r_abs, c_abs = rr + rows.start + 0.5, cc + cols.start + 0.5
+    dr = np.maximum(0, np.maximum(20 - r_abs, r_abs - 30))
+    dc = np.maximum(0, np.maximum(20 - c_abs, c_abs - 30))
+    dist = np.hypot(dr, dc)
+    assert dist.min() > 2.0 - 1e-9 and dist.max() <= 12.0 + 1e-9
+    assert object_masks(box(0, 0, 5, 5), transform, (60, 60)) is None  # off the array
