@@ -40,10 +40,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from facilities.load import load_facility_by_id  # noqa: E402
-from imagery.clearsky import clear_mask  # noqa: E402
-from imagery.cloud.choose import MaskOptions  # noqa: E402
-from imagery.cloud.model import BANDS_6, cloud_probability, not_clear  # noqa: E402
 from imagery.ingest import ingest_file  # noqa: E402
+from imagery.masks.choose import MaskOptions  # noqa: E402
+from imagery.masks.model import BANDS_6, cloud_probability, not_clear  # noqa: E402
+from imagery.masks.rules import clear_mask  # noqa: E402
 from imagery.vendor.metadata import Overrides  # noqa: E402
 from imagery.workspace import FacilityWorkspace, workspace_grid  # noqa: E402
 

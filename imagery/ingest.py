@@ -30,9 +30,9 @@ from facilities.model import Facility
 from imagery import __version__ as campwatch_version
 from imagery.capture import BANDS, Capture, safe_id
 from imagery.catalogue import open_catalogue
-from imagery.clearsky import MaskParams, clear_mask
-from imagery.cloud.choose import MaskOptions, check_analyst_mask, clear_sky, mask_conflicts
 from imagery.errors import ImageryError, IngestError
+from imagery.masks.choose import MaskOptions, check_analyst_mask, clear_sky, mask_conflicts
+from imagery.masks.rules import MaskParams, clear_mask
 from imagery.quality import DEFAULT_MIN_CLEAR, assess_quality, region_masks
 from imagery.store import check_blocks, error_causes, grid_raster_writer, sha256_file
 from imagery.vendor.metadata import (
@@ -176,7 +176,7 @@ def ingest_file(
     contradict its catalogued capture are refused.
 
     ``masking`` chooses an analyst's mask or the cloud model's threshold
-    (:class:`imagery.cloud.choose.MaskOptions`); the capture records how it was masked.
+    (:class:`imagery.masks.choose.MaskOptions`); the capture records how it was masked.
 
     Raises:
         IngestError: unreadable file, corrupt data (naming the tile), missing metadata

@@ -130,8 +130,8 @@ def ingest(
     files are masked by the cloud model, other imagery by brightness rules, unless --mask
     gives an analyst's mask; each capture records how it was masked.
     """
-    from imagery.cloud.choose import MaskOptions
     from imagery.ingest import expand_paths, ingest_paths
+    from imagery.masks.choose import MaskOptions
     from imagery.vendor.metadata import overrides_from_cli
 
     if date_ is not None and date_pattern is not None:

@@ -22,10 +22,10 @@ from facilities.grid import FacilityGrid
 from facilities.load import load_facility_by_id
 from imagery.capture import Capture
 from imagery.catalogue import open_catalogue
-from imagery.clearsky import clear_mask
-from imagery.cloud.choose import MaskOptions, product_level, sensor_family
 from imagery.errors import IngestError
 from imagery.ingest import ingest_file
+from imagery.masks.choose import MaskOptions, product_level, sensor_family
+from imagery.masks.rules import clear_mask
 from imagery.workspace import FacilityWorkspace, workspace_grid
 
 FACILITY = load_facility_by_id("kangdong-kyohwaso-4")

@@ -7,7 +7,7 @@ import pytest
 
 from facilities.grid import facility_grid
 from facilities.load import load_facility_by_id
-from imagery.clearsky import clear_mask
+from imagery.masks.rules import clear_mask
 from imagery.quality import assess_quality, region_masks
 
 

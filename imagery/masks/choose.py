@@ -3,10 +3,10 @@
 * An analyst's mask (``ingest --mask``) wins: a one-band raster on any CRS, nonzero = not
   usable, warped to the grid with nearest; it must cover every valid pixel of the capture.
 * Real Sentinel-2 and Landsat captures (which, ingested from files, carry no SCL or QA_PIXEL)
-  get the trained cloud model (:mod:`imagery.cloud.model`), fed from the source file at
-  :data:`~imagery.cloud.model.MODEL_RESOLUTION_M`: the 6-band model when the file has bands
+  get the trained cloud model (:mod:`imagery.masks.model`), fed from the source file at
+  :data:`~imagery.masks.model.MODEL_RESOLUTION_M`: the 6-band model when the file has bands
   described swir16 and swir22, else the 4-band model, and the record says which and why.
-* Everything else keeps the brightness rules (:mod:`imagery.clearsky`): very-high-resolution
+* Everything else keeps the brightness rules (:mod:`imagery.masks.rules`): very-high-resolution
   vendor imagery (RGB+NIR, no training data of that kind behind the model) and the simulated
   archive (synthetic clouds). The record names the rule and the reason.
 """
@@ -31,7 +31,8 @@ from rasterio.warp import transform_geom
 
 from facilities.grid import FacilityGrid
 from imagery.capture import Capture
-from imagery.cloud.model import (
+from imagery.errors import IngestError, WarpError
+from imagery.masks.model import (
     BANDS_4,
     DEFAULT_CLOUD_THRESHOLD,
     MODEL_RESOLUTION_M,
@@ -39,7 +40,6 @@ from imagery.cloud.model import (
     cloud_probability,
     not_clear,
 )
-from imagery.errors import IngestError, WarpError
 from imagery.store import sha256_file
 from imagery.types import MaskMethod
 from imagery.warp import warp_to_grid
@@ -69,7 +69,7 @@ class MaskOptions:
     """An analyst's raster (``--mask``): nonzero = not usable; replaces every automatic mask."""
     cloud_threshold: float | None = None
     """P(cloud) + P(shadow) at which the model calls a pixel not clear (``--cloud-threshold``);
-    None for :data:`~imagery.cloud.model.DEFAULT_CLOUD_THRESHOLD`."""
+    None for :data:`~imagery.masks.model.DEFAULT_CLOUD_THRESHOLD`."""
 
     def __post_init__(self) -> None:
         p = self.cloud_threshold
@@ -315,7 +315,7 @@ def clear_sky(
         threshold = opts.cloud_threshold or DEFAULT_CLOUD_THRESHOLD
         return _model(src, grid, indexes, scale_offset, product_level(level_texts), threshold,
                       radiometry)
-    detail = f"brightness rules (imagery/clearsky.py): {why}"
+    detail = f"brightness rules (imagery/masks/rules.py): {why}"
     if opts.cloud_threshold is not None:
         detail += f"; --cloud-threshold {opts.cloud_threshold:g} not used (no cloud model here)"
         log.warning("%s: %s", src.name, detail)
