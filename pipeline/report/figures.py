@@ -34,7 +34,7 @@ from shapely.geometry import Polygon, box
 
 from imagery.store import created_mode
 from pipeline.errors import FigureError
-from pipeline.report.basemap import NE_CREDIT, countries_near
+from pipeline.report.basemap import NE_CREDIT, TOWNS_CREDIT, countries_near, towns_near
 from pipeline.report.figure_parts import (
     AOI_COLOUR,
     CHANGE_COLOURS,
@@ -77,6 +77,8 @@ _BANNER_H = 0.4
 _CAPTION_PT = 9.0
 _LABEL_PT = 8.0
 _LEGEND_PT = 8.0
+LOCATOR_TOWNS = 3
+"""Nearest populated places named on the locator, with distance and direction."""
 
 
 
@@ -110,6 +112,8 @@ class ComposedFigure:
     """Labels that found no room on the image and are listed in the key."""
     locator: Axes | None = None
     """The locator inset axes."""
+    towns: list[str] = field(default_factory=list)
+    """Labels of the nearest towns drawn on the locator ("Pyongyang, 35 km W")."""
 
     @property
     def size_px(self) -> tuple[int, int]:
@@ -316,8 +320,10 @@ def compose_figure(
     locator = fig.add_axes((0.0, 0.0, 0.1, 0.1))
     lon, lat = after.caption.lon, after.caption.lat
     countries = countries_near(lon, lat, 2 * LOCATOR_HALF_DEG)
-    add_locator(locator, _extent_lonlat(after.crs, ext), aoi_lonlat, (lon, lat),
-                countries=countries, credit=NE_CREDIT if countries else "")
+    towns = towns_near(lon, lat, LOCATOR_TOWNS) if countries else ()
+    town_labels = add_locator(
+        locator, _extent_lonlat(after.crs, ext), aoi_lonlat, (lon, lat), countries=countries,
+        credit=(TOWNS_CREDIT if towns else NE_CREDIT) if countries else "", towns=towns)
 
     def layout(height: float) -> None:
         fig.set_size_inches(width, height)
@@ -395,7 +401,7 @@ def compose_figure(
                                                    + 0.15)),
                    title="Legend", title_fontsize=_LEGEND_PT + 1, alignment="left",
                    borderaxespad=0.0, handlelength=2.2)
-    return ComposedFigure(fig, panels, [u.text for u in unplaced_all], locator)
+    return ComposedFigure(fig, panels, [u.text for u in unplaced_all], locator, town_labels)
 
 
 def render_figure(
