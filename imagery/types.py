@@ -19,7 +19,7 @@ Series = Literal["vhr", "medium"]
 
 LandCover = Literal[
     "vegetation_cleared", "vegetation_grown", "bare_or_excavated", "water", "surface_changed",
-    "not_measured",
+    "vegetated_both", "not_measured",
 ]
 """What an event did to the ground, measured from its two captures (NDVI, NDWI, brightness)."""
 

@@ -41,6 +41,8 @@ BARE_NDVI = 0.2
 """Object mean NDVI below which the ground counts as not vegetated."""
 WATER_NDWI = 0.2
 """Object mean NDWI above which (with NDVI below 0) the ground counts as open water."""
+NDVI_SHIFT = 0.15
+"""Smallest change of object mean NDVI that counts as vegetation cleared or grown."""
 BRIGHTER = 0.02
 """Rise of mean visible reflectance that makes non-vegetated ground "bare or excavated"."""
 MIN_PIXELS = 4
@@ -54,6 +56,7 @@ LAND_COVER_WORDS: dict[str, str] = {
     "bare_or_excavated": "bare ground or excavation",
     "water": "water",
     "surface_changed": "non-vegetated surface changed",
+    "vegetated_both": "vegetated before and after",
     "not_measured": "land cover not measured",
 }
 """How each land-cover class reads in a statement."""
@@ -109,9 +112,10 @@ def classify_land_cover(before: np.ndarray, after: np.ndarray) -> LandCoverMeasu
     Bands are blue, green, red, nir reflectance (NaN = no data). Rules, first that holds:
     no usable near-infrared or too few pixels → ``not_measured``; open water (NDWI >
     :data:`WATER_NDWI` and NDVI < 0) before or after → ``water``; vegetated before
-    (NDVI ≥ :data:`VEGETATED_NDVI`) and not after (< :data:`BARE_NDVI`) →
-    ``vegetation_cleared``; the reverse → ``vegetation_grown``; not vegetated after and
-    brighter by :data:`BRIGHTER` → ``bare_or_excavated``; else ``surface_changed``.
+    (NDVI ≥ :data:`VEGETATED_NDVI`), NDVI down by :data:`NDVI_SHIFT` and not vegetated
+    after → ``vegetation_cleared``; the reverse → ``vegetation_grown``; not vegetated after
+    (NDVI < :data:`BARE_NDVI`) and brighter by :data:`BRIGHTER` → ``bare_or_excavated``;
+    vegetated before and after → ``vegetated_both``; else ``surface_changed``.
 
     Example:
         >>> grass = np.array([[0.03], [0.08], [0.04], [0.40]]).repeat(9, axis=1)
@@ -132,13 +136,15 @@ def classify_land_cover(before: np.ndarray, after: np.ndarray) -> LandCoverMeasu
     ndvi = f"NDVI {ndvi_a:.2f} → {ndvi_b:.2f}"
     if (ndwi_a > WATER_NDWI and ndvi_a < 0) or (ndwi_b > WATER_NDWI and ndvi_b < 0):
         return LandCoverMeasure("water", f"NDWI {ndwi_a:.2f} → {ndwi_b:.2f}")
-    if ndvi_a >= VEGETATED_NDVI and ndvi_b < BARE_NDVI:
+    if ndvi_a >= VEGETATED_NDVI > ndvi_b and ndvi_a - ndvi_b >= NDVI_SHIFT:
         return LandCoverMeasure("vegetation_cleared", ndvi)
-    if ndvi_b >= VEGETATED_NDVI and ndvi_a < BARE_NDVI:
+    if ndvi_b >= VEGETATED_NDVI > ndvi_a and ndvi_b - ndvi_a >= NDVI_SHIFT:
         return LandCoverMeasure("vegetation_grown", ndvi)
     if ndvi_b < BARE_NDVI and bright_b - bright_a >= BRIGHTER:
         return LandCoverMeasure(
             "bare_or_excavated", f"{ndvi}, brightness {bright_a:.2f} → {bright_b:.2f}")
+    if min(ndvi_a, ndvi_b) >= VEGETATED_NDVI:
+        return LandCoverMeasure("vegetated_both", ndvi)
     return LandCoverMeasure("surface_changed",
                             f"{ndvi}, brightness {bright_a:.2f} → {bright_b:.2f}")
 

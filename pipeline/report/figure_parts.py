@@ -341,17 +341,17 @@ def add_locator(
     countries: Sequence[Any] = (),
     credit: str = "",
     towns: Sequence[Any] = (),
-) -> list[str]:
-    """Draw the locator: where the figure is, in a lon/lat frame; return the town labels drawn.
+) -> list[Any]:
+    """Draw the locator: where the figure is, in a lon/lat frame; return the towns drawn.
 
     With ``countries`` (records with ``name`` and ``geometry`` in WGS 84, e.g. Natural Earth
     admin-0 from :mod:`pipeline.report.basemap`) the frame is regional
     (:data:`LOCATOR_HALF_DEG` around the point): land, country borders and names, and the
-    figure's place as a red star, and ``towns`` (records with ``lon``, ``lat`` and ``label()``,
-    e.g. :func:`pipeline.report.basemap.towns_near`) as dots labelled with their name, distance
-    and direction from the point. Without them (no basemap available) the frame is a bare
-    graticule about five times the larger of extent and AOI, with the extent in red and
-    the AOI in grey, and says "no basemap".
+    figure's place as a red star, and ``towns`` (records with ``lon`` and ``lat``, e.g.
+    :func:`pipeline.report.basemap.towns_near`) as dots; the caller labels them once the
+    figure is laid out (:func:`pipeline.report.labels.place_labels`). Without them (no
+    basemap available) the frame is a bare graticule about five times the larger of extent
+    and AOI, with the extent in red and the AOI in grey, and says "no basemap".
 
     Example:
         >>> from matplotlib.figure import Figure
@@ -400,8 +400,8 @@ def add_locator(
                 ax.text(rp.x, rp.y, c.name, fontsize=fontsize - 0.5, ha="center", va="center",
                         color="#333333", zorder=3, style="italic")
         ax.plot([point[0]], [point[1]], marker="*", color="#D00000", markersize=9,
-                markeredgecolor="black", markeredgewidth=0.5, zorder=4)
-        drawn = _draw_towns(ax, towns, (x0, y0, x1, y1), fontsize)
+                markeredgecolor="black", markeredgewidth=0.5, zorder=4, gid="place")
+        drawn = _draw_towns(ax, towns, (x0, y0, x1, y1))
         title = f"Locator: figure place (red star){', ' + home if home else ''}"
         ax.set_title(title + (f"\n{credit}" if credit else ""), fontsize=fontsize)
         return drawn
@@ -417,24 +417,15 @@ def add_locator(
 
 
 def _draw_towns(
-    ax: Axes, towns: Sequence[Any], frame: tuple[float, float, float, float], fontsize: float
-) -> list[str]:
-    """Town dots labelled "name, N km DIR", centred above the dot for towns north of the
-    frame's centre (the figure's place) and below it for those south, clear of the star."""
+    ax: Axes, towns: Sequence[Any], frame: tuple[float, float, float, float]
+) -> list[Any]:
+    """Town dots inside the frame (their labels are placed by the caller, collision-free)."""
     x0, y0, x1, y1 = frame
-    cy = (y0 + y1) / 2
-    drawn: list[str] = []
-    for t in towns:
-        if not (x0 <= t.lon <= x1 and y0 <= t.lat <= y1):
-            continue
-        ax.plot([t.lon], [t.lat], marker="o", color="black", markersize=2.5, zorder=5)
-        north = t.lat >= cy
-        ax.annotate(t.label(), (t.lon, t.lat), xytext=(0, 4.5 if north else -4.5),
-                    textcoords="offset points", ha="center", va="bottom" if north else "top",
-                    fontsize=fontsize - 0.5, zorder=6, color="black",
-                    path_effects=[patheffects.withStroke(linewidth=1.8, foreground="white")])
-        drawn.append(t.label())
-    return drawn
+    inside = [t for t in towns if x0 <= t.lon <= x1 and y0 <= t.lat <= y1]
+    for t in inside:
+        ax.plot([t.lon], [t.lat], marker="o", color="black", markersize=2.5, zorder=5,
+                gid="town")
+    return inside
 
 
 def outline_paths(geom: Polygon | MultiPolygon) -> list[tuple[np.ndarray, np.ndarray]]:

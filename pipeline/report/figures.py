@@ -15,17 +15,15 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import shapely
-from matplotlib import patheffects
 from matplotlib.axes import Axes
 from matplotlib.backend_bases import RendererBase
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.font_manager import FontProperties
-from matplotlib.lines import Line2D
-from matplotlib.patches import Patch, Rectangle
+from matplotlib.patches import Rectangle
 from matplotlib.text import Text
 from matplotlib.transforms import Bbox
 from matplotlib_scalebar.scalebar import ScaleBar
@@ -35,13 +33,15 @@ from shapely.geometry import Polygon, box
 from imagery.store import created_mode
 from pipeline.errors import FigureError
 from pipeline.report.basemap import NE_CREDIT, TOWNS_CREDIT, countries_near, towns_near
+from pipeline.report.figure_legend import (
+    DENSITY_ALPHA,
+    DENSITY_CMAP,
+    legend_handles,
+    wrap_text,
+)
 from pipeline.report.figure_parts import (
-    AOI_COLOUR,
-    CHANGE_COLOURS,
-    EVENT_COLOUR,
     LOCATOR_HALF_DEG,
     NODATA_GREY,
-    ZONE_COLOURS,
     NorthArrow,
     add_locator,
     add_north_arrow,
@@ -51,13 +51,14 @@ from pipeline.report.figure_parts import (
     stretch_limits,
     stretch_rgb,
 )
-from pipeline.report.figure_records import SIMULATED_MARK, Caption, FigureImage, Overlay
+from pipeline.report.figure_records import SIMULATED_MARK, Caption, Density, FigureImage, Overlay
 from pipeline.report.labels import LabelSpec, feature_boxes, label_specs, place_labels
 
 __all__ = [
     "SIMULATED_MARK",
     "Caption",
     "ComposedFigure",
+    "Density",
     "FigureError",
     "FigureImage",
     "Overlay",
@@ -77,6 +78,7 @@ _BANNER_H = 0.4
 _CAPTION_PT = 9.0
 _LABEL_PT = 8.0
 _LEGEND_PT = 8.0
+_TOWN_PT = 5.5
 LOCATOR_TOWNS = 3
 """Nearest populated places named on the locator, with distance and direction."""
 
@@ -156,63 +158,6 @@ def _crop(fi: FigureImage, extent: tuple[float, float, float, float]) -> tuple[n
     return sub, bounds
 
 
-def _wrap(text: str, width_px: float, size: float, renderer: RendererBase) -> list[str]:
-    """Greedy word wrap measured with the renderer, preferring breaks at " — "."""
-    prop = FontProperties(size=size)
-
-    def fits(s: str) -> bool:
-        w, _, _ = renderer.get_text_width_height_descent(s, prop, ismath=False)
-        return bool(w <= width_px)
-
-    lines: list[str] = []
-    current = ""
-    for part in text.split(" — "):
-        candidate = f"{current} — {part}" if current else part
-        if fits(candidate):
-            current = candidate
-            continue
-        if current:
-            lines.append(current + " —")
-        current = ""
-        for word in part.split(" "):
-            candidate = f"{current} {word}" if current else word
-            if fits(candidate) or not current:
-                current = candidate
-            else:
-                lines.append(current)
-                current = word
-    if current:
-        lines.append(current)
-    return lines
-
-
-def _legend_handles(
-    overlays: Sequence[Overlay], nodata: bool, notes: Sequence[str] = ()
-) -> list[Line2D | Patch]:
-    handles: list[Line2D | Patch] = []
-    kinds = {o.kind for o in overlays}
-    if "aoi" in kinds:
-        handles.append(Line2D([], [], color=AOI_COLOUR, lw=1.6, linestyle=":",
-                              path_effects=[patheffects.withStroke(linewidth=3.2,
-                                                                   foreground="black")],
-                              label="AOI (search area)"))
-    for zt, colour in ZONE_COLOURS.items():
-        if f"zone:{zt}" in kinds:
-            name = zt.replace("_", " ")
-            handles.append(Line2D([], [], color=colour, lw=1.6, label=f"zone: {name}"))
-    for k in sorted(k for k in kinds if k.startswith("change:")):
-        handles.append(Line2D([], [], color=CHANGE_COLOURS.get(k[7:], "#00FFFF"), lw=1.6,
-                              linestyle="--", label=f"detection: {k[7:].replace('_', ' ')}"))
-    if "event" in kinds:
-        handles.append(Line2D([], [], color=EVENT_COLOUR, lw=2.2, label="event"))
-    for note in notes:
-        handles.append(Line2D([], [], color="none", label=note))
-    if nodata:
-        handles.append(Patch(facecolor=NODATA_GREY, hatch="///", edgecolor="#555555",
-                             label="no data"))
-    return handles
-
-
 def _draw_panel(
     fig: Figure,
     fi: FigureImage,
@@ -221,6 +166,7 @@ def _draw_panel(
     gamma: float,
     panel_in: tuple[float, float],
     limits: np.ndarray | None = None,
+    density: Density | None = None,
 ) -> tuple[Axes, ScaleBar, NorthArrow, Text | None, bool]:
     ax = fig.add_axes((0.0, 0.0, 0.1, 0.1))
     sub, sub_bounds = _crop(fi, extent)
@@ -234,6 +180,12 @@ def _draw_panel(
     view = box(*extent)
     image_cover = box(*sub_bounds).intersection(view).area / view.area
     nodata = bool((~valid).any()) or image_cover < 1 - 1e-9
+    if density is not None and density.count:
+        shown = np.ma.masked_less_equal(density.values, 0.0)
+        ax.imshow(shown, extent=(density.bounds[0], density.bounds[2], density.bounds[1],
+                                 density.bounds[3]),
+                  cmap=DENSITY_CMAP, vmin=0.0, vmax=float(density.values.max()),
+                  alpha=DENSITY_ALPHA, interpolation="nearest", origin="upper", zorder=2)
     ax.set_xlim(extent[0], extent[2])
     ax.set_ylim(extent[1], extent[3])
     ax.set_aspect("equal", adjustable="box")
@@ -259,6 +211,21 @@ def _extent_lonlat(crs: str, extent: tuple[float, float, float, float]) -> Polyg
     return out
 
 
+def _label_towns(ax: Axes, towns: Sequence[Any], renderer: RendererBase) -> list[str]:
+    """Label the locator's town dots without covering each other, the star or the dots."""
+    if not towns:
+        return []
+    obstacles = [ln.get_window_extent(renderer) for ln in ax.lines
+                 if ln.get_gid() in ("town", "place")]
+    obstacles += [t.get_window_extent(renderer) for t in ax.texts]
+    specs = [LabelSpec(t.label(), (t.lon, t.lat), "#555555") for t in towns]
+    _, unplaced = place_labels(ax, specs, renderer, fontsize=_TOWN_PT, obstacles=obstacles)
+    if unplaced:  # named under the locator instead
+        ax.set_xlabel("lon (WGS 84); also " + "; ".join(u.text for u in unplaced),
+                      fontsize=_TOWN_PT)
+    return [t.label() for t in towns]
+
+
 def compose_figure(
     after: FigureImage,
     overlays: Sequence[Overlay],
@@ -269,6 +236,7 @@ def compose_figure(
     aoi_lonlat: Polygon | None = None,
     gamma: float = 1.0,
     legend_notes: Sequence[str] = (),
+    density: Density | None = None,
 ) -> ComposedFigure:
     """Build the annotated figure in memory (see :func:`render_figure` for the contents).
 
@@ -314,14 +282,14 @@ def compose_figure(
     limits = stretch_limits([_crop(fi, ext)[0] for fi in images]) if n == 2 else None
     for fi in images:
         ax, bar, north, mark, nodata = _draw_panel(fig, fi, overlays, ext, gamma, (pw, ph),
-                                                   limits)
+                                                   limits, density)
         any_nodata = any_nodata or nodata
         panels.append(Panel(ax, bar, north, [], mark=mark))
     locator = fig.add_axes((0.0, 0.0, 0.1, 0.1))
     lon, lat = after.caption.lon, after.caption.lat
     countries = countries_near(lon, lat, 2 * LOCATOR_HALF_DEG)
     towns = towns_near(lon, lat, LOCATOR_TOWNS) if countries else ()
-    town_labels = add_locator(
+    town_dots = add_locator(
         locator, _extent_lonlat(after.crs, ext), aoi_lonlat, (lon, lat), countries=countries,
         credit=(TOWNS_CREDIT if towns else NE_CREDIT) if countries else "", towns=towns)
 
@@ -339,6 +307,7 @@ def compose_figure(
     layout(8.0)
     fig.canvas.draw()  # scale bars compute their boxes when drawn
 
+    town_labels = _label_towns(locator, town_dots, renderer)
     view = box(*ext)
     specs = label_specs(overlays, view)
     unplaced_all: list[LabelSpec] = []
@@ -357,16 +326,16 @@ def compose_figure(
 
     # captions below each panel, wrapped to its width
     line_h = _CAPTION_PT * 1.3 / 72
-    wrapped = [_wrap(fi.caption.text(), pw * dpi, _CAPTION_PT, renderer) for fi in images]
+    wrapped = [wrap_text(fi.caption.text(), pw * dpi, _CAPTION_PT, renderer) for fi in images]
     cap_h = max(len(w) for w in wrapped) * line_h + 0.12
     key_lines: list[str] = []
     if unplaced_all:
         key_text = "Labels without room on the image: " + "; ".join(u.text for u in unplaced_all)
-        key_lines = _wrap(key_text, (n * pw + (n - 1) * _GAP) * dpi, _CAPTION_PT, renderer)
+        key_lines = wrap_text(key_text, (n * pw + (n - 1) * _GAP) * dpi, _CAPTION_PT, renderer)
     key_h = len(key_lines) * line_h + (0.1 if key_lines else 0.0)
     visible = [o for o in overlays if o.geometry.intersects(view)]
-    handles = _legend_handles(visible, any_nodata, legend_notes)
-    legend_h = 0.35 + 0.19 * len(handles)
+    handles = legend_handles(visible, any_nodata, legend_notes, density)
+    legend_h = 0.35 + 0.19 * sum(1 + str(h.get_label()).count("\n") for h in handles)
     main_h = banner_h + title_h + ph + cap_h + key_h
     side_h = banner_h + title_h + _LOCATOR_H + 0.15 + legend_h
     height = 2 * _MARGIN + max(main_h, side_h)
@@ -415,6 +384,7 @@ def render_figure(
     aoi_lonlat: Polygon | None = None,
     gamma: float = 1.0,
     legend_notes: Sequence[str] = (),
+    density: Density | None = None,
 ) -> Path:
     """Write an annotated imagery figure as PNG (or SVG when ``out_path`` ends ``.svg``).
 
@@ -441,6 +411,8 @@ def render_figure(
         aoi_lonlat: the facility AOI in WGS 84 for the locator.
         gamma: display gamma of the stretch.
         legend_notes: extra lines under the legend (e.g. how many detections are not drawn).
+        density: detections not drawn one by one, drawn as a semi-transparent layer of
+            changed area per coarse cell with its own legend entry.
 
     Returns:
         ``out_path``.
@@ -464,7 +436,8 @@ def render_figure(
     if not out_path.parent.is_dir():
         raise FigureError(f"figure directory {str(out_path.parent)!r} does not exist")
     composed = compose_figure(after, overlays, before=before, dpi=dpi, extent=extent,
-                              aoi_lonlat=aoi_lonlat, gamma=gamma, legend_notes=legend_notes)
+                              aoi_lonlat=aoi_lonlat, gamma=gamma, legend_notes=legend_notes,
+                              density=density)
     fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=f".{fmt}", dir=out_path.parent)
     os.close(fd)
     os.chmod(tmp, created_mode())

@@ -33,6 +33,8 @@ WATER = (0.06, 0.08, 0.05, 0.02)
     ((0.08, 0.09, 0.10, 0.13), SOIL, "bare_or_excavated"),
     (ROOF, (0.12, 0.13, 0.14, 0.16), "surface_changed"),
     (SOIL, WATER, "water"),
+    ((0.05, 0.08, 0.10, 0.16), (0.04, 0.08, 0.05, 0.13), "vegetation_grown"),  # 0.23 -> 0.44
+    (GRASS, (0.03, 0.09, 0.05, 0.30), "vegetated_both"),
 ])
 def test_each_class_from_its_indices(before: tuple, after: tuple, label: str) -> None:
     m = classify_land_cover(px(*before), px(*after))
