@@ -65,23 +65,29 @@ class Event:
         Example:
             >>> # "New or brighter structure, 420 m², housing zone: appeared between
             >>> #  2010-06-01 (WV-2, 0.5 m) and 2012-06-01 (GE-1, 0.5 m), confidence high;
-            >>> #  land cover: vegetation cleared (NDVI 0.61 → 0.08); persistent (a later
-            >>> #  capture still shows it)"
+            >>> #  land cover: vegetated before and after (NDVI 0.61 → 0.48); persistent (a
+            >>> #  later capture still shows it)"
         """
         ch = self.change
         zone = f"{ch.zone_type.replace('_', ' ')} zone" if ch.zone_type else (
             "outside the defined zones"
         )
-        verb = "appeared" if ch.change_type in ("new_or_brighter", "earthworks") else "occurred"
+        label = self.land_cover.label if self.land_cover is not None else None
+        by_cover = ch.area_m2 > STRUCTURE_MAX_M2 and label in _COVER  # the cover names it
+        verb = ("appeared" if ch.change_type in ("new_or_brighter", "earthworks")
+                and not by_cover else "occurred")
         status = (
             "; persistent (a later capture still shows it)" if self.status == "confirmed"
             else " (unconfirmed: no later clear capture yet)"
         )
         cover = ""
         if self.land_cover is not None:
-            cover = ("; " if self.land_cover.label == "not_measured" else "; land cover: ") + (
-                self.land_cover.words())
-        label = self.land_cover.label if self.land_cover is not None else None
+            if by_cover:
+                cover = f"; measured {self.land_cover.note}"
+            elif self.land_cover.label == "not_measured":
+                cover = f"; {self.land_cover.words()}"
+            else:
+                cover = f"; land cover: {self.land_cover.words()}"
         return (
             f"{change_noun(ch.change_type, ch.area_m2, label)}, {zone}: {verb} between "
             f"{self.before.acquired:%Y-%m-%d} ({self.before.sensor}, {self.before.gsd_m:g} m) and "
@@ -118,7 +124,7 @@ _LAND = {
 _COVER = {
     "vegetation_cleared": "Vegetation cleared",
     "vegetation_grown": "Vegetation grown",
-    "bare_or_excavated": "Bare ground or excavation",
+    "bare_or_excavated": "Ground brightened (bare, excavated or built)",
     "water": "Change at open water",
 }
 """Nouns of a change larger than one structure whose land-cover change was measured."""
@@ -135,7 +141,7 @@ def change_noun(change_type: str, area_m2: float, land_cover: str | None = None)
         >>> change_noun("new_or_brighter", 12_000, "vegetation_cleared")
         'Vegetation cleared, 12,000 m² (larger than one building)'
         >>> change_noun("new_or_brighter", 360_000, "bare_or_excavated")
-        'Bare ground or excavation over a large area, 36.0 ha'
+        'Ground brightened (bare, excavated or built) over a large area, 36.0 ha'
 
         >>> change_noun("new_or_brighter", 420)
         'New or brighter structure, 420 m²'

@@ -41,7 +41,7 @@ BARE_NDVI = 0.2
 """Object mean NDVI below which the ground counts as not vegetated."""
 WATER_NDWI = 0.2
 """Object mean NDWI above which (with NDVI below 0) the ground counts as open water."""
-NDVI_SHIFT = 0.15
+NDVI_SHIFT = 0.1
 """Smallest change of object mean NDVI that counts as vegetation cleared or grown."""
 BRIGHTER = 0.02
 """Rise of mean visible reflectance that makes non-vegetated ground "bare or excavated"."""
@@ -53,9 +53,9 @@ MAX_READ_PX = 1024
 LAND_COVER_WORDS: dict[str, str] = {
     "vegetation_cleared": "vegetation cleared",
     "vegetation_grown": "vegetation grown",
-    "bare_or_excavated": "bare ground or excavation",
-    "water": "water",
-    "surface_changed": "non-vegetated surface changed",
+    "bare_or_excavated": "brightened, not vegetated (bare ground, excavation or roofing)",
+    "water": "open water",
+    "surface_changed": "not vegetated before or after",
     "vegetated_both": "vegetated before and after",
     "not_measured": "land cover not measured",
 }

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import matplotlib
+import numpy as np
 from matplotlib import patheffects
 from matplotlib.backend_bases import RendererBase
+from matplotlib.colors import ListedColormap
 from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
@@ -20,9 +22,11 @@ from pipeline.report.figure_parts import (
 )
 from pipeline.report.figure_records import Density, Overlay
 
-DENSITY_CMAP = "YlOrRd"
-"""Colour map of the density layer (light yellow to red: more changed area per cell)."""
-DENSITY_ALPHA = 0.6
+DENSITY_CMAP = ListedColormap(
+    matplotlib.colormaps["YlOrRd"](np.linspace(0.45, 1.0, 64)), name="campwatch-density")
+"""Colour map of the density layer: orange (little changed area per cell) to dark red (most);
+its pale yellow end is left out, which reads as ground on imagery."""
+DENSITY_ALPHA = 0.65
 """Opacity of the density layer: the image stays visible under it."""
 
 
@@ -94,7 +98,7 @@ def legend_handles(
     if "event" in kinds:
         handles.append(Line2D([], [], color=EVENT_COLOUR, lw=2.2, label="event"))
     if density is not None and density.count:
-        fill = matplotlib.colormaps[DENSITY_CMAP](0.75)
+        fill = DENSITY_CMAP(0.6)
         handles.append(Patch(facecolor=fill, alpha=DENSITY_ALPHA, edgecolor="#555555",
                              label=_density_label(density)))
     for note in notes:

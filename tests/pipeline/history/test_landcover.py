@@ -79,11 +79,13 @@ def _event(area_side: float, change_type: str, cover: LandCoverMeasure | None) -
 def test_size_and_land_cover_shape_the_statement() -> None:
     cleared = LandCoverMeasure("vegetation_cleared", "NDVI 0.61 → 0.08")
     big = _event(1000, "new_or_brighter", cleared).statement()  # 1 km²
-    assert big.startswith("Vegetation cleared over a large area, 100.0 ha")
-    assert "structure" not in big and "land cover: vegetation cleared (NDVI 0.61 → 0.08)" in big
+    assert big.startswith("Vegetation cleared over a large area, 100.0 ha, outside the defined "
+                          "zones: occurred between 2016-11-30")
+    assert "structure" not in big and "; measured NDVI 0.61 → 0.08" in big
     small = _event(20, "new_or_brighter", cleared).statement()  # 400 m²: may be one structure
     assert small.startswith("New or brighter structure, 400 m²")
-    assert "land cover: vegetation cleared" in small
+    assert "appeared between" in small
+    assert "; land cover: vegetation cleared (NDVI 0.61 → 0.08)" in small
     unmeasured = LandCoverMeasure("not_measured", "no near-infrared band in a capture")
     s = _event(1000, "new_or_brighter", unmeasured).statement()
     assert s.startswith("Large area brightened (land cover, not a single structure), 100.0 ha")
