@@ -64,6 +64,7 @@ __all__ = [
     "Overlay",
     "compose_figure",
     "render_figure",
+    "save_figure",
 ]
 
 log = logging.getLogger(__name__)
@@ -219,7 +220,8 @@ def _label_towns(ax: Axes, towns: Sequence[Any], renderer: RendererBase) -> list
                  if ln.get_gid() in ("town", "place")]
     obstacles += [t.get_window_extent(renderer) for t in ax.texts]
     specs = [LabelSpec(t.label(), (t.lon, t.lat), "#555555") for t in towns]
-    _, unplaced = place_labels(ax, specs, renderer, fontsize=_TOWN_PT, obstacles=obstacles)
+    _, unplaced = place_labels(ax, specs, renderer, fontsize=_TOWN_PT, obstacles=obstacles,
+                               on_map=True)
     if unplaced:  # named under the locator instead
         ax.set_xlabel("lon (WGS 84); also " + "; ".join(u.text for u in unplaced),
                       fontsize=_TOWN_PT)
@@ -438,12 +440,26 @@ def render_figure(
     composed = compose_figure(after, overlays, before=before, dpi=dpi, extent=extent,
                               aoi_lonlat=aoi_lonlat, gamma=gamma, legend_notes=legend_notes,
                               density=density)
+    return save_figure(composed, out_path, after.caption.text(), dpi=dpi)
+
+
+def save_figure(composed: ComposedFigure, out_path: Path, title: str, *, dpi: int) -> Path:
+    """Write a composed figure atomically as PNG or SVG (by suffix), titled ``title``.
+
+    Example:
+        >>> # save_figure(compose_figure(img, []), Path("f.png"), img.caption.text(), dpi=110)
+    """
+    out_path = Path(out_path)
+    fmt = out_path.suffix.lower().lstrip(".")
+    if fmt not in ("png", "svg"):
+        raise FigureError(f"figure path {str(out_path)!r} must end .png or .svg")
+    if not out_path.parent.is_dir():
+        raise FigureError(f"figure directory {str(out_path.parent)!r} does not exist")
     fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=f".{fmt}", dir=out_path.parent)
     os.close(fd)
     os.chmod(tmp, created_mode())
     try:
-        composed.figure.savefig(tmp, format=fmt, dpi=dpi,
-                                metadata={"Title": after.caption.text()})
+        composed.figure.savefig(tmp, format=fmt, dpi=dpi, metadata={"Title": title})
         os.replace(tmp, out_path)
     finally:
         if os.path.exists(tmp):

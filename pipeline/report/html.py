@@ -260,6 +260,7 @@ def report_facility(
         overview_cell=f"{overview.density.cell_m2 ** 0.5:,.0f}" if overview and overview.density
         else "",
         overview_tolerance=f"{overview.simplify_m:,.1f}" if overview else "",
+        overview_towns=list(overview.towns) if overview else [],
         report_date=datetime.now(UTC).strftime("%Y-%m-%d"),
         captures=captures,
         usable=usable,

@@ -95,6 +95,7 @@ def place_labels(
     *,
     fontsize: float = 7,
     obstacles: Sequence[Bbox] = (),
+    on_map: bool = False,
 ) -> tuple[list[Text], list[LabelSpec]]:
     """Place labels greedily so that no two label boxes overlap, with leader lines.
 
@@ -105,7 +106,8 @@ def place_labels(
     also keeps boxes off earlier leader lines and leaders off earlier labels; a
     label that fits nowhere then gets a second pass without the leader rules.
     Labels moved off their anchor get a thin leader line. Labels that still fit
-    nowhere are returned unplaced (callers list them in a key).
+    nowhere are returned unplaced (callers list them in a key). Leaders are white with a dark
+    halo on imagery; with ``on_map`` (a light basemap such as the locator) thin and dark.
 
     Returns:
         (placed label artists, labels that could not be placed).
@@ -181,8 +183,11 @@ def place_labels(
         ann = ax.annotate(
             spec.text, xy=spec.anchor, xytext=xytext, ha="center", va="center",
             fontsize=fontsize, bbox=_label_bbox(spec.colour), zorder=8, annotation_clip=False,
-            arrowprops={"arrowstyle": "-", "color": "white", "lw": 1.0, "path_effects": HALO,
-                        "shrinkA": 0, "shrinkB": 0},
+            arrowprops=(
+                {"arrowstyle": "-", "color": "#333333", "lw": 0.6, "shrinkA": 0, "shrinkB": 0}
+                if on_map else
+                {"arrowstyle": "-", "color": "white", "lw": 1.0, "path_effects": HALO,
+                 "shrinkA": 0, "shrinkB": 0}),
         )
         placed.append(ann)
     return placed, unplaced

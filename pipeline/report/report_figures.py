@@ -36,7 +36,7 @@ from pipeline.change.pairs import VHR_MAX_GSD_M
 from pipeline.history.events import Event
 from pipeline.history.review import ReviewedEvent
 from pipeline.report.figure_records import Caption, Density, FigureImage, Overlay, format_when
-from pipeline.report.figures import render_figure
+from pipeline.report.figures import compose_figure, render_figure, save_figure
 from pipeline.watch.alerts import score_event
 
 log = logging.getLogger(__name__)
@@ -85,6 +85,8 @@ class OverviewFigure:
     """The density layer of those, or None when every detection is outlined."""
     simplify_m: float = 0.0
     """Tolerance (metres) the drawn outlines were simplified with: half a figure pixel."""
+    towns: tuple[str, ...] = ()
+    """The nearest towns the locator names, e.g. ("Pyongyang, 35 km W", ...)."""
 
 
 def grid_reference(crs: str, x: float, y: float) -> str:
@@ -328,6 +330,9 @@ def overview_figure(
     rest = [r.event.change.geometry for _, r in ranked[OVERVIEW_DETECTIONS:]]
     rest += [r.event.change.geometry for _, r in by_size[OVERVIEW_FINDINGS:]]
     density = detection_density(rest, grid.bounds) if rest else None
-    path = render_figure(image, overlays, out_dir / "overview.png", dpi=110,
-                         aoi_lonlat=facility.aoi, density=density)
-    return OverviewFigure(path, cap, tuple(drawn), len(rest), density, tol)
+    path = out_dir / "overview.png"
+    composed = compose_figure(image, overlays, dpi=110, aoi_lonlat=facility.aoi,
+                              density=density)
+    save_figure(composed, path, image.caption.text(), dpi=110)
+    return OverviewFigure(path, cap, tuple(drawn), len(rest), density, tol,
+                          tuple(composed.towns))
