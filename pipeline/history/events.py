@@ -88,8 +88,11 @@ class Event:
                 cover = f"; {self.land_cover.words()}"
             else:
                 cover = f"; land cover: {self.land_cover.words()}"
+        noun = change_noun(ch.change_type, ch.area_m2, label)
+        if by_cover:  # the detector's own reading stays in the sentence
+            noun += f", detected as {ch.change_type.replace('_', ' ')}"
         return (
-            f"{change_noun(ch.change_type, ch.area_m2, label)}, {zone}: {verb} between "
+            f"{noun}, {zone}: {verb} between "
             f"{self.before.acquired:%Y-%m-%d} ({self.before.sensor}, {self.before.gsd_m:g} m) and "
             f"{self.after.acquired:%Y-%m-%d} ({self.after.sensor}, {self.after.gsd_m:g} m), "
             f"confidence {ch.confidence_label}{cover}{status}"

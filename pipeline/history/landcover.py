@@ -39,8 +39,12 @@ VEGETATED_NDVI = 0.3
 """Object mean NDVI at or above which the ground counts as vegetated."""
 BARE_NDVI = 0.2
 """Object mean NDVI below which the ground counts as not vegetated."""
-WATER_NDWI = 0.2
-"""Object mean NDWI above which (with NDVI below 0) the ground counts as open water."""
+WATER_NDWI = 0.3
+"""Object mean NDWI above which (with NDVI below :data:`WATER_NDVI`) the ground counts as
+open water. Dark ground in winter shadow reaches NDWI 0.2-0.25 on Sentinel-2 L1C (the OSCD
+Bercy rail yard in November), so the threshold stays above it."""
+WATER_NDVI = -0.1
+"""Object mean NDVI below which open water's NDWI is believed."""
 NDVI_SHIFT = 0.1
 """Smallest change of object mean NDVI that counts as vegetation cleared or grown."""
 BRIGHTER = 0.02
@@ -55,7 +59,7 @@ LAND_COVER_WORDS: dict[str, str] = {
     "vegetation_grown": "vegetation grown",
     "bare_or_excavated": "brightened, not vegetated (bare ground, excavation or roofing)",
     "water": "open water",
-    "surface_changed": "not vegetated before or after",
+    "surface_changed": "little vegetation before and after",
     "vegetated_both": "vegetated before and after",
     "not_measured": "land cover not measured",
 }
@@ -111,7 +115,7 @@ def classify_land_cover(before: np.ndarray, after: np.ndarray) -> LandCoverMeasu
 
     Bands are blue, green, red, nir reflectance (NaN = no data). Rules, first that holds:
     no usable near-infrared or too few pixels → ``not_measured``; open water (NDWI >
-    :data:`WATER_NDWI` and NDVI < 0) before or after → ``water``; vegetated before
+    :data:`WATER_NDWI` and NDVI < :data:`WATER_NDVI`) before or after → ``water``; vegetated before
     (NDVI ≥ :data:`VEGETATED_NDVI`), NDVI down by :data:`NDVI_SHIFT` and not vegetated
     after → ``vegetation_cleared``; the reverse → ``vegetation_grown``; not vegetated after
     (NDVI < :data:`BARE_NDVI`) and brighter by :data:`BRIGHTER` → ``bare_or_excavated``;
@@ -134,7 +138,8 @@ def classify_land_cover(before: np.ndarray, after: np.ndarray) -> LandCoverMeasu
                                 f"fewer than {MIN_PIXELS} valid pixels in a capture")
     (ndvi_a, ndwi_a, bright_a), (ndvi_b, ndwi_b, bright_b) = a, b
     ndvi = f"NDVI {ndvi_a:.2f} → {ndvi_b:.2f}"
-    if (ndwi_a > WATER_NDWI and ndvi_a < 0) or (ndwi_b > WATER_NDWI and ndvi_b < 0):
+    if (ndwi_a > WATER_NDWI and ndvi_a < WATER_NDVI) or (
+            ndwi_b > WATER_NDWI and ndvi_b < WATER_NDVI):
         return LandCoverMeasure("water", f"NDWI {ndwi_a:.2f} → {ndwi_b:.2f}")
     if ndvi_a >= VEGETATED_NDVI > ndvi_b and ndvi_a - ndvi_b >= NDVI_SHIFT:
         return LandCoverMeasure("vegetation_cleared", ndvi)

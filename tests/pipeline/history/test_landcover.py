@@ -79,8 +79,8 @@ def _event(area_side: float, change_type: str, cover: LandCoverMeasure | None) -
 def test_size_and_land_cover_shape_the_statement() -> None:
     cleared = LandCoverMeasure("vegetation_cleared", "NDVI 0.61 → 0.08")
     big = _event(1000, "new_or_brighter", cleared).statement()  # 1 km²
-    assert big.startswith("Vegetation cleared over a large area, 100.0 ha, outside the defined "
-                          "zones: occurred between 2016-11-30")
+    assert big.startswith("Vegetation cleared over a large area, 100.0 ha, detected as new or "
+                          "brighter, outside the defined zones: occurred between 2016-11-30")
     assert "structure" not in big and "; measured NDVI 0.61 → 0.08" in big
     small = _event(20, "new_or_brighter", cleared).statement()  # 400 m²: may be one structure
     assert small.startswith("New or brighter structure, 400 m²")
@@ -96,3 +96,10 @@ def test_size_and_land_cover_shape_the_statement() -> None:
 def test_change_noun_without_a_measure_keeps_the_size_rule() -> None:
     assert change_noun("new_or_brighter", 420) == "New or brighter structure, 420 m²"
     assert change_noun("new_or_brighter", 12_000, "surface_changed").startswith("Surface newly")
+
+
+def test_dark_winter_ground_is_not_called_water() -> None:
+    """The OSCD Bercy rail yard in November: NDWI about 0.23 from shadow, not water."""
+    shadow = px(0.07, 0.08, 0.07, 0.05)
+    m = classify_land_cover(shadow, px(0.12, 0.13, 0.14, 0.16))
+    assert m.label != "water", m

@@ -152,6 +152,8 @@ def test_land_cover_is_measured_once_and_shapes_each_statement(real: RealRun) ->
         events = read_events(cat)
     assert stored and all(e.land_cover in LAND_COVERS for e in stored.values())
     assert all(e.land_cover != "not_measured" and e.land_cover_note for e in stored.values())
+    # no open water in the rail yard: dark November ground (NDWI ~0.23) is not water
+    assert not any(e.land_cover == "water" and e.zone_id == "yard" for e in stored.values())
     for ev in events:
         s = ev.statement()
         assert ev.land_cover is not None and ev.land_cover.note in s
