@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 import numpy as np
@@ -11,7 +12,11 @@ from shapely.geometry import box
 from imagery.capture import Capture
 from imagery.records import StoredChange
 from pipeline.history.events import Event, change_noun
-from pipeline.history.landcover import LandCoverMeasure, classify_land_cover
+from pipeline.history.landcover import (
+    LandCoverMeasure,
+    classify_land_cover,
+    measure_event_land_cover,
+)
 
 
 def px(blue: float, green: float, red: float, nir: float, n: int = 25,
@@ -103,3 +108,14 @@ def test_dark_winter_ground_is_not_called_water() -> None:
     shadow = px(0.07, 0.08, 0.07, 0.05)
     m = classify_land_cover(shadow, px(0.12, 0.13, 0.14, 0.16))
     assert m.label != "water", m
+
+
+def test_eight_bit_relative_brightness_is_not_measured() -> None:
+    """An 8-bit product is relative brightness: its NDVI is not comparable between dates."""
+    ev = _event(100, "new_or_brighter", None)
+    eight_bit = dataclasses.replace(ev.after, radiometry="DN / 255 (8-bit product: relative "
+                                    "brightness, not reflectance)", sensor="GeoEye-1")
+    m = measure_event_land_cover(None, None, ev.before, eight_bit,  # type: ignore[arg-type]
+                                 ev.change.geometry)
+    assert m.label == "not_measured" and m.note == (
+        "GeoEye-1 is an 8-bit product (relative brightness)")
