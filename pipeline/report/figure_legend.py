@@ -6,7 +6,6 @@ from collections.abc import Sequence
 
 import matplotlib
 import numpy as np
-from matplotlib import patheffects
 from matplotlib.backend_bases import RendererBase
 from matplotlib.colors import ListedColormap
 from matplotlib.font_manager import FontProperties
@@ -26,6 +25,20 @@ DENSITY_CMAP = ListedColormap(
     matplotlib.colormaps["YlOrRd"](np.linspace(0.45, 1.0, 64)), name="campwatch-density")
 """Colour map of the density layer: orange (little changed area per cell) to dark red (most);
 its pale yellow end is left out, which reads as ground on imagery."""
+Handle = Line2D | Patch | tuple[Patch, Line2D]
+"""A legend entry: one artist, or a patch with a line drawn over it (labelled by the line)."""
+
+
+def handle_label(handle: Handle) -> str:
+    """The label of a legend entry.
+
+    Example:
+        >>> handle_label(Line2D([], [], label="event"))
+        'event'
+    """
+    return str((handle[-1] if isinstance(handle, tuple) else handle).get_label())
+
+
 DENSITY_ALPHA = 0.65
 """Opacity of the density layer: the image stays visible under it."""
 
@@ -73,7 +86,7 @@ def _density_label(density: Density) -> str:
 def legend_handles(
     overlays: Sequence[Overlay], nodata: bool, notes: Sequence[str] = (),
     density: Density | None = None,
-) -> list[Line2D | Patch]:
+) -> list[Handle]:
     """Legend entries of what a panel shows: AOI, zones, detections by type, events, the
     density layer, notes and no data.
 
@@ -81,13 +94,13 @@ def legend_handles(
         >>> legend_handles([], False)
         []
     """
-    handles: list[Line2D | Patch] = []
+    handles: list[Handle] = []
     kinds = {o.kind for o in overlays}
     if "aoi" in kinds:
-        handles.append(Line2D([], [], color=AOI_COLOUR, lw=1.6, linestyle=":",
-                              path_effects=[patheffects.withStroke(linewidth=3.2,
-                                                                   foreground="black")],
-                              label="AOI (search area)"))
+        # white dots on a dark strip, as on the image (a haloed dotted line drew tiny boxes)
+        handles.append((Patch(facecolor="#3a3a3a", edgecolor="none"),
+                        Line2D([], [], color=AOI_COLOUR, lw=1.6, linestyle=":",
+                               label="AOI (search area)")))
     for zt, colour in ZONE_COLOURS.items():
         if f"zone:{zt}" in kinds:
             name = zt.replace("_", " ")

@@ -36,6 +36,7 @@ from pipeline.report.basemap import NE_CREDIT, TOWNS_CREDIT, countries_near, tow
 from pipeline.report.figure_legend import (
     DENSITY_ALPHA,
     DENSITY_CMAP,
+    handle_label,
     legend_handles,
     wrap_text,
 )
@@ -337,7 +338,7 @@ def compose_figure(
     key_h = len(key_lines) * line_h + (0.1 if key_lines else 0.0)
     visible = [o for o in overlays if o.geometry.intersects(view)]
     handles = legend_handles(visible, any_nodata, legend_notes, density)
-    legend_h = 0.35 + 0.19 * sum(1 + str(h.get_label()).count("\n") for h in handles)
+    legend_h = 0.35 + 0.19 * sum(1 + handle_label(h).count("\n") for h in handles)
     main_h = banner_h + title_h + ph + cap_h + key_h
     side_h = banner_h + title_h + _LOCATOR_H + 0.15 + legend_h
     height = 2 * _MARGIN + max(main_h, side_h)
@@ -367,7 +368,8 @@ def compose_figure(
                  va="top", fontsize=_CAPTION_PT, linespacing=1.15)
     if handles:
         side_left = (_MARGIN + n * (pw + _GAP)) / width
-        fig.legend(handles=handles, loc="upper left", fontsize=_LEGEND_PT, frameon=False,
+        fig.legend(handles=handles, labels=[handle_label(h) for h in handles],
+                   loc="upper left", fontsize=_LEGEND_PT, frameon=False,
                    bbox_to_anchor=(side_left, y_of(_MARGIN + banner_h + title_h + _LOCATOR_H
                                                    + 0.15)),
                    title="Legend", title_fontsize=_LEGEND_PT + 1, alignment="left",
