@@ -15,12 +15,10 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import shapely
 from matplotlib.axes import Axes
-from matplotlib.backend_bases import RendererBase
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
@@ -53,7 +51,13 @@ from pipeline.report.figure_parts import (
     stretch_rgb,
 )
 from pipeline.report.figure_records import SIMULATED_MARK, Caption, Density, FigureImage, Overlay
-from pipeline.report.labels import LabelSpec, feature_boxes, label_specs, place_labels
+from pipeline.report.labels import (
+    LabelSpec,
+    feature_boxes,
+    label_specs,
+    label_towns,
+    place_labels,
+)
 
 __all__ = [
     "SIMULATED_MARK",
@@ -213,22 +217,6 @@ def _extent_lonlat(crs: str, extent: tuple[float, float, float, float]) -> Polyg
     return out
 
 
-def _label_towns(ax: Axes, towns: Sequence[Any], renderer: RendererBase) -> list[str]:
-    """Label the locator's town dots without covering each other, the star or the dots."""
-    if not towns:
-        return []
-    obstacles = [ln.get_window_extent(renderer) for ln in ax.lines
-                 if ln.get_gid() in ("town", "place")]
-    obstacles += [t.get_window_extent(renderer) for t in ax.texts]
-    specs = [LabelSpec(t.label(), (t.lon, t.lat), "#555555") for t in towns]
-    _, unplaced = place_labels(ax, specs, renderer, fontsize=_TOWN_PT, obstacles=obstacles,
-                               on_map=True)
-    if unplaced:  # named under the locator instead
-        ax.set_xlabel("lon (WGS 84); also " + "; ".join(u.text for u in unplaced),
-                      fontsize=_TOWN_PT)
-    return [t.label() for t in towns]
-
-
 def compose_figure(
     after: FigureImage,
     overlays: Sequence[Overlay],
@@ -310,7 +298,7 @@ def compose_figure(
     layout(8.0)
     fig.canvas.draw()  # scale bars compute their boxes when drawn
 
-    town_labels = _label_towns(locator, town_dots, renderer)
+    town_labels = label_towns(locator, town_dots, renderer, fontsize=_TOWN_PT)
     view = box(*ext)
     specs = label_specs(overlays, view)
     unplaced_all: list[LabelSpec] = []
