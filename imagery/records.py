@@ -12,6 +12,7 @@ from imagery.types import (
     ChangeType,
     ConfidenceLabel,
     EventStatus,
+    LandCover,
     ReviewDecision,
     ReviewStatus,
     Series,
@@ -136,6 +137,12 @@ class StoredEvent:
     """The event as one sentence, bracketed by the two capture dates."""
     track_id: str = ""
     """Identity of the physical change (see :attr:`StoredChange.track_id`)."""
+    land_cover: LandCover | None = None
+    """What the event did to the ground, measured from its two captures by the run
+    (:mod:`pipeline.history.landcover`); None in catalogues written before it existed."""
+    land_cover_note: str | None = None
+    """The measured values behind :attr:`land_cover` (e.g. "NDVI 0.61 → 0.08"), or why
+    nothing was measured."""
 
 
 @dataclass(frozen=True)

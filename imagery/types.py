@@ -17,6 +17,12 @@ ConfidenceLabel = Literal["low", "medium", "high"]
 Series = Literal["vhr", "medium"]
 """A capture series: ``"vhr"`` (GSD of 5 m or finer) or ``"medium"``; pairs never mix them."""
 
+LandCover = Literal[
+    "vegetation_cleared", "vegetation_grown", "bare_or_excavated", "water", "surface_changed",
+    "vegetated_both", "not_measured",
+]
+"""What an event did to the ground, measured from its two captures (NDVI, NDWI, brightness)."""
+
 EventStatus = Literal["confirmed", "unconfirmed"]
 """Whether a later usable capture still shows an event (``"confirmed"``) or none has yet."""
 

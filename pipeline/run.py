@@ -34,6 +34,7 @@ from pipeline.change.persistence import RING_M, persistence
 from pipeline.change.tiled import tile_records, tile_statuses
 from pipeline.change.zones import grid_zones
 from pipeline.history.events import Event, find_events
+from pipeline.history.landcover import measure_event_land_cover
 from pipeline.history.review import store_event_reviews
 from pipeline.history.timeline import build_timeline, zone_metrics
 from pipeline.history.tracks import assign_tracks
@@ -257,7 +258,12 @@ def run_facility(
         changes = cat.changes()
         rows = build_timeline(facility, captures, changes, zones, metrics)
         cat.replace_timeline(rows)
-        events = find_events(captures, changes)
+        # what each event did to the ground, measured once here and stored with it
+        events = [
+            dataclasses.replace(ev, land_cover=measure_event_land_cover(
+                ws, grid, ev.before, ev.after, ev.change.geometry))
+            for ev in find_events(captures, changes)
+        ]
         store_event_reviews(cat, events)
     csv_path = ws.report_dir / "timeline.csv"
     write_timeline(rows, csv_path, csv_path.with_suffix(".parquet"))

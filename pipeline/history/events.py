@@ -24,6 +24,7 @@ from imagery.catalogue import Catalogue
 from imagery.records import StoredChange, StoredEvent
 from imagery.types import EventStatus, ReviewStatus
 from pipeline.change.pairs import capture_pairs
+from pipeline.history.landcover import LandCoverMeasure
 
 OPPOSITE = {
     "new_or_brighter": "removed_or_darker",
@@ -52,35 +53,55 @@ class Event:
     status: EventStatus
     """"confirmed" (the next capture still shows it) or "unconfirmed" (no next capture yet,
     or it was not clear there)."""
+    land_cover: LandCoverMeasure | None = None
+    """What it did to the ground, measured once by the run from its two captures
+    (:mod:`pipeline.history.landcover`) and stored with it; None when not measured yet."""
 
     def statement(self) -> str:
         """The event as a sentence whose wording follows the evidence.
 
-        The noun follows the size: up to :data:`STRUCTURE_MAX_M2` a change can be one
-        structure ("New or brighter structure"); up to :data:`SITE_MAX_M2` it is a surface
-        larger than one building; above that it is a change of land cover, in hectares, and
-        never called a structure. The status follows the persistence test: "persistent" only
-        when a later usable capture confirmed it, otherwise "unconfirmed".
+        The noun follows the size and the measured land cover: up to
+        :data:`STRUCTURE_MAX_M2` a change can be one structure ("New or brighter structure");
+        larger, a measured land-cover change names it ("Vegetation cleared, 1.2 ha"); else up
+        to :data:`SITE_MAX_M2` it is a surface larger than one building, above that a change
+        of land cover in hectares, never called a structure. The land-cover measure (or why
+        there is none) follows the confidence. The status follows the persistence test:
+        "persistent" only when a later usable capture confirmed it, otherwise "unconfirmed".
 
         Example:
             >>> # "New or brighter structure, 420 m², housing zone: appeared between
             >>> #  2010-06-01 (WV-2, 0.5 m) and 2012-06-01 (GE-1, 0.5 m), confidence high;
-            >>> #  persistent (a later capture still shows it)"
+            >>> #  land cover: vegetated before and after (NDVI 0.61 → 0.48); persistent (a
+            >>> #  later capture still shows it)"
         """
         ch = self.change
         zone = f"{ch.zone_type.replace('_', ' ')} zone" if ch.zone_type else (
             "outside the defined zones"
         )
-        verb = "appeared" if ch.change_type in ("new_or_brighter", "earthworks") else "occurred"
+        label = self.land_cover.label if self.land_cover is not None else None
+        by_cover = ch.area_m2 > STRUCTURE_MAX_M2 and label in _COVER  # the cover names it
+        verb = ("appeared" if ch.change_type in ("new_or_brighter", "earthworks")
+                and not by_cover else "occurred")
         status = (
             "; persistent (a later capture still shows it)" if self.status == "confirmed"
             else " (unconfirmed: no later clear capture yet)"
         )
+        cover = ""
+        if self.land_cover is not None:
+            if by_cover:
+                cover = f"; measured {self.land_cover.note}"
+            elif self.land_cover.label == "not_measured":
+                cover = f"; {self.land_cover.words()}"
+            else:
+                cover = f"; land cover: {self.land_cover.words()}"
+        noun = change_noun(ch.change_type, ch.area_m2, label)
+        if by_cover:  # the detector's own reading stays in the sentence
+            noun += f", detected as {ch.change_type.replace('_', ' ')}"
         return (
-            f"{change_noun(ch.change_type, ch.area_m2)}, {zone}: {verb} between "
+            f"{noun}, {zone}: {verb} between "
             f"{self.before.acquired:%Y-%m-%d} ({self.before.sensor}, {self.before.gsd_m:g} m) and "
             f"{self.after.acquired:%Y-%m-%d} ({self.after.sensor}, {self.after.gsd_m:g} m), "
-            f"confidence {ch.confidence_label}{status}"
+            f"confidence {ch.confidence_label}{cover}{status}"
         )
 
 
@@ -109,10 +130,28 @@ _LAND = {
 }
 
 
-def change_noun(change_type: str, area_m2: float) -> str:
-    """What a change of this type and size is called, with its size.
+_COVER = {
+    "vegetation_cleared": "Vegetation cleared",
+    "vegetation_grown": "Vegetation grown",
+    "bare_or_excavated": "Ground brightened (bare, excavated or built)",
+    "water": "Change at open water",
+}
+"""Nouns of a change larger than one structure whose land-cover change was measured."""
+
+
+def change_noun(change_type: str, area_m2: float, land_cover: str | None = None) -> str:
+    """What a change of this type, size and measured land cover is called, with its size.
+
+    Up to :data:`STRUCTURE_MAX_M2` the change type names it; larger, a measured land-cover
+    change (``land_cover``, see :mod:`pipeline.history.landcover`) names it; else the type,
+    as a surface or (above :data:`SITE_MAX_M2`) a change of land cover.
 
     Example:
+        >>> change_noun("new_or_brighter", 12_000, "vegetation_cleared")
+        'Vegetation cleared, 12,000 m² (larger than one building)'
+        >>> change_noun("new_or_brighter", 360_000, "bare_or_excavated")
+        'Ground brightened (bare, excavated or built) over a large area, 36.0 ha'
+
         >>> change_noun("new_or_brighter", 420)
         'New or brighter structure, 420 m²'
         >>> change_noun("new_or_brighter", 12_000)
@@ -120,6 +159,11 @@ def change_noun(change_type: str, area_m2: float) -> str:
         >>> change_noun("new_or_brighter", 360_000)
         'Large area brightened (land cover, not a single structure), 36.0 ha'
     """
+    if area_m2 > STRUCTURE_MAX_M2 and land_cover in _COVER:
+        noun = _COVER[str(land_cover)]
+        if area_m2 > SITE_MAX_M2:
+            return f"{noun} over a large area, {area_m2 / 10_000:,.1f} ha"
+        return f"{noun}, {area_m2:,.0f} m² (larger than one building)"
     if area_m2 > SITE_MAX_M2:
         return f"{_LAND.get(change_type, change_type)}, {area_m2 / 10_000:,.1f} ha"
     if area_m2 > STRUCTURE_MAX_M2 and change_type in _SURFACE:
@@ -188,7 +232,8 @@ def load_events(
     by_id = {c.capture_id: c for c in captures}
     by_change = {c.change_id: c for c in changes}
     return [
-        Event(by_change[e.event_id], by_id[e.before_id], by_id[e.after_id], e.status)
+        Event(by_change[e.event_id], by_id[e.before_id], by_id[e.after_id], e.status,
+              LandCoverMeasure(e.land_cover, e.land_cover_note or "") if e.land_cover else None)
         for e in stored
         if e.event_id in by_change and e.before_id in by_id and e.after_id in by_id
     ]
@@ -230,4 +275,6 @@ def stored_event(event: Event, review: ReviewStatus = "pending") -> StoredEvent:
         review=review,
         statement=event.statement(),
         track_id=ch.track_id or ch.change_id,
+        land_cover=event.land_cover.label if event.land_cover else None,
+        land_cover_note=event.land_cover.note if event.land_cover else None,
     )

@@ -19,7 +19,7 @@ from matplotlib.axes import Axes
 from matplotlib.patches import FancyArrow
 from matplotlib_scalebar.scalebar import ScaleBar
 from pyproj import CRS, Proj, Transformer
-from shapely.geometry import MultiPolygon, Polygon
+from shapely.geometry import MultiPolygon, Point, Polygon
 
 from facilities.types import ZONE_TYPES
 from pipeline.errors import FigureError
@@ -340,21 +340,25 @@ def add_locator(
     fontsize: float = 6,
     countries: Sequence[Any] = (),
     credit: str = "",
-) -> None:
-    """Draw the locator: where the figure is, in a lon/lat frame.
+    towns: Sequence[Any] = (),
+) -> list[Any]:
+    """Draw the locator: where the figure is, in a lon/lat frame; return the towns drawn.
 
     With ``countries`` (records with ``name`` and ``geometry`` in WGS 84, e.g. Natural Earth
     admin-0 from :mod:`pipeline.report.basemap`) the frame is regional
     (:data:`LOCATOR_HALF_DEG` around the point): land, country borders and names, and the
-    figure's place as a red star. Without them (no basemap available) the frame is a bare
-    graticule about five times the larger of extent and AOI, with the extent in red and
-    the AOI in grey, and says "no basemap".
+    figure's place as a red star, and ``towns`` (records with ``lon`` and ``lat``, e.g.
+    :func:`pipeline.report.basemap.towns_near`) as dots; the caller labels them once the
+    figure is laid out (:func:`pipeline.report.labels.place_labels`). Without them (no
+    basemap available) the frame is a bare graticule about five times the larger of extent
+    and AOI, with the extent in red and the AOI in grey, and says "no basemap".
 
     Example:
         >>> from matplotlib.figure import Figure
         >>> from shapely.geometry import box
         >>> ax = Figure().add_subplot()
         >>> add_locator(ax, box(126.15, 39.0, 126.16, 39.01), None, (126.155, 39.005))
+        []
         >>> ax.get_xlabel()
         'lon (WGS 84)'
     """
@@ -379,6 +383,7 @@ def add_locator(
         from shapely.geometry import box as _box
 
         frame = _box(x0, y0, x1, y1)
+        home = ""
         ax.set_facecolor("#cfe0ee")  # sea
         for c in countries:
             part = c.geometry.intersection(frame)
@@ -388,15 +393,18 @@ def add_locator(
                 xs, ys = poly.exterior.xy
                 ax.fill(xs, ys, facecolor="#f3f0e8", edgecolor="#555555", linewidth=0.6,
                         zorder=1)
-            if part.area > 0.02 * frame.area:
+            if c.geometry.contains(Point(point)):
+                home = c.name  # named in the title: its label would sit on the star and towns
+            elif part.area > 0.02 * frame.area:
                 rp = part.representative_point()
                 ax.text(rp.x, rp.y, c.name, fontsize=fontsize - 0.5, ha="center", va="center",
                         color="#333333", zorder=3, style="italic")
         ax.plot([point[0]], [point[1]], marker="*", color="#D00000", markersize=9,
-                markeredgecolor="black", markeredgewidth=0.5, zorder=4)
-        title = "Locator: figure place (red star)"
+                markeredgecolor="black", markeredgewidth=0.5, zorder=4, gid="place")
+        drawn = _draw_towns(ax, towns, (x0, y0, x1, y1))
+        title = f"Locator: figure place (red star){', ' + home if home else ''}"
         ax.set_title(title + (f"\n{credit}" if credit else ""), fontsize=fontsize)
-        return
+        return drawn
     if aoi_lonlat is not None:
         xs, ys = aoi_lonlat.exterior.xy
         ax.fill(xs, ys, facecolor="#dddddd", edgecolor="#555555", linewidth=0.8, label="AOI")
@@ -405,6 +413,19 @@ def add_locator(
     ax.plot([point[0]], [point[1]], marker="*", color="black", markersize=6)
     ax.grid(True, linewidth=0.4, color="#999999")
     ax.set_title("Locator: figure extent (red), AOI (grey)\nno basemap", fontsize=fontsize)
+    return []
+
+
+def _draw_towns(
+    ax: Axes, towns: Sequence[Any], frame: tuple[float, float, float, float]
+) -> list[Any]:
+    """Town dots inside the frame (their labels are placed by the caller, collision-free)."""
+    x0, y0, x1, y1 = frame
+    inside = [t for t in towns if x0 <= t.lon <= x1 and y0 <= t.lat <= y1]
+    for t in inside:
+        ax.plot([t.lon], [t.lat], marker="o", color="black", markersize=2.5, zorder=5,
+                gid="town")
+    return inside
 
 
 def outline_paths(geom: Polygon | MultiPolygon) -> list[tuple[np.ndarray, np.ndarray]]:

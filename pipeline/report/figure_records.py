@@ -15,7 +15,7 @@ from shapely.geometry import MultiPolygon, Polygon
 from pipeline.errors import FigureError
 from pipeline.report.figure_parts import check_kind
 
-__all__ = ["SIMULATED_MARK", "Caption", "FigureImage", "Overlay", "format_when"]
+__all__ = ["SIMULATED_MARK", "Caption", "Density", "FigureImage", "Overlay", "format_when"]
 
 SIMULATED_MARK = "SIMULATED IMAGERY — NOT EVIDENCE"
 """Text stamped on every figure made from simulated imagery."""
@@ -177,3 +177,31 @@ class Overlay:
                 f"got {getattr(self.geometry, 'geom_type', type(self.geometry).__name__)}"
             )
         check_kind(self.kind)
+
+
+@dataclass(frozen=True)
+class Density:
+    """Detections not drawn one by one, summarised as changed area per coarse cell."""
+
+    values: np.ndarray
+    """(rows, cols) float changed area in m² per cell, north row first (0 = none)."""
+    bounds: tuple[float, float, float, float]
+    """(west, south, east, north) of the cells in grid metres."""
+    count: int
+    """How many detections the layer summarises."""
+
+    def __post_init__(self) -> None:
+        v = self.values
+        if not isinstance(v, np.ndarray) or v.ndim != 2 or v.size == 0:
+            raise FigureError(f"Density.values must be a non-empty 2-D array, got "
+                              f"{getattr(v, 'shape', type(v).__name__)}")
+        w, s, e, n = self.bounds
+        if not (w < e and s < n):
+            raise FigureError(f"Density.bounds must have west < east and south < north, "
+                              f"got {self.bounds!r}")
+
+    @property
+    def cell_m2(self) -> float:
+        """Area of one cell in m²."""
+        w, s, e, n = self.bounds
+        return (e - w) / self.values.shape[1] * (n - s) / self.values.shape[0]

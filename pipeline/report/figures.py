@@ -18,14 +18,10 @@ from pathlib import Path
 
 import numpy as np
 import shapely
-from matplotlib import patheffects
 from matplotlib.axes import Axes
-from matplotlib.backend_bases import RendererBase
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.font_manager import FontProperties
-from matplotlib.lines import Line2D
-from matplotlib.patches import Patch, Rectangle
+from matplotlib.patches import Rectangle
 from matplotlib.text import Text
 from matplotlib.transforms import Bbox
 from matplotlib_scalebar.scalebar import ScaleBar
@@ -34,14 +30,17 @@ from shapely.geometry import Polygon, box
 
 from imagery.store import created_mode
 from pipeline.errors import FigureError
-from pipeline.report.basemap import NE_CREDIT, countries_near
+from pipeline.report.basemap import NE_CREDIT, TOWNS_CREDIT, countries_near, towns_near
+from pipeline.report.figure_legend import (
+    DENSITY_ALPHA,
+    DENSITY_CMAP,
+    handle_label,
+    legend_handles,
+    wrap_text,
+)
 from pipeline.report.figure_parts import (
-    AOI_COLOUR,
-    CHANGE_COLOURS,
-    EVENT_COLOUR,
     LOCATOR_HALF_DEG,
     NODATA_GREY,
-    ZONE_COLOURS,
     NorthArrow,
     add_locator,
     add_north_arrow,
@@ -51,18 +50,26 @@ from pipeline.report.figure_parts import (
     stretch_limits,
     stretch_rgb,
 )
-from pipeline.report.figure_records import SIMULATED_MARK, Caption, FigureImage, Overlay
-from pipeline.report.labels import LabelSpec, feature_boxes, label_specs, place_labels
+from pipeline.report.figure_records import SIMULATED_MARK, Caption, Density, FigureImage, Overlay
+from pipeline.report.labels import (
+    LabelSpec,
+    feature_boxes,
+    label_specs,
+    label_towns,
+    place_labels,
+)
 
 __all__ = [
     "SIMULATED_MARK",
     "Caption",
     "ComposedFigure",
+    "Density",
     "FigureError",
     "FigureImage",
     "Overlay",
     "compose_figure",
     "render_figure",
+    "save_figure",
 ]
 
 log = logging.getLogger(__name__)
@@ -77,6 +84,9 @@ _BANNER_H = 0.4
 _CAPTION_PT = 9.0
 _LABEL_PT = 8.0
 _LEGEND_PT = 8.0
+_TOWN_PT = 5.5
+LOCATOR_TOWNS = 3
+"""Nearest populated places named on the locator, with distance and direction."""
 
 
 
@@ -110,6 +120,8 @@ class ComposedFigure:
     """Labels that found no room on the image and are listed in the key."""
     locator: Axes | None = None
     """The locator inset axes."""
+    towns: list[str] = field(default_factory=list)
+    """Labels of the nearest towns drawn on the locator ("Pyongyang, 35 km W")."""
 
     @property
     def size_px(self) -> tuple[int, int]:
@@ -152,63 +164,6 @@ def _crop(fi: FigureImage, extent: tuple[float, float, float, float]) -> tuple[n
     return sub, bounds
 
 
-def _wrap(text: str, width_px: float, size: float, renderer: RendererBase) -> list[str]:
-    """Greedy word wrap measured with the renderer, preferring breaks at " — "."""
-    prop = FontProperties(size=size)
-
-    def fits(s: str) -> bool:
-        w, _, _ = renderer.get_text_width_height_descent(s, prop, ismath=False)
-        return bool(w <= width_px)
-
-    lines: list[str] = []
-    current = ""
-    for part in text.split(" — "):
-        candidate = f"{current} — {part}" if current else part
-        if fits(candidate):
-            current = candidate
-            continue
-        if current:
-            lines.append(current + " —")
-        current = ""
-        for word in part.split(" "):
-            candidate = f"{current} {word}" if current else word
-            if fits(candidate) or not current:
-                current = candidate
-            else:
-                lines.append(current)
-                current = word
-    if current:
-        lines.append(current)
-    return lines
-
-
-def _legend_handles(
-    overlays: Sequence[Overlay], nodata: bool, notes: Sequence[str] = ()
-) -> list[Line2D | Patch]:
-    handles: list[Line2D | Patch] = []
-    kinds = {o.kind for o in overlays}
-    if "aoi" in kinds:
-        handles.append(Line2D([], [], color=AOI_COLOUR, lw=1.6, linestyle=":",
-                              path_effects=[patheffects.withStroke(linewidth=3.2,
-                                                                   foreground="black")],
-                              label="AOI (search area)"))
-    for zt, colour in ZONE_COLOURS.items():
-        if f"zone:{zt}" in kinds:
-            name = zt.replace("_", " ")
-            handles.append(Line2D([], [], color=colour, lw=1.6, label=f"zone: {name}"))
-    for k in sorted(k for k in kinds if k.startswith("change:")):
-        handles.append(Line2D([], [], color=CHANGE_COLOURS.get(k[7:], "#00FFFF"), lw=1.6,
-                              linestyle="--", label=f"detection: {k[7:].replace('_', ' ')}"))
-    if "event" in kinds:
-        handles.append(Line2D([], [], color=EVENT_COLOUR, lw=2.2, label="event"))
-    for note in notes:
-        handles.append(Line2D([], [], color="none", label=note))
-    if nodata:
-        handles.append(Patch(facecolor=NODATA_GREY, hatch="///", edgecolor="#555555",
-                             label="no data"))
-    return handles
-
-
 def _draw_panel(
     fig: Figure,
     fi: FigureImage,
@@ -217,6 +172,7 @@ def _draw_panel(
     gamma: float,
     panel_in: tuple[float, float],
     limits: np.ndarray | None = None,
+    density: Density | None = None,
 ) -> tuple[Axes, ScaleBar, NorthArrow, Text | None, bool]:
     ax = fig.add_axes((0.0, 0.0, 0.1, 0.1))
     sub, sub_bounds = _crop(fi, extent)
@@ -230,6 +186,12 @@ def _draw_panel(
     view = box(*extent)
     image_cover = box(*sub_bounds).intersection(view).area / view.area
     nodata = bool((~valid).any()) or image_cover < 1 - 1e-9
+    if density is not None and density.count:
+        shown = np.ma.masked_less_equal(density.values, 0.0)
+        ax.imshow(shown, extent=(density.bounds[0], density.bounds[2], density.bounds[1],
+                                 density.bounds[3]),
+                  cmap=DENSITY_CMAP, vmin=0.0, vmax=float(density.values.max()),
+                  alpha=DENSITY_ALPHA, interpolation="nearest", origin="upper", zorder=2)
     ax.set_xlim(extent[0], extent[2])
     ax.set_ylim(extent[1], extent[3])
     ax.set_aspect("equal", adjustable="box")
@@ -265,6 +227,7 @@ def compose_figure(
     aoi_lonlat: Polygon | None = None,
     gamma: float = 1.0,
     legend_notes: Sequence[str] = (),
+    density: Density | None = None,
 ) -> ComposedFigure:
     """Build the annotated figure in memory (see :func:`render_figure` for the contents).
 
@@ -310,14 +273,16 @@ def compose_figure(
     limits = stretch_limits([_crop(fi, ext)[0] for fi in images]) if n == 2 else None
     for fi in images:
         ax, bar, north, mark, nodata = _draw_panel(fig, fi, overlays, ext, gamma, (pw, ph),
-                                                   limits)
+                                                   limits, density)
         any_nodata = any_nodata or nodata
         panels.append(Panel(ax, bar, north, [], mark=mark))
     locator = fig.add_axes((0.0, 0.0, 0.1, 0.1))
     lon, lat = after.caption.lon, after.caption.lat
     countries = countries_near(lon, lat, 2 * LOCATOR_HALF_DEG)
-    add_locator(locator, _extent_lonlat(after.crs, ext), aoi_lonlat, (lon, lat),
-                countries=countries, credit=NE_CREDIT if countries else "")
+    towns = towns_near(lon, lat, LOCATOR_TOWNS) if countries else ()
+    town_dots = add_locator(
+        locator, _extent_lonlat(after.crs, ext), aoi_lonlat, (lon, lat), countries=countries,
+        credit=(TOWNS_CREDIT if towns else NE_CREDIT) if countries else "", towns=towns)
 
     def layout(height: float) -> None:
         fig.set_size_inches(width, height)
@@ -333,6 +298,7 @@ def compose_figure(
     layout(8.0)
     fig.canvas.draw()  # scale bars compute their boxes when drawn
 
+    town_labels = label_towns(locator, town_dots, renderer, fontsize=_TOWN_PT)
     view = box(*ext)
     specs = label_specs(overlays, view)
     unplaced_all: list[LabelSpec] = []
@@ -351,16 +317,16 @@ def compose_figure(
 
     # captions below each panel, wrapped to its width
     line_h = _CAPTION_PT * 1.3 / 72
-    wrapped = [_wrap(fi.caption.text(), pw * dpi, _CAPTION_PT, renderer) for fi in images]
+    wrapped = [wrap_text(fi.caption.text(), pw * dpi, _CAPTION_PT, renderer) for fi in images]
     cap_h = max(len(w) for w in wrapped) * line_h + 0.12
     key_lines: list[str] = []
     if unplaced_all:
         key_text = "Labels without room on the image: " + "; ".join(u.text for u in unplaced_all)
-        key_lines = _wrap(key_text, (n * pw + (n - 1) * _GAP) * dpi, _CAPTION_PT, renderer)
+        key_lines = wrap_text(key_text, (n * pw + (n - 1) * _GAP) * dpi, _CAPTION_PT, renderer)
     key_h = len(key_lines) * line_h + (0.1 if key_lines else 0.0)
     visible = [o for o in overlays if o.geometry.intersects(view)]
-    handles = _legend_handles(visible, any_nodata, legend_notes)
-    legend_h = 0.35 + 0.19 * len(handles)
+    handles = legend_handles(visible, any_nodata, legend_notes, density)
+    legend_h = 0.35 + 0.19 * sum(1 + handle_label(h).count("\n") for h in handles)
     main_h = banner_h + title_h + ph + cap_h + key_h
     side_h = banner_h + title_h + _LOCATOR_H + 0.15 + legend_h
     height = 2 * _MARGIN + max(main_h, side_h)
@@ -390,12 +356,13 @@ def compose_figure(
                  va="top", fontsize=_CAPTION_PT, linespacing=1.15)
     if handles:
         side_left = (_MARGIN + n * (pw + _GAP)) / width
-        fig.legend(handles=handles, loc="upper left", fontsize=_LEGEND_PT, frameon=False,
+        fig.legend(handles=handles, labels=[handle_label(h) for h in handles],
+                   loc="upper left", fontsize=_LEGEND_PT, frameon=False,
                    bbox_to_anchor=(side_left, y_of(_MARGIN + banner_h + title_h + _LOCATOR_H
                                                    + 0.15)),
                    title="Legend", title_fontsize=_LEGEND_PT + 1, alignment="left",
                    borderaxespad=0.0, handlelength=2.2)
-    return ComposedFigure(fig, panels, [u.text for u in unplaced_all], locator)
+    return ComposedFigure(fig, panels, [u.text for u in unplaced_all], locator, town_labels)
 
 
 def render_figure(
@@ -409,6 +376,7 @@ def render_figure(
     aoi_lonlat: Polygon | None = None,
     gamma: float = 1.0,
     legend_notes: Sequence[str] = (),
+    density: Density | None = None,
 ) -> Path:
     """Write an annotated imagery figure as PNG (or SVG when ``out_path`` ends ``.svg``).
 
@@ -435,6 +403,8 @@ def render_figure(
         aoi_lonlat: the facility AOI in WGS 84 for the locator.
         gamma: display gamma of the stretch.
         legend_notes: extra lines under the legend (e.g. how many detections are not drawn).
+        density: detections not drawn one by one, drawn as a semi-transparent layer of
+            changed area per coarse cell with its own legend entry.
 
     Returns:
         ``out_path``.
@@ -458,13 +428,28 @@ def render_figure(
     if not out_path.parent.is_dir():
         raise FigureError(f"figure directory {str(out_path.parent)!r} does not exist")
     composed = compose_figure(after, overlays, before=before, dpi=dpi, extent=extent,
-                              aoi_lonlat=aoi_lonlat, gamma=gamma, legend_notes=legend_notes)
+                              aoi_lonlat=aoi_lonlat, gamma=gamma, legend_notes=legend_notes,
+                              density=density)
+    return save_figure(composed, out_path, after.caption.text(), dpi=dpi)
+
+
+def save_figure(composed: ComposedFigure, out_path: Path, title: str, *, dpi: int) -> Path:
+    """Write a composed figure atomically as PNG or SVG (by suffix), titled ``title``.
+
+    Example:
+        >>> # save_figure(compose_figure(img, []), Path("f.png"), img.caption.text(), dpi=110)
+    """
+    out_path = Path(out_path)
+    fmt = out_path.suffix.lower().lstrip(".")
+    if fmt not in ("png", "svg"):
+        raise FigureError(f"figure path {str(out_path)!r} must end .png or .svg")
+    if not out_path.parent.is_dir():
+        raise FigureError(f"figure directory {str(out_path.parent)!r} does not exist")
     fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=f".{fmt}", dir=out_path.parent)
     os.close(fd)
     os.chmod(tmp, created_mode())
     try:
-        composed.figure.savefig(tmp, format=fmt, dpi=dpi,
-                                metadata={"Title": after.caption.text()})
+        composed.figure.savefig(tmp, format=fmt, dpi=dpi, metadata={"Title": title})
         os.replace(tmp, out_path)
     finally:
         if os.path.exists(tmp):

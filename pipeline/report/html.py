@@ -264,6 +264,10 @@ def report_facility(
         site_max=f"{SITE_MAX_M2:,.0f}",
         overview_caption=overview_caption(overview.capture) if overview else "",
         overview_not_drawn=overview.not_drawn if overview else 0,
+        overview_cell=f"{overview.density.cell_m2 ** 0.5:,.0f}" if overview and overview.density
+        else "",
+        overview_tolerance=f"{overview.simplify_m:,.1f}" if overview else "",
+        overview_towns=list(overview.towns) if overview else [],
         report_date=datetime.now(UTC).strftime("%Y-%m-%d"),
         captures=captures,
         usable=usable,

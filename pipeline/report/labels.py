@@ -10,19 +10,20 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backend_bases import RendererBase
-from matplotlib.text import Text
+from matplotlib.text import Annotation, Text
 from matplotlib.transforms import Bbox
 from shapely.geometry import Polygon
 
 from pipeline.report.figure_parts import HALO, kind_colour
 from pipeline.report.figure_records import Overlay
 
-__all__ = ["LabelSpec", "feature_boxes", "label_box", "label_specs", "place_labels",
-           "segment_hits_box"]
+__all__ = ["LabelSpec", "feature_boxes", "label_box", "label_specs", "label_towns",
+           "place_labels", "segment_hits_box"]
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,7 @@ def place_labels(
     *,
     fontsize: float = 7,
     obstacles: Sequence[Bbox] = (),
+    on_map: bool = False,
 ) -> tuple[list[Text], list[LabelSpec]]:
     """Place labels greedily so that no two label boxes overlap, with leader lines.
 
@@ -105,7 +107,8 @@ def place_labels(
     also keeps boxes off earlier leader lines and leaders off earlier labels; a
     label that fits nowhere then gets a second pass without the leader rules.
     Labels moved off their anchor get a thin leader line. Labels that still fit
-    nowhere are returned unplaced (callers list them in a key).
+    nowhere are returned unplaced (callers list them in a key). Leaders are white with a dark
+    halo on imagery; with ``on_map`` (a light basemap such as the locator) thin and dark.
 
     Returns:
         (placed label artists, labels that could not be placed).
@@ -181,8 +184,11 @@ def place_labels(
         ann = ax.annotate(
             spec.text, xy=spec.anchor, xytext=xytext, ha="center", va="center",
             fontsize=fontsize, bbox=_label_bbox(spec.colour), zorder=8, annotation_clip=False,
-            arrowprops={"arrowstyle": "-", "color": "white", "lw": 1.0, "path_effects": HALO,
-                        "shrinkA": 0, "shrinkB": 0},
+            arrowprops=(
+                {"arrowstyle": "-", "color": "#333333", "lw": 0.6, "shrinkA": 0, "shrinkB": 0}
+                if on_map else
+                {"arrowstyle": "-", "color": "white", "lw": 1.0, "path_effects": HALO,
+                 "shrinkA": 0, "shrinkB": 0}),
         )
         placed.append(ann)
     return placed, unplaced
@@ -248,3 +254,63 @@ def feature_boxes(ax: Axes, overlays: Sequence[Overlay], view: Polygon) -> list[
         x0, y0, x1, y1 = inside.bounds
         out.append(Bbox(ax.transData.transform([(x0, y0), (x1, y1)])))
     return out
+
+
+def _crossings(ax: Axes, placed: Sequence[Text], renderer: RendererBase) -> int:
+    """How many leader lines cross another label's box."""
+    for t in placed:
+        if isinstance(t, Annotation):
+            t.update_positions(renderer)  # a new annotation's extent is not laid out yet
+    boxes = [label_box(t, renderer) for t in placed]
+    n = 0
+    for i, t in enumerate(placed):
+        if not isinstance(t, Annotation):
+            continue
+        a = ax.transData.transform(t.xy)
+        b = ax.transData.transform(t.get_position())
+        for j, bx in enumerate(boxes):
+            if j != i and segment_hits_box((a[0], a[1]), (b[0], b[1]),
+                                           (bx.x0, bx.y0, bx.x1, bx.y1)):
+                n += 1
+    return n
+
+
+def label_towns(
+    ax: Axes, towns: Sequence[Any], renderer: RendererBase, *, fontsize: float = 5.5
+) -> list[str]:
+    """Label the locator's town dots without covering each other, the star or the dots;
+    nearest first, or farthest first when that leaves fewer leaders crossing a label.
+
+    ``towns`` are records with ``lon``, ``lat`` and ``label()`` (see
+    :func:`pipeline.report.basemap.towns_near`) whose dots (gid "town") and the figure's
+    place (gid "place") are already drawn on ``ax``. Returns the towns' labels.
+
+    Example:
+        >>> # label_towns(locator, towns_near(lon, lat), fig.canvas.get_renderer())
+    """
+    if not towns:
+        return []
+    obstacles = [ln.get_window_extent(renderer) for ln in ax.lines
+                 if ln.get_gid() in ("town", "place")]
+    obstacles += [t.get_window_extent(renderer) for t in ax.texts]
+    best: tuple[int, list[Text], list[LabelSpec]] | None = None
+    for order in (list(towns), list(reversed(towns))):
+        specs = [LabelSpec(t.label(), (t.lon, t.lat), "#555555") for t in order]
+        placed, unplaced = place_labels(ax, specs, renderer, fontsize=fontsize,
+                                        obstacles=obstacles, on_map=True)
+        score = 100 * len(unplaced) + _crossings(ax, placed, renderer)
+        if best is None or score < best[0]:
+            if best is not None:
+                for t in best[1]:
+                    t.remove()
+            best = (score, placed, unplaced)
+        else:
+            for t in placed:
+                t.remove()
+        if best[0] == 0:
+            break
+    assert best is not None
+    if best[2]:  # named under the locator instead
+        ax.set_xlabel("lon (WGS 84); also " + "; ".join(u.text for u in best[2]),
+                      fontsize=fontsize)
+    return [t.label() for t in towns]

@@ -5,8 +5,10 @@ to :func:`pipeline.report.figures.render_figure`. What each figure says follows 
 evidence: an event figure is captioned with the event's own centre (lon/lat and UTM), its
 date bracket, each capture's sensor, GSD and credit; its extent is at least
 :data:`MIN_FIGURE_PIXELS` source pixels a side, so a 10 m figure shows context; before and
-after share one stretch. The overview draws the findings and the top-ranked detections,
-each change type in its own colour, and counts the rest.
+after share one stretch. The overview draws the findings and the top-ranked detections
+(ranked like the alerts), each change type in its own colour, with outlines simplified to the
+figure's pixel scale, and summarises the rest as a density layer of changed area per coarse
+cell; so its cost stays bounded however many detections a run finds.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import rasterio
 from affine import Affine
 from pyproj import CRS, Transformer
 from rasterio.enums import Resampling
+from rasterio.features import rasterize
 from rasterio.windows import from_bounds
 from shapely.geometry import MultiPolygon, Polygon, box
 from shapely.geometry.base import BaseGeometry
@@ -32,8 +35,8 @@ from imagery.workspace import FacilityWorkspace
 from pipeline.change.pairs import VHR_MAX_GSD_M
 from pipeline.history.events import CONFIDENCE_ORDER, Event
 from pipeline.history.review import ReviewedEvent
-from pipeline.report.figure_records import Caption, FigureImage, Overlay, format_when
-from pipeline.report.figures import render_figure
+from pipeline.report.figure_records import Caption, Density, FigureImage, Overlay, format_when
+from pipeline.report.figures import compose_figure, render_figure, save_figure
 from pipeline.watch.alerts import score_event
 
 log = logging.getLogger(__name__)
@@ -54,6 +57,15 @@ OVERVIEW_DETECTIONS = 12
 """Unreviewed detections drawn on the overview (highest ranked first); the rest are counted."""
 OVERVIEW_DETECTION_LABELS = 5
 """Of those, how many carry their U# label."""
+OVERVIEW_FINDINGS = 40
+"""Findings outlined on the overview (largest first); more go into the density layer."""
+OVERVIEW_PANEL_PX = 572
+"""Width of the overview's image panel in figure pixels (5.2 in at 110 dpi)."""
+DENSITY_CELLS = 24
+"""Cells of the density layer along the longer side of the grid (about)."""
+DENSITY_SUBCELLS = 16
+"""Sub-cells per cell side when rasterising detections for the density layer."""
+_NICE_M = (10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 2500, 5000, 10000)
 
 
 @dataclass(frozen=True)
@@ -67,7 +79,14 @@ class OverviewFigure:
     drawn: tuple[str, ...]
     """Change ids of the detections and findings drawn."""
     not_drawn: int
-    """Unreviewed detections counted but not drawn."""
+    """Detections (and findings beyond :data:`OVERVIEW_FINDINGS`) not outlined one by one:
+    the density layer summarises them."""
+    density: Density | None = None
+    """The density layer of those, or None when every detection is outlined."""
+    simplify_m: float = 0.0
+    """Tolerance (metres) the drawn outlines were simplified with: half a figure pixel."""
+    towns: tuple[str, ...] = ()
+    """The nearest towns the locator names, e.g. ("Pyongyang, 35 km W", ...)."""
 
 
 def grid_reference(crs: str, x: float, y: float) -> str:
@@ -219,14 +238,68 @@ def overview_caption(cap: Capture) -> str:
             f"{format_when(cap.acquired)}.")
 
 
+def simplified(geom: BaseGeometry, tolerance_m: float) -> Polygon | MultiPolygon:
+    """``geom`` simplified to ``tolerance_m`` (topology kept); the original when that fails.
+
+    Example:
+        >>> simplified(box(0, 0, 10, 10), 1.0).area
+        100.0
+    """
+    out = geom.simplify(tolerance_m, preserve_topology=True) if tolerance_m > 0 else geom
+    if isinstance(out, Polygon | MultiPolygon) and not out.is_empty:
+        return out
+    assert isinstance(geom, Polygon | MultiPolygon)
+    return geom
+
+
+def detection_density(
+    geoms: Sequence[BaseGeometry], bounds: tuple[float, float, float, float],
+    cells: int = DENSITY_CELLS,
+) -> Density:
+    """Changed area (m²) per coarse cell of the union of ``geoms`` over ``bounds``.
+
+    The cell side is a round number of metres near the longer side / ``cells``. Outlines are
+    rasterised at :data:`DENSITY_SUBCELLS` sub-cells per cell side and counted; an outline
+    smaller than a sub-cell adds its area to the cell of its centroid.
+
+    Example:
+        >>> d = detection_density([box(0, 0, 100, 100)], (0, 0, 1000, 1000), cells=10)
+        >>> d.values.shape, float(d.values.sum()), d.count
+        ((10, 10), 10000.0, 1)
+    """
+    west, south, east, north = bounds
+    raw = max(east - west, north - south) / cells
+    side = float(min(_NICE_M, key=lambda m: abs(m - raw)))
+    ncols = max(1, int(np.ceil((east - west) / side)))
+    nrows = max(1, int(np.ceil((north - south) / side)))
+    sub = side / DENSITY_SUBCELLS
+    values = np.zeros((nrows, ncols), dtype=np.float64)
+    transform = Affine(sub, 0, west, 0, -sub, north)
+    big = [g for g in geoms if g.area >= sub * sub]
+    if big:
+        fine = rasterize(big, out_shape=(nrows * DENSITY_SUBCELLS, ncols * DENSITY_SUBCELLS),
+                         transform=transform, fill=0, default_value=1, dtype="uint8")
+        values += fine.reshape(nrows, DENSITY_SUBCELLS, ncols, DENSITY_SUBCELLS).sum(
+            axis=(1, 3)) * sub * sub
+    for g in geoms:
+        if g.area < sub * sub:
+            c = g.centroid
+            r, k = int((north - c.y) // side), int((c.x - west) // side)
+            if 0 <= r < nrows and 0 <= k < ncols:
+                values[r, k] += g.area
+    return Density(values, (west, north - nrows * side, west + ncols * side, north), len(geoms))
+
+
 def overview_figure(
     facility: Facility, ws: FacilityWorkspace, grid: FacilityGrid, cap: Capture,
     findings: Sequence[tuple[str, ReviewedEvent]], pending: Sequence[tuple[str, ReviewedEvent]],
     out_dir: Path,
 ) -> OverviewFigure | None:
     """The whole grid with zones; findings outlined (the largest few labelled); the
-    top-ranked unreviewed detections dashed in their change type's colour, the rest
-    counted in the legend, so the map stays readable.
+    top-ranked unreviewed detections (ranked like the alerts) dashed in their change type's
+    colour; the rest summarised as a density layer with its own legend entry. Outlines are
+    simplified to half a figure pixel, and at most :data:`OVERVIEW_FINDINGS` +
+    :data:`OVERVIEW_DETECTIONS` are drawn, so the map stays readable and cheap to draw.
 
     Example:
         >>> # overview_figure(facility, ws, grid, cap, findings, pending, out_dir)
@@ -234,25 +307,33 @@ def overview_figure(
     image = read_figure_image(ws, cap, grid, grid.bounds, facility_caption(facility, cap))
     if image is None:
         return None
+    west, south, east, north = grid.bounds
+    tol = 0.5 * max(east - west, north - south) / OVERVIEW_PANEL_PX
     overlays = [Overlay(to_grid_crs(z.geometry, grid.crs), zone_label(z), f"zone:{z.zone_type}")
                 for z in facility.zones]
     overlays.append(Overlay(to_grid_crs(facility.aoi, grid.crs), "", "aoi"))
-    largest = sorted(findings, key=lambda f: -f[1].event.change.area_m2)[:OVERVIEW_LABELS]
-    labelled = {f[1].event.change.change_id for f in largest}
+    by_size = sorted(findings, key=lambda f: -f[1].event.change.area_m2)
+    outlined = by_size[:OVERVIEW_FINDINGS]
+    labelled = {f[1].event.change.change_id for f in by_size[:OVERVIEW_LABELS]}
     drawn: list[str] = []
-    for label, rev in findings:
+    for label, rev in outlined:
         ch = rev.event.change
-        overlays.append(Overlay(ch.geometry, label if ch.change_id in labelled else "", "event"))
+        overlays.append(Overlay(simplified(ch.geometry, tol),
+                                label if ch.change_id in labelled else "", "event"))
         drawn.append(ch.change_id)
     ranked = sorted(pending, key=lambda p: (
         CONFIDENCE_ORDER.get(p[1].event.change.confidence_label, 3), -score_event(p[1].event)[0]))
     for i, (label, rev) in enumerate(ranked[:OVERVIEW_DETECTIONS]):
         ch = rev.event.change
         text = label if i < OVERVIEW_DETECTION_LABELS else ""
-        overlays.append(Overlay(ch.geometry, text, f"change:{ch.change_type}"))
+        overlays.append(Overlay(simplified(ch.geometry, tol), text, f"change:{ch.change_type}"))
         drawn.append(ch.change_id)
-    rest = max(0, len(ranked) - OVERVIEW_DETECTIONS)
-    notes = [f"+ {rest} lower-ranked detections", "  not drawn (section 7)"] if rest else []
-    path = render_figure(image, overlays, out_dir / "overview.png", dpi=110,
-                         aoi_lonlat=facility.aoi, legend_notes=notes)
-    return OverviewFigure(path, cap, tuple(drawn), rest)
+    rest = [r.event.change.geometry for _, r in ranked[OVERVIEW_DETECTIONS:]]
+    rest += [r.event.change.geometry for _, r in by_size[OVERVIEW_FINDINGS:]]
+    density = detection_density(rest, grid.bounds) if rest else None
+    path = out_dir / "overview.png"
+    composed = compose_figure(image, overlays, dpi=110, aoi_lonlat=facility.aoi,
+                              density=density)
+    save_figure(composed, path, image.caption.text(), dpi=110)
+    return OverviewFigure(path, cap, tuple(drawn), len(rest), density, tol,
+                          tuple(composed.towns))

@@ -115,6 +115,7 @@ def write_events_geojson(events: Sequence[StoredEvent], path: Path, *, crs: str)
             "confidence_label": ev.confidence_label, "zone_id": ev.zone_id,
             "zone_type": ev.zone_type, "series": ev.series, "status": ev.status,
             "review": ev.review, "statement": ev.statement,
+            "land_cover": ev.land_cover, "land_cover_note": ev.land_cover_note,
         }
         features.append({"type": "Feature", "id": ev.event_id, "geometry": mapping(geom),
                          "properties": props})

@@ -14,7 +14,8 @@ import pytest
 from affine import Affine
 from shapely.geometry import box
 
-from pipeline.report.basemap import countries_near
+from pipeline.report import basemap
+from pipeline.report.basemap import countries_near, towns_near
 from pipeline.report.figure_parts import CHANGE_COLOURS, kind_colour
 from pipeline.report.figures import Caption, FigureImage, Overlay, compose_figure
 
@@ -59,7 +60,10 @@ def test_locator_has_borders_from_natural_earth_offline() -> None:
     composed = compose_figure(after, [], dpi=50)
     assert composed.locator is not None
     assert "Natural Earth" in composed.locator.get_title()
-    assert "France" in [t.get_text() for t in composed.locator.texts]
+    # the country of the figure's place is named in the title (its label would sit on the
+    # star and the towns); neighbours are named on the map
+    assert "France" in composed.locator.get_title()
+    assert "Belgium" in [t.get_text() for t in composed.locator.texts]
 
 
 def test_demo_writes_a_pdf_beside_the_html(demo_workspace: Path, tmp_path: Path) -> None:
@@ -73,3 +77,24 @@ def test_demo_writes_a_pdf_beside_the_html(demo_workspace: Path, tmp_path: Path)
     subprocess.run([pdftoppm, "-png", "-r", "40", "-f", "1", "-l", "1", str(pdf),
                     str(tmp_path / "p")], check=True, timeout=120)
     assert len(list(tmp_path.glob("p-*.png"))) == 1
+
+
+def test_locator_names_the_nearest_towns_with_distance() -> None:
+    """Natural Earth populated places ship in the package: no download, public domain."""
+    kangdong = towns_near(126.153277, 39.008838, 3)
+    assert [t.label() for t in kangdong] == [
+        "Pyongyang, 35 km W", "Sunchon, 50 km N", "Sariwon, 65 km SW"]
+    assert kangdong[0].country == "KP" and 34 < kangdong[0].distance_km < 35
+    paris = towns_near(2.3805, 48.8365, 1)[0]  # Bercy: Paris centre 3 km away
+    assert paris.name == "Paris" and paris.distance_km < 4
+    after = image(0.2, datetime(2017, 8, 29, tzinfo=UTC))  # caption point: Paris
+    composed = compose_figure(after, [], dpi=50)
+    assert composed.towns and composed.towns[0].startswith("Paris, 4 km")
+    assert composed.locator is not None
+    texts = [t.get_text() for t in composed.locator.texts]
+    assert composed.towns[0] in texts
+    assert "towns: Natural Earth (public domain)" in composed.locator.get_title()
+    data = Path(basemap.__file__).parent / "data"
+    rows = (data / "ne_populated_places.csv").read_text(encoding="utf-8").splitlines()
+    assert rows[0] == "name,iso_a2,lat,lon" and len(rows) == 7343
+    assert "public domain" in (data / "PROVENANCE.md").read_text(encoding="utf-8")

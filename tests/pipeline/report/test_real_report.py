@@ -19,20 +19,25 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 import pytest
+import shapely
 from click.testing import CliRunner
 from PIL import Image
 
 from facilities.load import load_facility_by_id
 from imagery.catalogue import open_catalogue
+from imagery.types import LandCover
 from imagery.workspace import FacilityWorkspace, workspace_grid
 from pipeline.change.zones import grid_zones
 from pipeline.cli.main import _summary_lines, main
 from pipeline.history.events import STRUCTURE_MAX_M2, read_events
+from pipeline.history.review import review_events
+from pipeline.report import report_figures
 from pipeline.report.report_figures import MIN_FIGURE_PIXELS, event_bounds
+from pipeline.watch.alerts import score_event
 from tests.chromium import headless_chromium
 from tests.pipeline.report.real_bercy import (
     CREDIT,
@@ -42,6 +47,7 @@ from tests.pipeline.report.real_bercy import (
 )
 
 DATE_PATTERN = r"_(\d{8})\.tif$"
+LAND_COVERS = get_args(LandCover)
 
 
 @dataclass(frozen=True)
@@ -137,6 +143,30 @@ def test_two_captures_give_only_unconfirmed_events_counted_apart(real: RealRun) 
             assert "structure," not in s, s  # a large change is not "a structure"
 
 
+def test_land_cover_is_measured_once_and_shapes_each_statement(real: RealRun) -> None:
+    """Sentinel-2 has a near-infrared band: every event's land cover is measured by the run,
+    stored with it, exported, and worded together with its size."""
+    grid = workspace_grid(real.ws, load_facility_by_id(FACILITY_ID, [real.fac_dir]), None)
+    with open_catalogue(real.ws.catalogue_path, grid.crs) as cat:
+        stored = {e.event_id: e for e in cat.events()}
+        events = read_events(cat)
+    assert stored and all(e.land_cover in LAND_COVERS for e in stored.values())
+    assert all(e.land_cover != "not_measured" and e.land_cover_note for e in stored.values())
+    # no open water in the rail yard: dark November ground (NDWI ~0.23) is not water
+    assert not any(e.land_cover == "water" and e.zone_id == "yard" for e in stored.values())
+    for ev in events:
+        s = ev.statement()
+        assert ev.land_cover is not None and ev.land_cover.note in s
+        assert s == stored[ev.change.change_id].statement  # readers read what the run stored
+        if ev.change.area_m2 > STRUCTURE_MAX_M2 and ev.land_cover.label in (
+                "vegetation_cleared", "vegetation_grown"):
+            assert s.startswith(ev.land_cover.label.replace("_", " ").capitalize()), s
+    doc = json.loads((real.ws.report_dir / "events.geojson").read_text(encoding="utf-8"))
+    assert {f["properties"]["land_cover"] for f in doc["features"]} <= set(LAND_COVERS)
+    table = _html(real)
+    assert "land cover: " in table or "measured NDVI" in table
+
+
 # -- 3. event figures ------------------------------------------------------------------------------
 
 
@@ -173,6 +203,44 @@ def test_overview_caption_is_true_to_the_series(real: RealRun) -> None:
     assert "most recent usable very-high-resolution capture" not in html
     coverage = html[html.index('id="coverage"'):html.index('id="zones"')]
     assert "00:00" not in coverage and "2016-11-30" in coverage
+
+
+def test_overview_locator_names_the_nearest_towns(real: RealRun) -> None:
+    towns = re.search(r'<span id="overview-towns">(.*?)</span>', _html(real), re.S)
+    assert towns is not None
+    assert "Paris, 3 km NW; Versailles, 19 km W" in towns.group(1)
+    assert "Natural Earth" in towns.group(1)
+
+
+def test_overview_summarises_the_rest_as_a_density_layer(
+    real: RealRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With room for 3 outlines, the other detections become changed area per cell."""
+    facility = load_facility_by_id(FACILITY_ID, [real.fac_dir])
+    grid = workspace_grid(real.ws, facility, None)
+    with open_catalogue(real.ws.catalogue_path, grid.crs) as cat:
+        reviewed = review_events(read_events(cat), cat.reviews())
+        captures = cat.captures()
+    pending = [(f"U{i + 1}", r) for i, r in enumerate(reviewed)]
+    assert len(pending) > 3
+    monkeypatch.setattr(report_figures, "OVERVIEW_DETECTIONS", 3)
+    cap = report_figures.overview_capture([c for c in captures if c.usable])
+    assert cap is not None
+    fig = report_figures.overview_figure(facility, real.ws, grid, cap, [], pending, tmp_path)
+    assert fig is not None and fig.density is not None
+    assert fig.not_drawn == fig.density.count == len(pending) - 3 and len(fig.drawn) == 3
+    ranked = sorted(pending, key=lambda p: -score_event(p[1].event)[0])  # as the alerts rank
+    assert set(fig.drawn) == {r.event.change.change_id for _, r in ranked[:3]}
+    rest = shapely.union_all([r.event.change.geometry for _, r in ranked[3:]])
+    assert fig.density.values.sum() == pytest.approx(rest.area, rel=0.15)
+    assert 0 < fig.simplify_m <= grid.resolution
+    drawn = np.asarray(Image.open(fig.path).convert("RGB")).astype(int)
+    plain = np.asarray(Image.open(real.ws.report_dir / "figures" / "overview.png")
+                       .convert("RGB")).astype(int)
+    assert drawn.shape == plain.shape and np.abs(drawn - plain).mean() > 0.5
+    keep = _artifacts()
+    if keep:
+        shutil.copy(fig.path, keep / "real-overview-density.png")
 
 
 # -- 5. a zone's changed area never exceeds its area --------------------------------------------
@@ -216,6 +284,7 @@ def test_run_writes_a_pdf_that_pdftoppm_renders(real: RealRun, tmp_path: Path) -
     text = subprocess.run([shutil.which("pdftotext") or "pdftotext", str(pdf), "-"],
                           capture_output=True, text=True, check=True, timeout=120).stdout
     assert "SIMULATED IMAGERY" not in text and "unconfirmed" in text
+    assert "Paris, 3 km NW" in text and ("land cover: " in text or "measured NDVI" in text)
 
 
 def test_outputs_are_created_with_the_process_umask(real: RealRun) -> None:
@@ -301,6 +370,8 @@ def test_real_report_in_chromium(real: RealRun, browser: Any) -> None:
     assert zones_note.is_displayed() and "drawn without evidence" in zones_note.text
     summary = browser.find_element("id", "summary-counts").text
     assert "0 persistent" in summary and "unconfirmed" in summary
+    towns = browser.find_element("id", "overview-towns")
+    assert towns.is_displayed() and "Paris, 3 km NW" in towns.text
     png = browser.get_screenshot_as_png()
     shot = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
     assert shot.std() > 20

@@ -20,7 +20,7 @@ from PIL import Image
 from imagery.catalogue import open_catalogue
 from pipeline.cli.main import main
 from pipeline.demo import DEMO_FACILITY
-from pipeline.history.events import find_events
+from pipeline.history.events import find_events, read_events
 from pipeline.history.review import record_review, review_events
 from pipeline.report.html import ReportOutputs, report_facility
 from pipeline.run import run_facility
@@ -67,7 +67,8 @@ def test_review_decisions_change_what_the_report_states(
     copy, (accepted, rejected), old_html = reviewed
     html = report.html.read_text(encoding="utf-8")
     with open_catalogue(copy.ws.catalogue_path, copy.grid.crs) as cat:
-        events = {e.change.change_id: e for e in find_events(cat.captures(), cat.changes())}
+        # the events the run stored (with their land cover), as the report reads them
+        events = {e.change.change_id: e for e in read_events(cat)}
     findings, unreviewed = section(html, "findings"), section(html, "unreviewed")
     old_findings = section(old_html, "findings")
     statement = events[accepted].statement()
