@@ -215,23 +215,28 @@ def test_overview_locator_names_the_nearest_towns(real: RealRun) -> None:
 def test_overview_summarises_the_rest_as_a_density_layer(
     real: RealRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """With room for 3 outlines, the other detections become changed area per cell."""
+    """With room for fewer outlines than detections, the rest become changed area per cell.
+
+    The series evidence (#11) leaves few events on this two-capture pair, so the room is one
+    outline fewer than the events (at most 3).
+    """
     facility = load_facility_by_id(FACILITY_ID, [real.fac_dir])
     grid = workspace_grid(real.ws, facility, None)
     with open_catalogue(real.ws.catalogue_path, grid.crs) as cat:
         reviewed = review_events(read_events(cat), cat.reviews())
         captures = cat.captures()
     pending = [(f"U{i + 1}", r) for i, r in enumerate(reviewed)]
-    assert len(pending) > 3
-    monkeypatch.setattr(report_figures, "OVERVIEW_DETECTIONS", 3)
+    assert len(pending) >= 2
+    room = min(3, len(pending) - 1)
+    monkeypatch.setattr(report_figures, "OVERVIEW_DETECTIONS", room)
     cap = report_figures.overview_capture([c for c in captures if c.usable])
     assert cap is not None
     fig = report_figures.overview_figure(facility, real.ws, grid, cap, [], pending, tmp_path)
     assert fig is not None and fig.density is not None
-    assert fig.not_drawn == fig.density.count == len(pending) - 3 and len(fig.drawn) == 3
+    assert fig.not_drawn == fig.density.count == len(pending) - room and len(fig.drawn) == room
     ranked = sorted(pending, key=lambda p: -score_event(p[1].event)[0])  # as the alerts rank
-    assert set(fig.drawn) == {r.event.change.change_id for _, r in ranked[:3]}
-    rest = shapely.union_all([r.event.change.geometry for _, r in ranked[3:]])
+    assert set(fig.drawn) == {r.event.change.change_id for _, r in ranked[:room]}
+    rest = shapely.union_all([r.event.change.geometry for _, r in ranked[room:]])
     assert fig.density.values.sum() == pytest.approx(rest.area, rel=0.15)
     assert 0 < fig.simplify_m <= grid.resolution
     drawn = np.asarray(Image.open(fig.path).convert("RGB")).astype(int)
