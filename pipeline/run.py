@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import multiprocessing
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,7 +32,7 @@ from pipeline.change.detect import ChangeParams
 from pipeline.change.pairs import CapturePair, capture_pairs, gap_pairs
 from pipeline.change.persistence import RING_M, persistence
 from pipeline.change.tiled import tile_records, tile_statuses
-from pipeline.change.zones import grid_zones
+from pipeline.change.zones import GridZone, grid_zones
 from pipeline.history.events import Event, find_events
 from pipeline.history.review import store_event_reviews
 from pipeline.history.timeline import build_timeline, zone_metrics
@@ -105,6 +107,28 @@ def _read_clear(cap: Capture, ws: FacilityWorkspace, window: Window) -> np.ndarr
     return read_clear(ws.absolute(cap.raster_path), ws.absolute(cap.mask_path), window)
 
 
+def _compare_pairs(
+    pairs: list[CapturePair], ws: FacilityWorkspace, grid: FacilityGrid, zones: list[GridZone],
+    base: ChangeParams, workers: int, progress: Progress | None,
+) -> list[PairResult]:
+    """:func:`compare_pair` of every pair, in order; in ``workers`` processes when > 1."""
+    if workers <= 1 or len(pairs) < 2:
+        results = []
+        for i, pair in enumerate(pairs):
+            results.append(compare_pair(pair, ws, grid, zones, base))
+            if progress:
+                progress("detect", i + 1, len(pairs))
+        return results
+    # "spawn": a fresh interpreter per worker, never a fork of a process holding GDAL threads
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(min(workers, len(pairs)), mp_context=ctx) as pool:
+        futures = [pool.submit(compare_pair, pair, ws, grid, zones, base) for pair in pairs]
+        for i, _ in enumerate(as_completed(futures)):
+            if progress:
+                progress("detect", i + 1, len(pairs))
+        return [f.result() for f in futures]
+
+
 PERSISTENCE_BATCH_PX = 2048
 """Change objects are checked in windows of at most this many pixels a side."""
 
@@ -157,8 +181,12 @@ def run_facility(
     *,
     params: ChangeParams | None = None,
     progress: Progress | None = None,
+    workers: int = 1,
 ) -> RunSummary:
     """Run detection, timeline and events on the captures already in a workspace.
+
+    ``workers`` > 1 compares that many pairs at once, each in its own process (pairs are
+    independent: each writes only its own change mask); the results are the same.
 
     Example:
         >>> # summary = run_facility(facility, ws, workspace_grid(ws, facility, None))
@@ -177,11 +205,7 @@ def run_facility(
             with open_catalogue(ws.catalogue_path, grid.crs) as cat:
                 cat.replace_tile_status(cap.capture_id, statuses)
     pairs = capture_pairs(captures) + gap_pairs(captures)
-    results: list[PairResult] = []
-    for i, pair in enumerate(pairs):
-        results.append(compare_pair(pair, ws, grid, zones, base))
-        if progress:
-            progress("detect", i + 1, len(pairs))
+    results = _compare_pairs(pairs, ws, grid, zones, base, workers, progress)
     results = _with_persistence(pairs, results, ws, grid)
     # A change keeps its identity when a backfilled capture re-brackets it: decisions and
     # alert keys follow the track, not the pair (see pipeline.history.tracks).
