@@ -68,11 +68,13 @@ def run_and_report(
     method: str = "default",
     min_area_m2: float | None = None,
     progress: ProgressFactory | None = None,
+    workers: int = 1,
 ) -> tuple[RunSummary, dict[str, str], Validation | None]:
     """Run a facility's workspace end to end and write its report.
 
     When the workspace holds a simulated archive, events are also validated
     against the simulation's truth (the report's "demo validation" section).
+    ``workers`` > 1 compares that many capture pairs at once (one process each).
 
     Example:
         >>> # summary, outputs, validation = run_and_report(facility, Path("ws"))
@@ -95,7 +97,8 @@ def run_and_report(
             grid, defaults.calibration_tile_size, defaults.calibration_tiles
         ),
     )
-    summary = run_facility(facility, ws, grid, params=params, progress=stage_progress)
+    summary = run_facility(facility, ws, grid, params=params, progress=stage_progress,
+                           workers=workers)
     truth_path = ws.dir / TRUTH_RELATIVE
     validation = None
     if truth_path.exists():
@@ -106,7 +109,9 @@ def run_and_report(
     stage_progress("report", 1, 1)
     outputs = dict(summary.outputs)
     outputs["report_html"] = str(report.html)
+    stage_progress("pdf", 0, 1)
     outputs["report_pdf"] = str(write_report_pdf(report.html))
+    stage_progress("pdf", 1, 1)
     outputs["timeline_png"] = str(report.timeline_png)
     outputs["figures"] = str(report.html.parent / "figures")
     return summary, outputs, validation

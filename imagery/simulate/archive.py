@@ -17,7 +17,9 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Callable
+import multiprocessing
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, replace
 from datetime import date, datetime
 from pathlib import Path
@@ -106,6 +108,7 @@ def simulate_archive(
     progress: Callable[[int, int], None] | None = None,
     *,
     overwrite: bool = False,
+    workers: int = 1,
 ) -> SimulatedArchive:
     """Write a simulated capture archive of ``facility`` into ``out_dir``.
 
@@ -116,6 +119,7 @@ def simulate_archive(
         progress: called with (captures done, captures total) after each capture.
         overwrite: replace an existing archive's files; without it an existing
             ``truth.json`` or capture file is an error.
+        workers: render the captures in this many processes (same bytes as one).
 
     Raises:
         SimulationError: bad parameters, or files that would be overwritten.
@@ -151,24 +155,71 @@ def simulate_archive(
         scene.grid.resolution,
         out_dir,
     )
-    rasters = prepare_rasters(scene)
-    captures: list[SimulatedCapture] = []
-    labels: np.ndarray | None = None
-    state: frozenset[str] | None = None
-    work: dict[str, np.ndarray] = {}
-    for plan, name in zip(plans, names, strict=True):
-        happened = frozenset(ev.key for ev, day in dated if day < plan.acquired.date())
-        if labels is None or happened != state:
-            labels, state = labels_for(scene, rasters, happened), happened
-        path = out_dir / name
-        captures.append(_write_capture(scene, rasters, plan, labels, happened, path, work))
-        log.debug("wrote %s (%s)", name, ", ".join(plan.nuisances))
-        if progress is not None:
-            progress(len(captures), len(plans))
+    if workers > 1 and len(plans) > 1:
+        # "spawn": fresh interpreters; each plans the same scene from the seed (once per
+        # process) and renders the captures it is given: the same bytes as one process writes
+        ctx = multiprocessing.get_context("spawn")
+        done: dict[int, SimulatedCapture] = {}
+        with ProcessPoolExecutor(min(workers, len(plans)), mp_context=ctx) as pool:
+            futures = [pool.submit(_render_share, facility, out_dir, params, [i])
+                       for i in range(len(plans))]
+            for future in as_completed(futures):
+                done.update(future.result())
+                if progress is not None:
+                    progress(len(done), len(plans))
+        captures = [done[i] for i in range(len(plans))]
+    else:
+        try:
+            captures = list(
+                _render_share(facility, out_dir, params, range(len(plans)), progress).values()
+            )
+        finally:
+            _PREPARED.clear()  # the rasters are large: not kept past this archive
     events = _truth_events(scene, dated)
     archive = SimulatedArchive(out_dir, tuple(captures), events, scene.grid.crs, truth_path)
     _write_truth(archive, facility, scene, params)
     return archive
+
+
+_PREPARED: dict[
+    tuple[str, SimulationParams],
+    tuple[Scene, tuple[CapturePlan, ...], list[tuple[Any, date]], SceneRasters],
+] = {}
+"""The scene, plans, dated events and static rasters of the archive a process is rendering
+(a worker process renders several captures of one archive)."""
+
+
+def _render_share(
+    facility: Facility,
+    out_dir: Path,
+    params: SimulationParams,
+    indices: Sequence[int],
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[int, SimulatedCapture]:
+    """Render and write the captures at ``indices`` (of the plan, in order); by index."""
+    key = (facility.id, params)
+    if key not in _PREPARED:
+        _PREPARED.clear()  # one archive at a time: the rasters are large
+        scene = plan_scene(facility, params)
+        plans = plan_captures(params, scene.lon, scene.lat)
+        _PREPARED[key] = (scene, plans, date_events(scene.events, plans, params.seed),
+                          prepare_rasters(scene))
+    scene, plans, dated, rasters = _PREPARED[key]
+    out: dict[int, SimulatedCapture] = {}
+    labels: np.ndarray | None = None
+    state: frozenset[str] | None = None
+    work: dict[str, np.ndarray] = {}
+    for i in indices:
+        plan = plans[i]
+        happened = frozenset(ev.key for ev, day in dated if day < plan.acquired.date())
+        if labels is None or happened != state:
+            labels, state = labels_for(scene, rasters, happened), happened
+        name = capture_filename(plan.acquired, plan.sensor)
+        out[i] = _write_capture(scene, rasters, plan, labels, happened, out_dir / name, work)
+        log.debug("wrote %s (%s)", name, ", ".join(plan.nuisances))
+        if progress is not None:
+            progress(len(out), len(indices))
+    return out
 
 
 def _capture_window(scene: Scene, plan: CapturePlan) -> tuple[tuple[int, int, int, int], Affine]:

@@ -283,7 +283,7 @@ def run(
               help="Facility grid resolution in metres (default: the demo's).")
 @click.option("--seed", type=int, default=None, help="Simulation seed.")
 @click.option("--vhr-gsd", "vhr_gsd_m", type=float, default=None,
-              help="GSD of the simulated very-high-resolution captures (default 1 m).")
+              help="GSD of the simulated very-high-resolution captures (default 0.5 m).")
 @json_option
 def demo(
     workspace: Path, captures: int | None, size_m: float | None, resolution: float | None,

@@ -141,7 +141,13 @@ def read_figure_image(
         # (from the COG's overviews), so memory does not grow with the AOI
         f = max(1, int(np.ceil(max(window.width, window.height) / MAX_FIGURE_PX)))
         shape = (src.count, max(1, int(window.height) // f), max(1, int(window.width) // f))
-        arr = src.read(window=window, out_shape=shape, boundless=True, fill_value=np.nan,
+        # a boundless read goes through a warped VRT (slow, and the whole window at full
+        # resolution): only a window reaching off the raster needs it
+        inside = (window.col_off >= 0 and window.row_off >= 0
+                  and window.col_off + window.width <= src.width
+                  and window.row_off + window.height <= src.height)
+        arr = src.read(window=window, out_shape=shape, boundless=not inside,
+                       fill_value=np.nan if not inside else None,
                        resampling=Resampling.average).astype(np.float32)
         transform = src.window_transform(window) @ Affine.scale(
             window.width / shape[2], window.height / shape[1]

@@ -23,9 +23,11 @@ from __future__ import annotations
 import json
 import logging
 import math
+import multiprocessing
 import os
 import shutil
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -46,6 +48,7 @@ from pipeline.errors import OutputExistsError, ViewerError
 from pipeline.viewer.tiles import (
     STRETCH_PERCENTILES,
     TILE_EXT,
+    Stretch,
     TilePyramid,
     count_tiles,
     gsd_zoom,
@@ -68,6 +71,12 @@ MANIFEST = "viewer.json"
 
 COORD_DECIMALS = 7
 """Decimal places of WGS 84 degrees kept in overlays (about 1 cm)."""
+
+TILE_WORKERS = max(1, min(2, os.cpu_count() or 1))
+"""Processes that tile captures side by side (each capture is independent)."""
+
+PARALLEL_MIN_TILES = 400
+"""Fewer tiles than this are written in this process: starting workers would cost more."""
 
 Progress = Callable[[int, int], None]
 """Called with (tiles written, tiles in total)."""
@@ -282,6 +291,57 @@ def build_viewer(
     return out_dir / "index.html"
 
 
+def _tile_capture(
+    cap: ViewerCapture, crs: str, out: Path, stretch: Stretch, zooms: range,
+    progress: Callable[[int], None] | None = None,
+) -> TilePyramid:
+    with _open_raster(cap, crs) as ds:
+        return write_tiles(ds, out, stretch, zooms, progress=progress)
+
+
+def _tile_all(
+    root: Path,
+    crs: str,
+    plans: Sequence[tuple[ViewerCapture, range]],
+    dirs: Mapping[str, str],
+    stretch: Stretch,
+    total: int,
+    progress: Progress | None,
+) -> list[TilePyramid]:
+    """Every capture's tiles, in ``plans`` order: in :data:`TILE_WORKERS` processes when
+    there are at least :data:`PARALLEL_MIN_TILES` (each capture is independent; the files
+    are the same), else in this process with progress after every tile."""
+    workers = min(TILE_WORKERS, len(plans))
+    if workers > 1 and total >= PARALLEL_MIN_TILES:
+        # "spawn": fresh interpreters, never forks of a process holding GDAL threads
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+            futures = [
+                pool.submit(_tile_capture, cap, crs, root / "tiles" / dirs[cap.capture_id],
+                            stretch, zooms)
+                for cap, zooms in plans
+            ]
+            done = 0
+            for future in as_completed(futures):
+                done += future.result().count
+                if progress is not None:
+                    progress(done, total)
+            return [f.result() for f in futures]
+    pyramids: list[TilePyramid] = []
+    done = 0
+    for cap, zooms in plans:
+
+        def step(n: int, base: int = done) -> None:
+            if progress is not None:
+                progress(base + n, total)
+
+        pyramid = _tile_capture(cap, crs, root / "tiles" / dirs[cap.capture_id], stretch,
+                                zooms, step)
+        done += pyramid.count
+        pyramids.append(pyramid)
+    return pyramids
+
+
 def _render_captures(
     root: Path,
     crs: str,
@@ -310,20 +370,9 @@ def _render_captures(
             total += count_tiles(ds, zooms)
     stretch = percentile_stretch(previews)
     del previews
-    done = 0
+    pyramids = _tile_all(root, crs, plans, dirs, stretch, total, progress)
     records: list[dict[str, Any]] = []
-    for cap, zooms in plans:
-        base = done
-
-        def step(n: int, base: int = base) -> None:
-            if progress is not None:
-                progress(base + n, total)
-
-        with _open_raster(cap, crs) as ds:
-            pyramid: TilePyramid = write_tiles(
-                ds, root / "tiles" / dirs[cap.capture_id], stretch, zooms, progress=step
-            )
-        done += pyramid.count
+    for (cap, zooms), pyramid in zip(plans, pyramids, strict=True):
         w, s, e, n = pyramid.bounds_lonlat
         records.append(
             {

@@ -107,3 +107,17 @@ def test_demo_reports_progress_stage_by_stage(demo_workspace: Path) -> None:
         last = [(d, t) for s, d, t in calls if s == stage][-1]
         assert last[0] == last[1] > 0, stage
     assert Path(outputs["report_pdf"]).is_file() and Path(outputs["viewer"]).is_file()
+
+
+def test_one_process_gives_the_same_catalogue_as_two(demo_workspace: Path, tmp_path: Path) -> None:
+    # the session's demo ran with DEMO_WORKERS (2 on CI): simulate, ingest and pairs in
+    # worker processes; one process must find the same captures, changes and events
+    run_demo(tmp_path, captures=6, resolution=4.0, vhr_gsd_m=2.0, seed=7, workers=1)
+
+    def content(root: Path) -> tuple[object, ...]:
+        with open_catalogue(root / DEMO_FACILITY / "catalogue.gpkg", "EPSG:32652") as cat:
+            return (sorted((c.capture_id, c.raster_sha256, c.usable) for c in cat.captures()),
+                    sorted((c.change_id, c.area_m2) for c in cat.changes()),
+                    sorted(e.event_id for e in cat.events()))
+
+    assert content(tmp_path) == content(demo_workspace)

@@ -352,3 +352,18 @@ def test_progress_is_reported_per_capture(facility: Facility, tmp_path: Path) ->
     params = SimulationParams(captures=3, size_m=100.0, vhr_gsd_m=5.0)
     simulate_archive(facility, tmp_path, params, progress=lambda i, n: calls.append((i, n)))
     assert calls == [(1, 3), (2, 3), (3, 3)]
+
+
+def test_rendering_in_worker_processes_writes_the_same_bytes(
+    facility: Facility, tmp_path: Path
+) -> None:
+    params = SimulationParams(captures=4, size_m=200.0, vhr_gsd_m=2.0, seed=3)
+    calls: list[tuple[int, int]] = []
+    one = simulate_archive(facility, tmp_path / "one", params)
+    two = simulate_archive(facility, tmp_path / "two", params, workers=2,
+                           progress=lambda d, t: calls.append((d, t)))
+    assert [d for d, _ in calls] == [1, 2, 3, 4] and {t for _, t in calls} == {4}
+    assert [c.path.name for c in one.captures] == [c.path.name for c in two.captures]
+    for a, b in zip(one.captures, two.captures, strict=True):
+        assert a.path.read_bytes() == b.path.read_bytes(), a.path.name
+    assert one.truth_path.read_bytes() == two.truth_path.read_bytes()

@@ -268,3 +268,24 @@ def test_tiles_are_lossless(tmp_path: Path, scene: Scene) -> None:
     assert (back[..., 3] == alpha).all()
     opaque = alpha == 255
     assert (back[..., :3].transpose(2, 0, 1)[:, opaque] == rgb[:, opaque]).all()
+
+
+def test_tiling_in_worker_processes_writes_the_same_files(
+    tmp_path: Path, scene: Scene, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pipeline.viewer.build as build
+
+    captures, features = scene
+    outs = {}
+    for name, (workers, least) in {"one": (1, 10**9), "two": (2, 0)}.items():
+        monkeypatch.setattr(build, "TILE_WORKERS", workers)
+        monkeypatch.setattr(build, "PARALLEL_MIN_TILES", least)
+        calls: list[tuple[int, int]] = []
+        build_viewer(tmp_path / name, "T", "EPSG:32652", captures, features, min_zoom=13,
+                     max_zoom=16, progress=lambda d, t, c=calls: c.append((d, t)))
+        assert calls[-1][0] == calls[-1][1] > 0, name
+        tiles = tmp_path / name / "tiles"
+        outs[name] = {p.relative_to(tiles): p.read_bytes() for p in tiles.rglob("*.webp")}
+        outs[name + ".json"] = load_data(tmp_path / name)["captures"]
+    assert outs["one"] and outs["one"] == outs["two"]
+    assert outs["one.json"] == outs["two.json"]
