@@ -39,6 +39,7 @@ from imagery.capture import Capture
 from imagery.catalogue import open_catalogue
 from imagery.records import Review, StoredChange, TimelineRow
 from imagery.workspace import FacilityWorkspace
+from pipeline.change.evidence import CONTRAST_FLOOR, HIGH_STEP, MIN_GSD_PIXELS
 from pipeline.change.pairs import VHR_MAX_GSD_M, capture_pairs, gap_pairs
 from pipeline.errors import PipelineError
 from pipeline.history.events import (
@@ -262,6 +263,10 @@ def report_facility(
         when=format_when,
         structure_max=f"{STRUCTURE_MAX_M2:,.0f}",
         site_max=f"{SITE_MAX_M2:,.0f}",
+        # the series evidence's thresholds (log contrast) as percentages of contrast
+        evidence_floor=f"{np.expm1(CONTRAST_FLOOR) * 100:.0f}",
+        evidence_high=f"{np.expm1(HIGH_STEP) * 100:.0f}",
+        evidence_pixels=f"{MIN_GSD_PIXELS:.0f}",
         overview_caption=overview_caption(overview.capture) if overview else "",
         overview_not_drawn=overview.not_drawn if overview else 0,
         overview_cell=f"{overview.density.cell_m2 ** 0.5:,.0f}" if overview and overview.density
