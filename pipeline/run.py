@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import multiprocessing
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,6 +24,7 @@ from facilities.model import Facility
 from imagery.capture import Capture
 from imagery.catalogue import open_catalogue
 from imagery.quality import region_masks
+from imagery.records import StoredChange
 from imagery.store import read_clear, read_decimated
 from imagery.tiles import tile_index
 from imagery.warp import grid_blocks
@@ -153,20 +154,7 @@ def _with_persistence(
         status: dict[str, str] = {}
         if nxt is not None and nxt.series == pair.series and result.changes:
             # read the three captures block by block, so memory follows the block size
-            for window in grid_blocks(grid, PERSISTENCE_BATCH_PX):
-                core = window_bounds(window, grid.transform)
-                here = [c for c in result.changes
-                        if core[0] <= c.geometry.centroid.x < core[2]
-                        and core[1] < c.geometry.centroid.y <= core[3]]
-                if not here:
-                    continue
-                pad = int(np.ceil((max(
-                    max(c.geometry.bounds[2] - c.geometry.bounds[0],
-                        c.geometry.bounds[3] - c.geometry.bounds[1]) for c in here
-                ) + 2 * RING_M[1]) / grid.resolution)) + 1
-                read = Window(window.col_off - pad, window.row_off - pad,
-                              window.width + 2 * pad, window.height + 2 * pad).intersection(
-                    Window(0, 0, grid.width, grid.height))
+            for read, here in _change_blocks(grid, result.changes):
                 a, b, c = (_read_clear(x, ws, read) for x in (pair.before, pair.after, nxt.after))
                 verdicts = persistence([ch.geometry for ch in here], a, b, c,
                                        rasterio.windows.transform(read, grid.transform))
@@ -179,6 +167,29 @@ def _with_persistence(
         )
         out.append(dataclasses.replace(result, changes=changes))
     return out
+
+
+def _change_blocks(
+    grid: FacilityGrid, changes: Sequence[StoredChange]
+) -> Iterator[tuple[Window, list[StoredChange]]]:
+    """The grid in blocks, each with the changes whose centroid falls in it and the window to
+    read for them: the block padded by the largest change and its ring of ground, so memory
+    follows the block size, not the grid."""
+    for window in grid_blocks(grid, PERSISTENCE_BATCH_PX):
+        core = window_bounds(window, grid.transform)
+        here = [ch for ch in changes
+                if core[0] <= ch.geometry.centroid.x < core[2]
+                and core[1] < ch.geometry.centroid.y <= core[3]]
+        if not here:
+            continue
+        pad = int(np.ceil((max(
+            max(c.geometry.bounds[2] - c.geometry.bounds[0],
+                c.geometry.bounds[3] - c.geometry.bounds[1]) for c in here
+        ) + 2 * RING_M[1]) / grid.resolution)) + 1
+        read = Window(window.col_off - pad, window.row_off - pad,
+                      window.width + 2 * pad, window.height + 2 * pad).intersection(
+            Window(0, 0, grid.width, grid.height))
+        yield read, here
 
 
 def _with_evidence(
@@ -195,20 +206,7 @@ def _with_evidence(
                 for ch in r.changes]
         if not todo:
             continue
-        for window in grid_blocks(grid, PERSISTENCE_BATCH_PX):
-            core = window_bounds(window, grid.transform)
-            here = [ch for ch in todo
-                    if core[0] <= ch.geometry.centroid.x < core[2]
-                    and core[1] < ch.geometry.centroid.y <= core[3]]
-            if not here:
-                continue
-            pad = int(np.ceil((max(
-                max(c.geometry.bounds[2] - c.geometry.bounds[0],
-                    c.geometry.bounds[3] - c.geometry.bounds[1]) for c in here
-            ) + 2 * RING_M[1]) / grid.resolution)) + 1
-            read = Window(window.col_off - pad, window.row_off - pad,
-                          window.width + 2 * pad, window.height + 2 * pad).intersection(
-                Window(0, 0, grid.width, grid.height))
+        for read, here in _change_blocks(grid, todo):
             transform = rasterio.windows.transform(read, grid.transform)
             shape = (int(read.height), int(read.width))
             masks = {ch.change_id: object_masks(ch.geometry, transform, shape) for ch in here}

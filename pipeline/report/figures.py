@@ -422,15 +422,21 @@ def render_figure(
         b'\\x89PNG'
     """
     out_path = Path(out_path)
+    _figure_format(out_path)  # refuse a bad path before composing
+    composed = compose_figure(after, overlays, before=before, dpi=dpi, extent=extent,
+                              aoi_lonlat=aoi_lonlat, gamma=gamma, legend_notes=legend_notes,
+                              density=density)
+    return save_figure(composed, out_path, after.caption.text(), dpi=dpi)
+
+
+def _figure_format(out_path: Path) -> str:
+    """The figure's format from its suffix ("png" or "svg"), its directory checked."""
     fmt = out_path.suffix.lower().lstrip(".")
     if fmt not in ("png", "svg"):
         raise FigureError(f"figure path {str(out_path)!r} must end .png or .svg")
     if not out_path.parent.is_dir():
         raise FigureError(f"figure directory {str(out_path.parent)!r} does not exist")
-    composed = compose_figure(after, overlays, before=before, dpi=dpi, extent=extent,
-                              aoi_lonlat=aoi_lonlat, gamma=gamma, legend_notes=legend_notes,
-                              density=density)
-    return save_figure(composed, out_path, after.caption.text(), dpi=dpi)
+    return fmt
 
 
 def save_figure(composed: ComposedFigure, out_path: Path, title: str, *, dpi: int) -> Path:
@@ -440,11 +446,7 @@ def save_figure(composed: ComposedFigure, out_path: Path, title: str, *, dpi: in
         >>> # save_figure(compose_figure(img, []), Path("f.png"), img.caption.text(), dpi=110)
     """
     out_path = Path(out_path)
-    fmt = out_path.suffix.lower().lstrip(".")
-    if fmt not in ("png", "svg"):
-        raise FigureError(f"figure path {str(out_path)!r} must end .png or .svg")
-    if not out_path.parent.is_dir():
-        raise FigureError(f"figure directory {str(out_path.parent)!r} does not exist")
+    fmt = _figure_format(out_path)
     fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=f".{fmt}", dir=out_path.parent)
     os.close(fd)
     os.chmod(tmp, created_mode())
