@@ -45,7 +45,7 @@ def viewer_inputs(
     """Read a workspace's catalogue into the viewer's captures and overlay features.
 
     Captures are the usable ones with a stored raster. Overlays are the facility's zones,
-    every stored change and the events the run stored (changes that persist, see
+    every stored change and the events the run stored (changes the series supports, see
     :func:`pipeline.history.events.read_events`) between usable captures. Changes carry
     ``review_status`` from their ``extra`` attributes, "unreviewed" when absent.
 

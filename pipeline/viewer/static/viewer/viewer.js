@@ -241,7 +241,7 @@
   if (!D.layers.events.features.length) { changes.addTo(map); }
   L.control.layers(null, {
     "Zones": zones,
-    "Events (persistent changes)": events,
+    "Events (supported by the series)": events,
     "All detected changes": changes
   }, { collapsed: false, position: "bottomright" }).addTo(map);
 
