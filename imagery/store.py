@@ -14,6 +14,7 @@ from typing import Any, BinaryIO
 import numpy as np
 import rasterio
 import rasterio.shutil
+from affine import Affine
 from rasterio.errors import RasterioError
 from rasterio.io import DatasetReader
 from rasterio.windows import Window
@@ -225,6 +226,31 @@ def read_decimated(
     with rasterio.open(mask) as src:
         clear: np.ndarray = src.read(1, out_shape=shape, resampling=Resampling.nearest) == 1
     return refl, clear
+
+
+def read_window_averaged(
+    raster: Path, window: Window, shape: tuple[int, int, int]
+) -> tuple[np.ndarray, Affine]:
+    """A window of a stored capture at ``shape`` (bands, rows, cols), area-averaged, NaN
+    outside the raster; and the transform of the returned pixels.
+
+    Reads bands 1..``shape[0]`` (the capture's blue, green, red, nir for 4). Memory follows
+    ``shape``, not the window.
+
+    Example:
+        >>> # refl, transform = read_window_averaged(raster, Window(0, 0, 4096, 4096),
+        >>> #                                        (4, 512, 512))
+    """
+    from rasterio.enums import Resampling
+
+    with rasterio.open(raster) as src:
+        refl: np.ndarray = src.read(
+            indexes=list(range(1, shape[0] + 1)), window=window, out_shape=shape,
+            boundless=True, fill_value=np.nan, resampling=Resampling.average,
+        ).astype(np.float32)
+        transform = src.window_transform(window) @ Affine.scale(
+            window.width / shape[2], window.height / shape[1])
+    return refl, transform
 
 
 # Codecs whose blocks carry their own checksum in a GeoTIFF: a deflate block is a zlib

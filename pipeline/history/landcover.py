@@ -21,15 +21,13 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import rasterio
-from affine import Affine
-from rasterio.enums import Resampling
 from rasterio.features import geometry_mask
 from rasterio.windows import Window, from_bounds
 from shapely.geometry import MultiPolygon, Polygon
 
 from facilities.grid import FacilityGrid
 from imagery.capture import Capture
+from imagery.store import read_window_averaged
 from imagery.types import LandCover
 from imagery.workspace import FacilityWorkspace
 
@@ -164,11 +162,7 @@ def _read_object(
                     max(1, window.height))
     f = max(1, math.ceil(max(window.width, window.height) / MAX_READ_PX))
     shape = (4, max(1, int(window.height) // f), max(1, int(window.width) // f))
-    with rasterio.open(ws.absolute(cap.raster_path)) as src:
-        arr = src.read(indexes=[1, 2, 3, 4], window=window, out_shape=shape, boundless=True,
-                       fill_value=np.nan, resampling=Resampling.average).astype(np.float32)
-        transform = src.window_transform(window) @ Affine.scale(
-            window.width / shape[2], window.height / shape[1])
+    arr, transform = read_window_averaged(ws.absolute(cap.raster_path), window, shape)
     inside = geometry_mask([geom], out_shape=shape[1:], transform=transform, invert=True,
                            all_touched=f > 1)
     return arr[:, inside]
