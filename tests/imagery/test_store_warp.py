@@ -102,3 +102,47 @@ def test_source_without_crs_is_refused(tmp_path: Path) -> None:
         dst.write(np.zeros((1, 4, 4), np.uint8))
     with rasterio.open(path) as src, pytest.raises(WarpError, match="has no CRS; refusing to guess"):
         warp_to_grid(src, GRID)
+
+
+@pytest.mark.parametrize(("width", "height", "dtype"), [
+    (2040, 1024, "float32"), (1024, 520, "uint8"), (257, 1030, "uint8"), (700, 300, "float32"),
+    (200, 100, "float32"),
+])
+def test_cog_overviews_are_those_the_cog_driver_would_make(
+    tmp_path: Path, width: int, height: int, dtype: str
+) -> None:
+    # grid_raster_writer builds the overviews itself (cheaper): the same levels and the
+    # same pixels as the COG driver's own overview pass (average for float, nearest else)
+    import rasterio.shutil
+
+    from imagery.store import cog_overview_factors
+
+    grid = FacilityGrid("EPSG:32652", 1.0, 500000.0, 4300000.0, width, height)
+    rng = np.random.default_rng(3)
+    if dtype == "float32":
+        arr = rng.random((2, height, width), dtype=np.float32)
+        arr[:, 10:40, 5:77] = np.nan  # nodata the averages must skip
+        nodata: float | None = float("nan")
+    else:
+        arr = rng.integers(0, 3, (2, height, width), dtype=np.uint8)
+        nodata = 255
+    ours = tmp_path / "ours.tif"
+    write_grid_raster(ours, arr, grid, nodata=nodata, band_names=("a", "b"))
+    plain = tmp_path / "plain.tif"
+    with rasterio.open(plain, "w", driver="GTiff", width=width, height=height, count=2,
+                       dtype=dtype, crs=grid.crs, transform=grid.transform, nodata=nodata,
+                       tiled=True, blockxsize=256, blockysize=256) as dst:
+        dst.write(arr)
+    ref = tmp_path / "ref.tif"
+    rasterio.shutil.copy(plain, ref, driver="COG", compress="zstd", level=1, predictor="YES",
+                         blocksize=256, overview_resampling="average" if dtype == "float32"
+                         else "nearest")
+    with rasterio.open(ours) as a, rasterio.open(ref) as b:
+        assert a.overviews(1) == b.overviews(1) == cog_overview_factors(width, height)
+        assert a.tags(ns="IMAGE_STRUCTURE") == b.tags(ns="IMAGE_STRUCTURE")
+        assert np.array_equal(a.read(), b.read(), equal_nan=True)
+        levels = len(a.overviews(1))
+    for level in range(levels):
+        with rasterio.open(ours, overview_level=level) as a, \
+                rasterio.open(ref, overview_level=level) as b:
+            assert np.array_equal(a.read(), b.read(), equal_nan=True), level
