@@ -299,10 +299,12 @@ def check_blocks(src: DatasetReader, path: Path, indexes: Sequence[int]) -> str:
 
     Every block of ``indexes`` is decoded (so data the decoder finds corrupt is refused
     before anything is written). For a GeoTIFF compressed with deflate, each block's raw
-    bytes (full resolution and every internal overview) are also inflated in full, which
-    checks the Adler-32 that ends each zlib stream: corruption that decodes silently is
-    caught there. Other codecs (LZW, ZSTD as GDAL writes it, none) carry no per-block
-    checksum; the returned statement says so.
+    bytes (full resolution and every internal overview) are inflated in full, which checks
+    the Adler-32 that ends each zlib stream: corruption that decodes silently is caught
+    there. That inflation is the block's decoding (a stream that stops short of the block's
+    size is refused, as libtiff refuses it), so deflate blocks are not decoded a second
+    time through GDAL. Other codecs (LZW, ZSTD as GDAL writes it, none) carry no per-block
+    checksum: their blocks are decoded through GDAL, and the returned statement says so.
 
     Args:
         src: the open raster.
@@ -319,17 +321,17 @@ def check_blocks(src: DatasetReader, path: Path, indexes: Sequence[int]) -> str:
     Example:
         >>> # with rasterio.open(p) as src: note = check_blocks(src, p, [1, 2, 3, 4])
     """
-    for band in indexes:
-        for (row, col), window in src.block_windows(band):
-            try:
-                src.read(band, window=window)
-            except RasterioError as exc:
-                raise ImageryError(
-                    f"{path}: band {band} {_tile(row, col, window)} cannot be decoded "
-                    f"(corrupt data): {error_causes(exc)}"
-                ) from exc
     codec = src.compression.name.upper() if src.compression is not None else "NONE"
     if src.driver != "GTiff" or codec not in _CHECKSUMMED:
+        for band in indexes:
+            for (row, col), window in src.block_windows(band):
+                try:
+                    src.read(band, window=window)
+                except RasterioError as exc:
+                    raise ImageryError(
+                        f"{path}: band {band} {_tile(row, col, window)} cannot be decoded "
+                        f"(corrupt data): {error_causes(exc)}"
+                    ) from exc
         return (
             f"{path}: every block decoded; {codec.lower()} blocks carry no checksum, so only "
             "corruption the decoder detects is refused (the file's SHA-256 guards it from now on)"
@@ -346,9 +348,12 @@ def _check_deflate(
     src: DatasetReader, path: Path, raw: BinaryIO, indexes: Sequence[int], *, level: str
 ) -> None:
     pixel_interleaved = src.interleaving is not None and src.interleaving.name == "pixel"
+    samples = src.count if pixel_interleaved else 1
     for band in indexes[:1] if pixel_interleaved else indexes:
         what = f"bands {indexes[0]}-{indexes[-1]}" if pixel_interleaved and len(indexes) > 1 \
             else f"band {band}"
+        bh, bw = src.block_shapes[band - 1]
+        itemsize = np.dtype(src.dtypes[band - 1]).itemsize
         for (row, col), window in src.block_windows(band):
             offset = src.get_tag_item(f"BLOCK_OFFSET_{col}_{row}", "TIFF", bidx=band)
             size = src.get_tag_item(f"BLOCK_SIZE_{col}_{row}", "TIFF", bidx=band)
@@ -356,9 +361,12 @@ def _check_deflate(
                 continue  # a sparse (never written) block reads as nodata
             raw.seek(int(offset))
             block = raw.read(int(size))
+            # a tile decodes to the whole tile; a strip (as wide as the image) to its rows
+            rows = int(window.height) if bw == src.width else bh
+            expected = rows * bw * itemsize * samples
             try:
                 inflater = zlib.decompressobj()
-                inflater.decompress(block)
+                decoded = len(inflater.decompress(block))
                 complete = inflater.eof
             except zlib.error as exc:
                 raise ImageryError(
@@ -369,6 +377,12 @@ def _check_deflate(
                 raise ImageryError(
                     f"{path}: {level}{what} {_tile(row, col, window)} is a truncated deflate "
                     f"stream (corrupt data); {int(size)} bytes at offset {int(offset)}"
+                )
+            if decoded < expected:
+                raise ImageryError(
+                    f"{path}: {level}{what} {_tile(row, col, window)} decodes to {decoded} "
+                    f"bytes, not the block's {expected} ({samples} band(s) x {rows} x {bw} x "
+                    f"{itemsize} bytes; corrupt data); {int(size)} bytes at offset {int(offset)}"
                 )
 
 

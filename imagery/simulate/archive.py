@@ -1,11 +1,11 @@
 """The simulated capture archive: offline demo imagery of a facility, with ground truth.
 
 :func:`simulate_archive` writes one 4-band GeoTIFF per capture (uint16 DN = reflectance x
-10000, nodata 0, bands blue, green, red, nir, DEFLATE, 512 tiles) as a vendor would
-deliver it, and ``truth.json`` with every event. VHR captures are on a UTM grid that is
-not aligned to the facility grid (and every fourth one in EPSG:4326); Sentinel-2-like
-captures are 10 m area averages on a 10 m-aligned UTM grid. Everything is marked
-SIMULATED: none of it is evidence.
+10000, nodata 0, bands blue, green, red, nir, DEFLATE with horizontal differencing, 512
+tiles) as a vendor would deliver it, and ``truth.json`` with every event. VHR captures are
+on a UTM grid that is not aligned to the facility grid (and every fourth one in EPSG:4326);
+Sentinel-2-like captures are 10 m area averages on a 10 m-aligned UTM grid. Everything is
+marked SIMULATED: none of it is evidence.
 
 The scene (:mod:`imagery.simulate.scene`) and the conditions of each capture
 (:mod:`imagery.simulate.schedule`) are planned from the seed; pixels are painted by
@@ -83,7 +83,7 @@ _PROFILE: dict[str, Any] = {
     "nodata": 0,
     "compress": "deflate",
     "zlevel": 1,
-    "predictor": 1,
+    "predictor": 2,
     "tiled": True,
     "blockxsize": 512,
     "blockysize": 512,

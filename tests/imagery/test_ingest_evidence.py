@@ -187,3 +187,48 @@ def test_workspace_grid_refuses_a_huge_grid(tmp_path: Path) -> None:
     with pytest.raises(ImageryError, match="more than 400,000,000 px"):
         workspace_grid(ws, FACILITY, 0.001)
     assert not (ws.dir / "grid.json").exists()
+
+
+def test_deflate_tile_that_stops_short_is_refused(tmp_path: Path) -> None:
+    # deflate blocks are decoded once, by the checksum check: a valid zlib stream that
+    # decodes to fewer bytes than the tile holds is refused there (libtiff refuses it too)
+    import zlib
+
+    ws = FacilityWorkspace(tmp_path / "ws", FACILITY.id)
+    grid = workspace_grid(ws, FACILITY, 10.0)
+    src = delivery(tmp_path / "short.tif", compress="deflate")
+    with rasterio.open(src) as ds:
+        assert ds.interleaving is not None and ds.interleaving.name == "pixel"
+        off = int(ds.get_tag_item("BLOCK_OFFSET_1_0", "TIFF", bidx=1))
+        size = int(ds.get_tag_item("BLOCK_SIZE_1_0", "TIFF", bidx=1))
+    stream = zlib.compress(bytes(100))
+    assert len(stream) < size
+    with open(src, "r+b") as fh:
+        fh.seek(off)
+        fh.write(stream)
+    with pytest.raises(IngestError) as err:
+        ingest_file(src, FACILITY, grid, ws)
+    assert str(err.value) == (
+        f"{src}: bands 1-4 tile (block row 0, col 1; pixels x 64..127, y 0..63) decodes to "
+        f"100 bytes, not the block's 32768 (4 band(s) x 64 x 64 x 2 bytes; corrupt data); "
+        f"{size} bytes at offset {off}"
+    )
+    with open_catalogue(ws.catalogue_path, grid.crs) as cat:
+        assert cat.captures() == []
+
+
+def test_intact_deflate_strips_pass_the_check(tmp_path: Path) -> None:
+    # strips: the last one holds only the rows left, and decodes to that many
+    from imagery.store import check_blocks
+
+    grid = workspace_grid(FacilityWorkspace(tmp_path / "g", FACILITY.id), FACILITY, 10.0)
+    path = tmp_path / "strips.tif"
+    data = np.random.default_rng(1).integers(1, 60000, (4, 203, grid.width), dtype=np.uint16)
+    with rasterio.open(path, "w", driver="GTiff", width=grid.width, height=203, count=4,
+                       dtype="uint16", crs=grid.crs, nodata=0, compress="deflate",
+                       blockysize=16, transform=Affine(10, 0, grid.west, 0, -10, grid.north)
+                       ) as dst:
+        dst.write(data)
+    with rasterio.open(path) as ds:
+        assert ds.block_shapes[0] == (16, grid.width) and ds.height % 16
+        assert check_blocks(ds, path, [1, 2, 3, 4]).endswith("Adler-32 checked")
