@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import shapely
 
@@ -47,18 +47,22 @@ class PairResult:
 
 
 def pair_params(pair: CapturePair, grid: FacilityGrid, base: ChangeParams) -> ChangeParams:
-    """Detection parameters for a pair: the grid's pixel size and a minimum mapping
-    unit of at least three source pixels of the coarser capture."""
+    """Detection parameters for a pair: ``base`` with the grid's pixel size, the bands and a
+    minimum mapping unit of at least three source pixels of the coarser capture.
+
+    Every other field of ``base`` is kept (it once rebuilt the parameters field by field and
+    dropped ``calibration_tiles`` and the detector settings: the runner asked for 4
+    calibration tiles and got 16).
+
+    Example:
+        >>> # params = pair_params(pair, grid, ChangeParams(calibration_tiles=4))
+    """
     gsd = max(pair.before.gsd_m, pair.after.gsd_m, grid.resolution)
-    return ChangeParams(
-        method=base.method,
+    return replace(
+        base,
         pixel_size_m=grid.resolution,
         bands=BANDS,
         min_area_m2=max(base.min_area_m2, 3.0 * gsd * gsd),
-        coregister=base.coregister,
-        max_shift_m=base.max_shift_m,
-        block_size=base.block_size,
-        block_overlap=base.block_overlap,
     )
 
 
