@@ -183,7 +183,9 @@ def warp_blocks(
                     data = data[:-1]
                 else:  # a pixel equal to the nodata value in any band is not data
                     valid = np.all(data != data.dtype.type(nodata), axis=0)
-                out = data.astype(np.float32) * gain + bias
+                out = data.astype(np.float32)  # scaled in place: no full-block temporaries
+                out *= gain
+                out += bias
                 out[:, ~valid] = np.nan
             yield window, out
             if progress is not None:
