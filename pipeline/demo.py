@@ -1,9 +1,10 @@
 """The Kangdong demo: simulate the capture archive, ingest it, run, report — offline.
 
-The run writes the report's PDF beside the HTML; then the demo builds the offline viewer
-(``<workspace>/<facility>/viewer/index.html``), so ``make demo`` shows everything with one
-command. Everything here is SIMULATED imagery of a synthetic scene placed at the
-reported location; the report, the viewer and every figure say so.
+The report's PDF is written beside the HTML; the offline viewer
+(``<workspace>/<facility>/viewer/index.html``) is built alongside the report (it needs only
+the catalogue the run wrote), so ``make demo`` shows everything with one command.
+Everything here is SIMULATED imagery of a synthetic scene placed at the reported location;
+the report, the viewer and every figure say so.
 """
 
 from __future__ import annotations
@@ -12,21 +13,28 @@ import dataclasses
 import logging
 import multiprocessing
 import os
+import threading
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from facilities.grid import FacilityGrid
 from facilities.load import load_facility_by_id
 from facilities.model import Facility
 from imagery.catalogue import open_catalogue
-from imagery.ingest import ingest_paths
-from imagery.simulate.archive import SimulationParams, read_truth, simulate_archive, truth_params
+from imagery.ingest import IngestReport, ingest_paths
+from imagery.simulate.archive import (
+    SimulatedArchive,
+    SimulationParams,
+    read_truth,
+    simulate_archive,
+    truth_params,
+)
 from imagery.workspace import FacilityWorkspace, workspace_grid
 from pipeline.errors import PipelineError
 from pipeline.history.validation import Validation
 from pipeline.run import RunSummary
-from pipeline.runner import TRUTH_RELATIVE, ProgressFactory, run_and_report
+from pipeline.runner import TRUTH_RELATIVE, ProgressFactory, report_stage, run_stage
 
 VIEWER_DIR = "viewer"
 """The viewer's directory inside the facility workspace (as ``campwatch view`` writes it)."""
@@ -100,53 +108,108 @@ def run_demo(
         archive = read_truth(truth_path)
         log.info("reusing the simulated archive in %s", archive.directory)
     else:
-        archive = simulate_archive(
-            facility, truth_path.parent, params,
-            progress=progress("simulate") if progress else None, workers=workers,
-        )
-    failed = _ingest(
-        [c.path for c in archive.captures], facility, grid, ws, workers,
-        progress("ingest") if progress else None,
-    )
+        archive = None
+    failed = _simulate_and_ingest(archive, facility, truth_path.parent, params, grid, ws,
+                                  workers, progress)
     if failed:
         raise PipelineError(
             "demo ingest failed: " + "; ".join(f"{p}: {why}" for p, why in failed)
         )
-    summary, outputs, validation = run_and_report(
-        facility, workspace, progress=progress, workers=workers
-    )
-    outputs["viewer"] = str(_viewer(facility, ws, progress))
+    summary, validation = run_stage(facility, workspace, progress=progress, workers=workers)
+    # The viewer needs only the catalogue the run wrote: it is built alongside the report
+    # and its PDF, which run in this process on one core while the viewer's tiles are
+    # written by worker processes (its bar is drawn once the PDF's is done).
+    viewer_bar = _Deferred(progress("viewer") if progress else None)
+    with ThreadPoolExecutor(1, thread_name_prefix="demo-viewer") as alongside:
+        viewer = alongside.submit(_viewer, facility, ws, viewer_bar)
+        try:
+            outputs = report_stage(facility, workspace, summary, validation, progress=progress)
+        finally:
+            viewer_bar.release()
+        outputs["viewer"] = str(viewer.result())
     return summary, outputs, validation
 
 
-def _ingest(
-    paths: list[Path], facility: Facility, grid: FacilityGrid, ws: FacilityWorkspace,
-    workers: int, progress: Callable[[int, int], None] | None,
+class _Deferred:
+    """A (done, total) progress callable that holds its calls until :meth:`release`, then
+    forwards the latest and every later one (one bar on the terminal at a time)."""
+
+    def __init__(self, target: Callable[[int, int], None] | None) -> None:
+        self._target = target
+        self._lock = threading.Lock()
+        self._pending: tuple[int, int] | None = None
+        self._released = False
+
+    def __call__(self, done: int, total: int) -> None:
+        if self._target is None:
+            return
+        with self._lock:
+            if self._released:
+                self._target(done, total)
+            else:
+                self._pending = (done, total)
+
+    def release(self) -> None:
+        """Forward the latest held call, and every later one as it comes."""
+        if self._target is None:
+            return
+        with self._lock:
+            self._released = True
+            if self._pending is not None:
+                self._target(*self._pending)
+
+
+def _simulate_and_ingest(
+    archive: SimulatedArchive | None, facility: Facility, directory: Path,
+    params: SimulationParams, grid: FacilityGrid, ws: FacilityWorkspace, workers: int,
+    progress: ProgressFactory | None,
 ) -> list[tuple[str, str]]:
-    """Ingest the simulated files through :func:`ingest_paths` (the real ingest: GeoTIFFs
-    read, warped and masked), one file per task in ``workers`` processes; the failures."""
-    if workers <= 1 or len(paths) < 2:
-        return list(ingest_paths(paths, facility, grid, ws, provider="simulated",
-                                 progress=progress).failed)
+    """Simulate the archive (unless ``archive`` is the one already simulated) and ingest its
+    files through :func:`ingest_paths` (the real ingest: GeoTIFFs read, warped and masked);
+    the failures.
+
+    With ``workers`` > 1 both run in one pool of that many processes, one capture per task,
+    and each capture is ingested as soon as it is written: no worker idles between the two
+    stages, and the pool's interpreters start once.
+    """
+    ingest_bar = (lambda: progress("ingest")) if progress else (lambda: None)
+    if workers <= 1:
+        if archive is None:
+            archive = simulate_archive(facility, directory, params,
+                                       progress=progress("simulate") if progress else None)
+        return list(ingest_paths([c.path for c in archive.captures], facility, grid, ws,
+                                 provider="simulated", progress=ingest_bar()).failed)
     with open_catalogue(ws.catalogue_path, grid.crs):
         pass  # created once here, not raced for by the workers
-    failed: list[tuple[str, str]] = []
     ctx = multiprocessing.get_context("spawn")  # fresh interpreters, not forks of GDAL
-    with ProcessPoolExecutor(min(workers, len(paths)), mp_context=ctx) as pool:
-        futures = [pool.submit(ingest_paths, [p], facility, grid, ws, provider="simulated")
-                   for p in paths]
+    with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+        futures: list[Future[IngestReport]] = []
+
+        def ingest(path: Path) -> None:
+            futures.append(pool.submit(ingest_paths, [path], facility, grid, ws,
+                                       provider="simulated"))
+
+        if archive is None:
+            simulate_archive(facility, directory, params, pool=pool,
+                             written=lambda capture: ingest(capture.path),
+                             progress=progress("simulate") if progress else None)
+        else:  # largest files first, so that no worker is left with a 0.5 m capture at the end
+            for path in sorted((c.path for c in archive.captures),
+                               key=lambda p: -p.stat().st_size):
+                ingest(path)
+        bar = ingest_bar()
+        failed: list[tuple[str, str]] = []
         for i, future in enumerate(as_completed(futures)):
             failed.extend(future.result().failed)
-            if progress is not None:
-                progress(i + 1, len(paths))
+            if bar is not None:
+                bar(i + 1, len(futures))
     return failed
 
 
-def _viewer(facility: Facility, ws: FacilityWorkspace, progress: ProgressFactory | None) -> Path:
-    """(Re)build the demo's offline viewer; return its ``index.html``.
-
-    The report's PDF is already written by :func:`run_and_report`, beside the HTML.
-    """
+def _viewer(
+    facility: Facility, ws: FacilityWorkspace, progress: Callable[[int, int], None] | None
+) -> Path:
+    """(Re)build the demo's offline viewer; return its ``index.html``."""
     from pipeline.viewer.build import build_viewer
     from pipeline.viewer.inputs import viewer_inputs
 
@@ -155,5 +218,5 @@ def _viewer(facility: Facility, ws: FacilityWorkspace, progress: ProgressFactory
     # the demo's own viewer directory: an earlier demo viewer is replaced, as the report is
     return build_viewer(
         ws.dir / VIEWER_DIR, facility.names.english, grid.crs, captures, features,
-        progress=progress("viewer") if progress else None,
+        progress=progress,
     )

@@ -130,11 +130,13 @@ def _compare_pairs(
     # "spawn": a fresh interpreter per worker, never a fork of a process holding GDAL threads
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(min(workers, len(pairs)), mp_context=ctx) as pool:
-        futures = [pool.submit(compare_pair, pair, ws, grid, zones, base) for pair in pairs]
-        for i, _ in enumerate(as_completed(futures)):
+        # the very-high-resolution pairs (the long ones) first, so no worker idles at the end
+        order = sorted(range(len(pairs)), key=lambda i: pairs[i].series != "vhr")
+        futures = {i: pool.submit(compare_pair, pairs[i], ws, grid, zones, base) for i in order}
+        for i, _ in enumerate(as_completed(futures.values())):
             if progress:
                 progress("detect", i + 1, len(pairs))
-        return [f.result() for f in futures]
+        return [futures[i].result() for i in range(len(pairs))]
 
 
 PERSISTENCE_BATCH_PX = 2048

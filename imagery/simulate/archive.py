@@ -14,12 +14,13 @@ The scene (:mod:`imagery.simulate.scene`) and the conditions of each capture
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import multiprocessing
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import asdict, replace
 from datetime import date, datetime
 from pathlib import Path
@@ -109,6 +110,8 @@ def simulate_archive(
     *,
     overwrite: bool = False,
     workers: int = 1,
+    pool: Executor | None = None,
+    written: Callable[[SimulatedCapture], None] | None = None,
 ) -> SimulatedArchive:
     """Write a simulated capture archive of ``facility`` into ``out_dir``.
 
@@ -120,6 +123,9 @@ def simulate_archive(
         overwrite: replace an existing archive's files; without it an existing
             ``truth.json`` or capture file is an error.
         workers: render the captures in this many processes (same bytes as one).
+        pool: render them in this process pool instead (the caller's, shared with other
+            work: the demo ingests each capture there as soon as it is written).
+        written: called with each capture once its file is written (in this process).
 
     Raises:
         SimulationError: bad parameters, or files that would be overwritten.
@@ -155,16 +161,23 @@ def simulate_archive(
         scene.grid.resolution,
         out_dir,
     )
-    if workers > 1 and len(plans) > 1:
+    if pool is not None or (workers > 1 and len(plans) > 1):
         # "spawn": fresh interpreters; each plans the same scene from the seed (once per
         # process) and renders the captures it is given: the same bytes as one process writes
-        ctx = multiprocessing.get_context("spawn")
         done: dict[int, SimulatedCapture] = {}
-        with ProcessPoolExecutor(min(workers, len(plans)), mp_context=ctx) as pool:
+        with contextlib.ExitStack() as stack:
+            if pool is None:
+                ctx = multiprocessing.get_context("spawn")
+                pool = stack.enter_context(
+                    ProcessPoolExecutor(min(workers, len(plans)), mp_context=ctx))
             futures = [pool.submit(_render_share, facility, out_dir, params, [i])
                        for i in range(len(plans))]
             for future in as_completed(futures):
-                done.update(future.result())
+                share = future.result()
+                done.update(share)
+                if written is not None:
+                    for capture in share.values():
+                        written(capture)
                 if progress is not None:
                     progress(len(done), len(plans))
         captures = [done[i] for i in range(len(plans))]
@@ -175,6 +188,9 @@ def simulate_archive(
             )
         finally:
             _PREPARED.clear()  # the rasters are large: not kept past this archive
+        if written is not None:
+            for capture in captures:
+                written(capture)
     events = _truth_events(scene, dated)
     archive = SimulatedArchive(out_dir, tuple(captures), events, scene.grid.crs, truth_path)
     _write_truth(archive, facility, scene, params)

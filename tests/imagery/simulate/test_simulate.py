@@ -367,3 +367,27 @@ def test_rendering_in_worker_processes_writes_the_same_bytes(
     for a, b in zip(one.captures, two.captures, strict=True):
         assert a.path.read_bytes() == b.path.read_bytes(), a.path.name
     assert one.truth_path.read_bytes() == two.truth_path.read_bytes()
+
+
+def test_a_callers_pool_gives_the_same_bytes_and_says_when_each_file_is_written(
+    facility: Facility, tmp_path: Path
+) -> None:
+    # the demo renders in its own pool and ingests each capture as soon as it is written
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    params = SimulationParams(captures=3, size_m=200.0, vhr_gsd_m=2.0, seed=5)
+    one = simulate_archive(facility, tmp_path / "one", params)
+    written: list[str] = []
+
+    def seen(capture: SimulatedCapture) -> None:
+        assert capture.path.is_file()
+        written.append(capture.path.name)
+
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        shared = simulate_archive(facility, tmp_path / "shared", params, pool=pool,
+                                  written=seen)
+    assert sorted(written) == sorted(c.path.name for c in shared.captures)
+    for a, b in zip(one.captures, shared.captures, strict=True):
+        assert a.path.read_bytes() == b.path.read_bytes(), a.path.name
+    assert one.truth_path.read_bytes() == shared.truth_path.read_bytes()
