@@ -125,10 +125,9 @@ def render_block(scene: Scene, k: int, x: np.ndarray, y: np.ndarray,
         if c1 > c0 and r1 > r0:
             value = CLEARED if colour == 3 else OLD_ROOF if colour < 0 else NEW_ROOFS[int(colour)]
             out[:, r0:r1, c0:c1] = value[:, None, None]
-    gain = (1.0 + 0.03 * np.sin(np.arange(4) + k)).astype(np.float32)[:, None, None]
-    out *= gain
-    out += rng.standard_normal(out.shape, dtype=np.float32) * np.float32(0.006)
-    return out
+    gain = 1.0 + 0.03 * np.sin(np.arange(4) + k)[:, None, None]
+    out = out * gain + rng.normal(0, 0.006, out.shape)
+    return np.asarray(out, np.float32)
 
 
 def make_facility(dir_: Path, side_m: float) -> Path:
