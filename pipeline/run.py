@@ -265,7 +265,11 @@ def run_facility(
     pairs = capture_pairs(captures) + gap_pairs(captures)
     results = _compare_pairs(pairs, ws, grid, zones, base, workers, progress)
     results = _with_persistence(pairs, results, ws, grid)
+    if progress:
+        progress("evidence", 1, 2)
     results = _with_evidence(pairs, results, captures, ws, grid)
+    if progress:
+        progress("evidence", 2, 2)
     # A change keeps its identity when a backfilled capture re-brackets it: decisions and
     # alert keys follow the track, not the pair (see pipeline.history.tracks).
     results = [
@@ -287,11 +291,13 @@ def run_facility(
         rows = build_timeline(facility, captures, changes, zones, metrics)
         cat.replace_timeline(rows)
         # what each event did to the ground, measured once here and stored with it
-        events = [
-            dataclasses.replace(ev, land_cover=measure_event_land_cover(
-                ws, grid, ev.before, ev.after, ev.change.geometry))
-            for ev in find_events(captures, changes)
-        ]
+        found = find_events(captures, changes)
+        events = []
+        for i, ev in enumerate(found):
+            events.append(dataclasses.replace(ev, land_cover=measure_event_land_cover(
+                ws, grid, ev.before, ev.after, ev.change.geometry)))
+            if progress:
+                progress("events", i + 1, len(found))
         store_event_reviews(cat, events)
     csv_path = ws.report_dir / "timeline.csv"
     write_timeline(rows, csv_path, csv_path.with_suffix(".parquet"))
