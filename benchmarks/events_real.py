@@ -20,6 +20,7 @@ event is ``low`` confidence by construction (pipeline/change/evidence.py).
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import tempfile
@@ -161,8 +162,12 @@ def run_city(city: Path, root: Path) -> list[tuple[str, float, bool, float]]:
     return rows
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Command-line entry of the benchmark."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="keep each city's deliveries and workspace under this folder")
+    args = parser.parse_args(argv)
     if not DATA.exists():
         print(f"no shared data at {DATA}: nothing to measure")
         return
@@ -172,7 +177,8 @@ def main() -> None:
     for city in cities:
         with tempfile.TemporaryDirectory(prefix=f"campwatch-real-{city.name}-") as tmp:
             print(f"{city.name}: ingest + run {_dates(city)[0]} -> {_dates(city)[1]}")
-            rows = run_city(city, Path(tmp))
+            root = Path(tmp) if args.keep is None else args.keep / city.name
+            rows = run_city(city, root)
         total += rows
         _print(city.name, rows)
     _print("all cities", total)
