@@ -76,8 +76,8 @@ CLEAR_SHARE = 0.9
 clear (an object on the edge of a cloud, shadow or strip mask is not measured there)."""
 LOCAL_RATIO = 4.0
 """With no support from the series, the step must be this many times the largest step of the
-same outline moved around it. Chosen on OSCD Bercy (3 of 7 events real at 4, 3 of 11 at 3);
-Hong Kong held out."""
+same outline moved around it. Chosen on OSCD Bercy (on cached looks: 3 of 7 events real at 4,
+3 of 11 at 3, 4 of 20 at 2); Hong Kong held out (end to end 10 of 15: events_real.py)."""
 NEIGHBOURS = 8
 """Places around an object (the eight compass directions) where its outline is moved."""
 FLAT_SPREAD = 0.15

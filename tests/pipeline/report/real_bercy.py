@@ -23,8 +23,9 @@ LON0, LAT0 = 2.3805, 48.8365
 """The facility's reported point (centre of the OSCD Bercy tile)."""
 ZONE = [[2.3835, 48.8215], [2.3945, 48.8215], [2.3945, 48.8290], [2.3835, 48.8290],
         [2.3835, 48.8215]]
-"""The one zone, drawn by hand for the test (no evidence) over the Bercy-Charenton rail yard,
-where OSCD labels change: marked simulated."""
+"""The one zone, drawn by hand for the test (no evidence) over the rail tracks at the south
+edge of the tile, where OSCD labels change (it lay over the Bercy yard 1 km north, where the
+only events were greening): marked simulated."""
 
 
 def stack_deliveries(shared_data: Path, out_dir: Path) -> list[Path]:
