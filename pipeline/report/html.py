@@ -44,6 +44,7 @@ from pipeline.change.evidence import (
     CONTRAST_FLOOR,
     HIGH_STEP,
     LOCAL_RATIO,
+    MEDIUM_STEP,
     MIN_GSD_PIXELS,
     NEIGHBOURS,
 )
@@ -273,6 +274,7 @@ def report_facility(
         # the series evidence's thresholds (log contrast) as percentages of contrast
         evidence_floor=f"{np.expm1(CONTRAST_FLOOR) * 100:.0f}",
         evidence_high=f"{np.expm1(HIGH_STEP) * 100:.0f}",
+        evidence_medium=f"{np.expm1(MEDIUM_STEP) * 100:.0f}",
         evidence_pixels=f"{MIN_GSD_PIXELS:.0f}",
         evidence_clear=f"{CLEAR_SHARE * 100:.0f}",
         evidence_local=f"{LOCAL_RATIO:g}",

@@ -10,6 +10,7 @@ import pytest
 from pipeline.change.evidence import (
     HIGH_STEP,
     LOCAL_RATIO,
+    MEDIUM_STEP,
     log_contrast,
     neighbour_looks,
     neighbour_offsets,
@@ -204,3 +205,16 @@ def test_neighbours_leaving_the_box_are_not_measured() -> None:
     ev = temporal_evidence([(d(2011), GROUND), (d(2012), ROOF)], d(2011), d(2012), 400.0, 0.5,
                            [(None, None)] * 8)
     assert (ev.verdict, ev.label) == ("", "low") and np.isnan(ev.local_ratio)
+
+
+def test_one_sided_support_needs_a_larger_step() -> None:
+    small = np.array([0.12, 0.1, 0.08, 0.1]) * (0.9 * MEDIUM_STEP / 0.2)  # under MEDIUM_STEP
+    big = small * (1.2 * MEDIUM_STEP / float(np.linalg.norm(small)))  # over it
+    for step, verdict in ((small, "faint"), (big, "")):
+        # a later capture confirms it, there is no earlier one: one side only
+        looks = [(d(2011), GROUND), (d(2012), step), (d(2013), step)]
+        assert temporal_evidence(looks, d(2011), d(2012), 400.0, 0.5).verdict == verdict
+    # both sides support the small step: an event (medium: under HIGH_STEP)
+    looks = [(d(2010), GROUND), (d(2011), GROUND), (d(2012), small), (d(2013), small)]
+    ev = temporal_evidence(looks, d(2011), d(2012), 400.0, 0.5)
+    assert (ev.verdict, ev.label) == ("", "medium")
