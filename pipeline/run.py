@@ -31,7 +31,13 @@ from imagery.warp import grid_blocks
 from imagery.workspace import FacilityWorkspace
 from pipeline.change.compare import TILE_SIZE, PairResult, compare_pair
 from pipeline.change.detect import ChangeParams
-from pipeline.change.evidence import log_contrast, object_masks, temporal_evidence
+from pipeline.change.evidence import (
+    log_contrast,
+    neighbour_looks,
+    neighbour_offsets,
+    object_masks,
+    temporal_evidence,
+)
 from pipeline.change.pairs import CapturePair, capture_pairs, gap_pairs, series_of
 from pipeline.change.persistence import RING_M, persistence
 from pipeline.change.tiled import tile_records, tile_statuses
@@ -172,11 +178,12 @@ def _with_persistence(
 
 
 def _change_blocks(
-    grid: FacilityGrid, changes: Sequence[StoredChange]
+    grid: FacilityGrid, changes: Sequence[StoredChange], reach: int = 1
 ) -> Iterator[tuple[Window, list[StoredChange]]]:
     """The grid in blocks, each with the changes whose centroid falls in it and the window to
-    read for them: the block padded by the largest change and its ring of ground, so memory
-    follows the block size, not the grid."""
+    read for them: the block padded by ``reach`` times the largest change and its ring of
+    ground (2: room to move each outline to its neighbours), so memory follows the block
+    size, not the grid."""
     for window in grid_blocks(grid, PERSISTENCE_BATCH_PX):
         core = window_bounds(window, grid.transform)
         here = [ch for ch in changes
@@ -184,10 +191,10 @@ def _change_blocks(
                 and core[1] < ch.geometry.centroid.y <= core[3]]
         if not here:
             continue
-        pad = int(np.ceil((max(
+        pad = reach * (int(np.ceil((max(
             max(c.geometry.bounds[2] - c.geometry.bounds[0],
                 c.geometry.bounds[3] - c.geometry.bounds[1]) for c in here
-        ) + 2 * RING_M[1]) / grid.resolution)) + 1
+        ) + 2 * RING_M[1]) / grid.resolution)) + 2)
         read = Window(window.col_off - pad, window.row_off - pad,
                       window.width + 2 * pad, window.height + 2 * pad).intersection(
             Window(0, 0, grid.width, grid.height))
@@ -200,32 +207,45 @@ def _with_evidence(
 ) -> list[PairResult]:
     """Judge every change against the whole series (see :mod:`pipeline.change.evidence`):
     ``extra["evidence"]`` records the verdict and the confidence label replaces the
-    detector's. Each capture is read once per block, one capture at a time."""
+    detector's. Each capture is read once per block, one capture at a time. In a series of
+    two captures, each outline is also measured at its neighbours' places."""
     looks: dict[str, list[tuple[datetime, np.ndarray | None]]] = {}
+    near: dict[str, list[list[np.ndarray | None]]] = {}
     for series in ("vhr", "medium"):
         members = [c for c in captures if c.usable and series_of(c) == series]
         todo = [ch for p, r in zip(pairs, results, strict=True) if p.series == series
                 for ch in r.changes]
         if not todo:
             continue
-        for read, here in _change_blocks(grid, todo):
+        two = len(members) == 2  # the series cannot speak: the neighbourhood must
+        for read, here in _change_blocks(grid, todo, reach=2 if two else 1):
             transform = rasterio.windows.transform(read, grid.transform)
             shape = (int(read.height), int(read.width))
-            masks = {ch.change_id: object_masks(ch.geometry, transform, shape) for ch in here}
+            offsets = {ch.change_id: neighbour_offsets(ch.geometry, grid.resolution)
+                       for ch in here} if two else {}
+            masks = {ch.change_id: object_masks(
+                ch.geometry, transform, shape,
+                reach_m=max(abs(v) for o in offsets.get(ch.change_id, [(0, 0)]) for v in o)
+                * grid.resolution) for ch in here}
             for cap in members:
                 stack = _read_clear(cap, ws, read)
                 for ch in here:
                     m = masks[ch.change_id]
-                    look = None if m is None else log_contrast(stack[(slice(None), *m[0])],
-                                                               m[1], m[2])
+                    box = None if m is None else stack[(slice(None), *m[0])]
+                    look = None if m is None or box is None else log_contrast(box, m[1], m[2])
                     looks.setdefault(ch.change_id, []).append((cap.acquired, look))
+                    if two and m is not None and box is not None:
+                        near.setdefault(ch.change_id, []).append(
+                            neighbour_looks(box, m[1], m[2], offsets[ch.change_id]))
     out = []
     for pair, result in zip(pairs, results, strict=True):
         gsd = max(pair.before.gsd_m, pair.after.gsd_m)
         changes = []
         for ch in result.changes:
+            sides = near.get(ch.change_id, [])
             ev = temporal_evidence(looks.get(ch.change_id, []), pair.before.acquired,
-                                   pair.after.acquired, ch.area_m2, gsd)
+                                   pair.after.acquired, ch.area_m2, gsd,
+                                   list(zip(*sides, strict=True)) if len(sides) == 2 else ())
             changes.append(dataclasses.replace(
                 ch, confidence_label=ev.label, extra={**ch.extra, "evidence": ev.as_extra()}))
         out.append(dataclasses.replace(result, changes=tuple(changes)))

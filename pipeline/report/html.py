@@ -39,7 +39,15 @@ from imagery.capture import Capture
 from imagery.catalogue import open_catalogue
 from imagery.records import Review, StoredChange, TimelineRow
 from imagery.workspace import FacilityWorkspace
-from pipeline.change.evidence import CONTRAST_FLOOR, HIGH_STEP, MIN_GSD_PIXELS
+from pipeline.change.evidence import (
+    CLEAR_SHARE,
+    CONTRAST_FLOOR,
+    HIGH_STEP,
+    LOCAL_RATIO,
+    MEDIUM_STEP,
+    MIN_GSD_PIXELS,
+    NEIGHBOURS,
+)
 from pipeline.change.pairs import VHR_MAX_GSD_M, capture_pairs, gap_pairs
 from pipeline.errors import PipelineError
 from pipeline.history.events import (
@@ -266,7 +274,11 @@ def report_facility(
         # the series evidence's thresholds (log contrast) as percentages of contrast
         evidence_floor=f"{np.expm1(CONTRAST_FLOOR) * 100:.0f}",
         evidence_high=f"{np.expm1(HIGH_STEP) * 100:.0f}",
+        evidence_medium=f"{np.expm1(MEDIUM_STEP) * 100:.0f}",
         evidence_pixels=f"{MIN_GSD_PIXELS:.0f}",
+        evidence_clear=f"{CLEAR_SHARE * 100:.0f}",
+        evidence_local=f"{LOCAL_RATIO:g}",
+        evidence_neighbours=f"{NEIGHBOURS}",
         overview_caption=overview_caption(overview.capture) if overview else "",
         overview_not_drawn=overview.not_drawn if overview else 0,
         overview_cell=f"{overview.density.cell_m2 ** 0.5:,.0f}" if overview and overview.density

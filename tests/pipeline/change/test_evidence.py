@@ -7,7 +7,16 @@ from datetime import datetime
 import numpy as np
 import pytest
 
-from pipeline.change.evidence import log_contrast, object_masks, temporal_evidence
+from pipeline.change.evidence import (
+    HIGH_STEP,
+    LOCAL_RATIO,
+    MEDIUM_STEP,
+    log_contrast,
+    neighbour_looks,
+    neighbour_offsets,
+    object_masks,
+    temporal_evidence,
+)
 
 GROUND = np.array([0.0, 0.0, 0.0, 0.0])
 ROOF = np.array([0.5, 0.6, 0.7, 0.2])  # a new material: bands change unequally
@@ -81,7 +90,7 @@ def test_small_and_faint_changes_are_not_events() -> None:
 
 def test_unmeasured_object_is_low_and_not_an_event() -> None:
     ev = temporal_evidence([(d(2011), None), (d(2012), ROOF)], d(2011), d(2012), 400.0, 0.5)
-    assert (ev.verdict, ev.label) == ("faint", "low")
+    assert (ev.verdict, ev.label) == ("unclear", "low")
     assert ev.as_extra()["contrast_step"] is None
 
 
@@ -114,3 +123,98 @@ def test_object_masks_ring_lies_between_the_two_distances() -> None:
     dist = np.hypot(dr, dc)
     assert dist.min() > 2.0 - 1e-9 and dist.max() <= 12.0 + 1e-9
     assert object_masks(box(0, 0, 5, 5), transform, (60, 60)) is None  # off the array
+
+
+def test_a_step_under_high_step_with_full_support_is_medium() -> None:
+    step = np.full(4, 0.9 * HIGH_STEP / 2)  # norm 0.9 * HIGH_STEP, bands unequal below
+    step[0] *= 0.5
+    looks = [(d(2010), GROUND), (d(2011), GROUND), (d(2012), step), (d(2013), step)]
+    ev = temporal_evidence(looks, d(2011), d(2012), 400.0, 0.5)
+    assert (ev.verdict, ev.label) == ("", "medium")
+
+
+def test_an_object_on_a_mask_edge_is_not_measured() -> None:
+    # the ring is a fifth hidden (a cloud beside the object): its contrast is not comparable
+    stack = np.ones((2, 10, 10))
+    inside = np.zeros((10, 10), bool)
+    inside[4:6, 4:6] = True
+    stack[:, inside] = 2.0
+    ring = ~inside
+    assert log_contrast(stack, inside, ring) is not None
+    stack[:, :2, :] = np.nan  # 20 of 96 ring pixels not clear
+    assert log_contrast(stack, inside, ring) is None
+    looks = [(d(2011), GROUND), (d(2012), None), (d(2013), ROOF)]
+    assert temporal_evidence(looks, d(2011), d(2012), 400.0, 0.5).verdict == "unclear"
+
+
+def _field(haze: float, roof: bool) -> np.ndarray:
+    """A 1 m textured field (4 bands, 80 px) with an optional 8 px roof in the middle and an
+    additive haze that lifts dark ground more than bright (log contrast moves everywhere)."""
+    rng = np.random.default_rng(3)
+    # 8 px patches of dark and bright ground; the object's own patch is dark
+    base = np.kron(0.03 + 0.15 * (rng.random((10, 10)) > 0.5), np.ones((8, 8)))
+    base[36:44, 36:44] = 0.03
+    stack = np.stack([base * k for k in (0.8, 1.0, 1.2, 1.5)])
+    if roof:
+        stack[:, 36:44, 36:44] = np.array([0.3, 0.35, 0.4, 0.3])[:, None, None]
+    return stack + haze
+
+
+def _pair_evidence(after: np.ndarray) -> tuple[str, float]:
+    from affine import Affine
+    from shapely.geometry import box
+
+    transform = Affine(1, 0, 0, 0, -1, 0)
+    geom = box(36, -44, 44, -36)
+    offsets = neighbour_offsets(geom, 1.0)
+    got = object_masks(geom, transform, (80, 80),
+                       reach_m=max(abs(v) for o in offsets for v in o))
+    assert got is not None
+    (rows, cols), inside, ring = got
+    sides = []
+    looks = []
+    for when, stack in ((d(2011), _field(0.0, False)), (d(2012), after)):
+        sub = stack[:, rows, cols]
+        looks.append((when, log_contrast(sub, inside, ring)))
+        sides.append(neighbour_looks(sub, inside, ring, offsets))
+    ev = temporal_evidence(looks, d(2011), d(2012), 64.0, 1.0,
+                           list(zip(*sides, strict=True)))
+    return ev.verdict, ev.local_ratio
+
+
+def test_with_two_captures_a_change_must_stand_out_from_its_neighbourhood() -> None:
+    # a roof built on a field that did not change otherwise: an event, far above its
+    # neighbours' steps
+    verdict, ratio = _pair_evidence(_field(0.0, True))
+    assert verdict == "" and ratio >= LOCAL_RATIO
+    # no roof, only haze: the object's contrast moved, but so did every neighbour's
+    verdict, ratio = _pair_evidence(_field(0.05, False))
+    assert verdict == "like_surroundings" and ratio < LOCAL_RATIO
+
+
+def test_neighbours_leaving_the_box_are_not_measured() -> None:
+    stack = np.ones((1, 30, 30))
+    inside = np.zeros((30, 30), bool)
+    inside[13:17, 13:17] = True
+    ring = np.zeros_like(inside)
+    ring[11:19, 11:19] = True
+    ring &= ~inside
+    got = neighbour_looks(stack, inside, ring, [(8, 0), (0, -8), (20, 0)])
+    assert [g is None for g in got] == [False, False, True]
+    # only the pair speaks and the neighbours are all unmeasured: no local test
+    ev = temporal_evidence([(d(2011), GROUND), (d(2012), ROOF)], d(2011), d(2012), 400.0, 0.5,
+                           [(None, None)] * 8)
+    assert (ev.verdict, ev.label) == ("", "low") and np.isnan(ev.local_ratio)
+
+
+def test_one_sided_support_needs_a_larger_step() -> None:
+    small = np.array([0.12, 0.1, 0.08, 0.1]) * (0.9 * MEDIUM_STEP / 0.2)  # under MEDIUM_STEP
+    big = small * (1.2 * MEDIUM_STEP / float(np.linalg.norm(small)))  # over it
+    for step, verdict in ((small, "faint"), (big, "")):
+        # a later capture confirms it, there is no earlier one: one side only
+        looks = [(d(2011), GROUND), (d(2012), step), (d(2013), step)]
+        assert temporal_evidence(looks, d(2011), d(2012), 400.0, 0.5).verdict == verdict
+    # both sides support the small step: an event (medium: under HIGH_STEP)
+    looks = [(d(2010), GROUND), (d(2011), GROUND), (d(2012), small), (d(2013), small)]
+    ev = temporal_evidence(looks, d(2011), d(2012), 400.0, 0.5)
+    assert (ev.verdict, ev.label) == ("", "medium")
