@@ -282,7 +282,7 @@ def block_statistics(
         smooth_cva = m == "default" and params.smooth_cva
         out["cva"] = detectors.smooth(cva, params.smooth_sigma_px) if smooth_cva else cva
     if m in ("structural", "default"):
-        out["structural"] = detectors.smooth(_structural(bs, as_, params), params.smooth_sigma_px)
+        out["structural"] = _structural(bs, as_, params)
     if m == "default":
         env = detectors.envelope_excess(bs, as_)
         env[~ok] = 0.0
@@ -316,13 +316,16 @@ def _standardised(before: np.ndarray, after: np.ndarray, cal: Calibration
 
 
 def _structural(bs: np.ndarray, as_: np.ndarray, params: ChangeParams) -> np.ndarray:
-    """The structural statistic on the ``structure_scale`` grid, back on pixels."""
+    """The structural statistic on the ``structure_scale`` grid, smoothed there (the same
+    ground distance, ``smooth_sigma_px`` image pixels) and interpolated back to pixels."""
     f = params.structure_scale
     if f <= 1:
-        return detectors.structural_change(bs, as_, params.structure_window_px)
+        st = detectors.structural_change(bs, as_, params.structure_window_px)
+        return detectors.smooth(st, params.smooth_sigma_px)
     coarse = detectors.structural_change(
         filters.bin_mean(bs, f), filters.bin_mean(as_, f), params.structure_window_px
     )
+    coarse = detectors.smooth(coarse, params.smooth_sigma_px / f)
     return filters.upsample(coarse, f, (bs.shape[1], bs.shape[2]))
 
 

@@ -120,7 +120,12 @@ def decide(
     """
     if params.method == "default":
         conf_st = confidence(statistics["structural"], thr["structural"])
-        gate = confidence(statistics["cva"], thr["cva"]) > params.gate
+        # confidence(cva) > gate, without the exponential: cva > thr * -log2(1 - gate)
+        t_cva = thr["cva"]
+        if math.isfinite(t_cva) and t_cva > 0 and params.gate < 1:
+            gate = statistics["cva"] > np.float32(t_cva * -math.log2(1.0 - params.gate))
+        else:
+            gate = np.zeros(statistics["cva"].shape, bool)
         if "envelope" in statistics:
             gate &= statistics["envelope"] > thr["envelope"]
         score = np.where(gate, conf_st, np.minimum(conf_st, np.float32(0.4999)))

@@ -30,8 +30,10 @@ def min_max(x: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
         >>> lo.tolist(), hi.tolist()
         ([[0.0, 0.0, 1.0, 2.0, 3.0]], [[1.0, 2.0, 3.0, 4.0, 4.0]])
     """
-    h = size // 2
     src = np.asarray(x, np.float32)
+    if size == 3 and min(src.shape) >= 2:
+        return _min_max3(src, np.minimum), _min_max3(src, np.maximum)
+    h = size // 2
     lo = src.copy()
     hi = src.copy()
     for k in range(1, h + 1):
@@ -47,6 +49,22 @@ def min_max(x: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
         np.maximum(hi2[k:], hi[:-k], out=hi2[k:])
         np.maximum(hi2[:-k], hi[k:], out=hi2[:-k])
     return lo2, hi2
+
+
+def _min_max3(src: np.ndarray, pick: np.ufunc) -> np.ndarray:
+    """3 x 3 minimum (``pick`` = np.minimum) or maximum of a (H >= 2, W >= 2) array, edges
+    repeated: pairs of neighbours first, then pairs of pairs (two operations per axis)."""
+    pair = pick(src[:, :-1], src[:, 1:])
+    rows = np.empty_like(src)
+    rows[:, 0] = pair[:, 0]
+    rows[:, -1] = pair[:, -1]
+    pick(pair[:, :-1], pair[:, 1:], out=rows[:, 1:-1])
+    pair = pick(rows[:-1], rows[1:])
+    out = np.empty_like(src)
+    out[0] = pair[0]
+    out[-1] = pair[-1]
+    pick(pair[:-1], pair[1:], out=out[1:-1])
+    return out
 
 
 def bin_mean(x: np.ndarray, factor: int) -> np.ndarray:
@@ -66,13 +84,15 @@ def bin_mean(x: np.ndarray, factor: int) -> np.ndarray:
     """
     if factor == 1:
         return np.asarray(x, np.float32)
-    nb, h, w = x.shape
+    h, w = x.shape[1:]
     ph, pw = (-h) % factor, (-w) % factor
     src = np.pad(x, ((0, 0), (0, ph), (0, pw)), mode="edge") if ph or pw else x
-    out = np.zeros((nb, (h + ph) // factor, (w + pw) // factor), np.float32)
-    for i in range(factor):
-        for j in range(factor):
-            out += src[:, i::factor, j::factor]
+    rows = np.add(src[:, 0::factor], src[:, 1::factor], dtype=np.float32)
+    for i in range(2, factor):
+        rows += src[:, i::factor]
+    out = np.add(rows[:, :, 0::factor], rows[:, :, 1::factor])
+    for j in range(2, factor):
+        out += rows[:, :, j::factor]
     out *= np.float32(1.0 / (factor * factor))
     return out
 
