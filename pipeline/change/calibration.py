@@ -455,7 +455,10 @@ def prepare(
     """
     b = before.astype(np.float32, copy=True)
     a = after.astype(np.float32, copy=True)
-    ok = np.asarray(np.isfinite(b).all(axis=0) & np.isfinite(a).all(axis=0))
+    ok = np.ones(b.shape[1:], bool)
+    for raw, x in ((before, b), (after, a)):
+        if not np.issubdtype(raw.dtype, np.integer):  # integers are never NaN or infinite
+            ok &= np.isfinite(x).all(axis=0)
     if valid is not None:
         ok &= valid
     if not ok.all():
