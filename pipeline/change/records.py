@@ -78,7 +78,8 @@ class ChangeParams:
     """The structural statistic is computed on the means of ``structure_scale`` x
     ``structure_scale`` pixel blocks and interpolated back to pixels (1 = full resolution).
     At 2 it costs a quarter, and on the TUNE pairs it scored as well as full resolution
-    with a 7 px window (macro-F1 0.348 against 0.345; benchmarks/accuracy.py)."""
+    with a 7 px window (macro-F1 0.348 against 0.345; benchmarks/accuracy.py). The default
+    method's smoothing of the CVA and envelope statistics is done on the same grid."""
     structural_threshold: str = "yen"
     """Automatic threshold of the structural statistic (see detectors.THRESHOLD_METHODS);
     the other detectors use Otsu, IR-MAD its chi-square quantile."""
