@@ -29,6 +29,14 @@ __all__ = ["METHODS", "Calibration", "ChangeParams", "ChangeResult", "detect_cha
 
 log = logging.getLogger(__name__)
 
+PROCESS_BLOCK = 512
+"""Side of the windows the block path computes, pixels (at most ``params.block_size``).
+Results do not depend on it (every window has the full margin of context); small windows
+keep the working arrays in cache and let the allocator reuse their memory instead of
+faulting in fresh pages: on a 4096² 4-band pair, CPU 6.5 s at 2048 and 5.2-5.8 s at 512
+(user + system time; blocks of 1024: 5.8-7.7 s)."""
+
+
 def _as_stack(name: str, array: np.ndarray) -> np.ndarray:
     arr = np.asarray(array)
     if arr.ndim == 2:
@@ -112,7 +120,12 @@ def decide(
     """
     if params.method == "default":
         conf_st = confidence(statistics["structural"], thr["structural"])
-        gate = confidence(statistics["cva"], thr["cva"]) > params.gate
+        # confidence(cva) > gate, without the exponential: cva > thr * -log2(1 - gate)
+        t_cva = thr["cva"]
+        if math.isfinite(t_cva) and t_cva > 0 and params.gate < 1:
+            gate = statistics["cva"] > np.float32(t_cva * -math.log2(1.0 - params.gate))
+        else:
+            gate = np.zeros(statistics["cva"].shape, bool)
         if "envelope" in statistics:
             gate &= statistics["envelope"] > thr["envelope"]
         score = np.where(gate, conf_st, np.minimum(conf_st, np.float32(0.4999)))
@@ -209,7 +222,7 @@ def detect_change(
         fixed: Calibration = cal
         mask = np.empty((h, w), np.uint8)
         score = np.empty((h, w), np.float32)
-        size = params.block_size
+        size = min(params.block_size, PROCESS_BLOCK)
 
         def run(r: int, c: int) -> None:
             r0, r1 = max(0, r - margin), min(h, r + size + margin)

@@ -15,6 +15,8 @@ import numpy as np
 from scipy import linalg, ndimage, special
 from skimage.filters import threshold_otsu, threshold_yen
 
+from pipeline.change import filters
+
 log = logging.getLogger(__name__)
 
 
@@ -124,8 +126,8 @@ def envelope_excess(before: np.ndarray, after: np.ndarray, size: int = 3) -> np.
     """
     total = np.zeros(before.shape[1:], np.float32)
     for band_b, band_a in zip(before, after, strict=True):
-        lo_b, hi_b = _min_max(band_b, size)
-        lo_a, hi_a = _min_max(band_a, size)
+        lo_b, hi_b = filters.min_max(band_b, size)
+        lo_a, hi_a = filters.min_max(band_a, size)
         # distance outside the other date's range: max(x - hi, lo - x, 0)
         out_a = np.maximum(np.subtract(band_a, hi_b, out=hi_b), np.subtract(lo_b, band_a, out=lo_b))
         out_b = np.maximum(np.subtract(band_b, hi_a, out=hi_a), np.subtract(lo_a, band_b, out=lo_a))
@@ -133,26 +135,6 @@ def envelope_excess(before: np.ndarray, after: np.ndarray, size: int = 3) -> np.
         np.maximum(out_a, 0, out=out_a)
         total += out_a * out_a
     return np.sqrt(total, out=total)
-
-
-def _min_max(x: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Minimum and maximum over a ``size`` x ``size`` window (edges repeated), separably with
-    numpy (several times faster than scipy.ndimage's rank filters at size 3)."""
-    h = size // 2
-    p = np.pad(x.astype(np.float32, copy=False), h, mode="edge")
-    width = x.shape[1]
-    lo = p[:, 0:width].copy()
-    hi = lo.copy()
-    for k in range(1, size):
-        np.minimum(lo, p[:, k : k + width], out=lo)
-        np.maximum(hi, p[:, k : k + width], out=hi)
-    height = x.shape[0]
-    lo2 = lo[0:height].copy()
-    hi2 = hi[0:height].copy()
-    for k in range(1, size):
-        np.minimum(lo2, lo[k : k + height], out=lo2)
-        np.maximum(hi2, hi[k : k + height], out=hi2)
-    return lo2, hi2
 
 
 def _box(x: np.ndarray, size: int) -> np.ndarray:

@@ -1,0 +1,137 @@
+"""Neighbourhood filters of the change detectors: windowed minimum and maximum, block means
+and their interpolation back to pixels. Pure numpy, written as a few whole-array operations
+on shifted slices (no per-pixel Python, no padding copies where avoidable).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+def min_max(x: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Minimum and maximum over a ``size`` x ``size`` window (edges repeated).
+
+    Shifted whole-array minima and maxima, without padding: several times faster than
+    scipy.ndimage's rank filters at size 3.
+
+    Args:
+        x: float32 (H, W).
+        size: odd window side, pixels.
+
+    Returns:
+        (minimum, maximum), float32 (H, W) each.
+
+    Example:
+        >>> lo, hi = min_max(np.arange(5, dtype=np.float32)[None, :], 3)
+        >>> lo.tolist(), hi.tolist()
+        ([[0.0, 0.0, 1.0, 2.0, 3.0]], [[1.0, 2.0, 3.0, 4.0, 4.0]])
+    """
+    src = np.asarray(x, np.float32)
+    if size == 3 and min(src.shape) >= 2:
+        return _min_max3(src, np.minimum), _min_max3(src, np.maximum)
+    h = size // 2
+    lo = src.copy()
+    hi = src.copy()
+    for k in range(1, h + 1):
+        np.minimum(lo[:, k:], src[:, :-k], out=lo[:, k:])
+        np.minimum(lo[:, :-k], src[:, k:], out=lo[:, :-k])
+        np.maximum(hi[:, k:], src[:, :-k], out=hi[:, k:])
+        np.maximum(hi[:, :-k], src[:, k:], out=hi[:, :-k])
+    lo2 = lo.copy()
+    hi2 = hi.copy()
+    for k in range(1, h + 1):
+        np.minimum(lo2[k:], lo[:-k], out=lo2[k:])
+        np.minimum(lo2[:-k], lo[k:], out=lo2[:-k])
+        np.maximum(hi2[k:], hi[:-k], out=hi2[k:])
+        np.maximum(hi2[:-k], hi[k:], out=hi2[:-k])
+    return lo2, hi2
+
+
+def _min_max3(src: np.ndarray, pick: np.ufunc) -> np.ndarray:
+    """3 x 3 minimum (``pick`` = np.minimum) or maximum of a (H >= 2, W >= 2) array, edges
+    repeated: pairs of neighbours first, then pairs of pairs (two operations per axis)."""
+    pair = pick(src[:, :-1], src[:, 1:])
+    rows = np.empty_like(src)
+    rows[:, 0] = pair[:, 0]
+    rows[:, -1] = pair[:, -1]
+    pick(pair[:, :-1], pair[:, 1:], out=rows[:, 1:-1])
+    pair = pick(rows[:-1], rows[1:])
+    out = np.empty_like(src)
+    out[0] = pair[0]
+    out[-1] = pair[-1]
+    pick(pair[:-1], pair[1:], out=out[1:-1])
+    return out
+
+
+def bin_mean(x: np.ndarray, factor: int) -> np.ndarray:
+    """Mean of ``factor`` x ``factor`` pixel blocks of a (bands, H, W) stack, starting at
+    pixel (0, 0); a partial last row or column of blocks repeats the edge pixels.
+
+    Args:
+        x: float32 (bands, H, W).
+        factor: block side, pixels (>= 1).
+
+    Returns:
+        float32 (bands, ceil(H / factor), ceil(W / factor)).
+
+    Example:
+        >>> bin_mean(np.arange(6, dtype=np.float32).reshape(1, 2, 3), 2).tolist()
+        [[[2.0, 3.5]]]
+    """
+    if factor == 1:
+        return np.asarray(x, np.float32)
+    h, w = x.shape[1:]
+    ph, pw = (-h) % factor, (-w) % factor
+    src = np.pad(x, ((0, 0), (0, ph), (0, pw)), mode="edge") if ph or pw else x
+    rows = np.add(src[:, 0::factor], src[:, 1::factor], dtype=np.float32)
+    for i in range(2, factor):
+        rows += src[:, i::factor]
+    out = np.add(rows[:, :, 0::factor], rows[:, :, 1::factor])
+    for j in range(2, factor):
+        out += rows[:, :, j::factor]
+    out *= np.float32(1.0 / (factor * factor))
+    return out
+
+
+def _linear_weights(n_out: int, n_in: int, factor: int
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Indices and weights of linear interpolation from block centres back to pixels."""
+    pos = (np.arange(n_out) + 0.5) / factor - 0.5
+    lo = np.floor(pos)
+    frac = (pos - lo).astype(np.float32)
+    i0 = np.clip(lo, 0, n_in - 1).astype(np.intp)
+    i1 = np.clip(lo + 1, 0, n_in - 1).astype(np.intp)
+    return i0, i1, frac
+
+
+def upsample(x: np.ndarray, factor: int, shape: tuple[int, int]) -> np.ndarray:
+    """Bilinear interpolation of a (h, w) block-mean grid (:func:`bin_mean`) back to pixels.
+
+    Pixel ``i`` of the output sits at block coordinate ``(i + 0.5) / factor - 0.5``; beyond
+    the outermost block centres the edge value is kept.
+
+    Args:
+        x: float32 (h, w).
+        factor: the block side of :func:`bin_mean`.
+        shape: (H, W) of the output.
+
+    Returns:
+        float32 (H, W).
+
+    Example:
+        >>> upsample(np.array([[0.0, 4.0]], np.float32), 2, (1, 4)).tolist()
+        [[0.0, 1.0, 3.0, 4.0]]
+    """
+    if factor == 1:
+        return np.asarray(x, np.float32)
+    r0, r1, fr = _linear_weights(shape[0], x.shape[0], factor)
+    rows = x[r0] * (1 - fr)[:, None]
+    rows += x[r1] * fr[:, None]
+    c0, c1, fc = _linear_weights(shape[1], x.shape[1], factor)
+    out = rows[:, c0] * (1 - fc)[None, :]
+    out += rows[:, c1] * fc[None, :]
+    return out.astype(np.float32, copy=False)

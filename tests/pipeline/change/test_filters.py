@@ -1,0 +1,67 @@
+"""Neighbourhood filters: windowed extremes, block means and their interpolation."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from pipeline.change import filters
+from pipeline.change.calibration import margin_px, thresholds
+from pipeline.change.detect import ChangeParams, detect_change
+from tests.pipeline.change.conftest import texture
+
+
+@pytest.mark.parametrize("size", [3, 5])
+def test_min_max_equals_scipy_rank_filters(size: int) -> None:
+    x = np.random.default_rng(0).normal(size=(37, 41)).astype(np.float32)
+    lo, hi = filters.min_max(x, size)
+    np.testing.assert_array_equal(lo, ndimage.minimum_filter(x, size, mode="nearest"))
+    np.testing.assert_array_equal(hi, ndimage.maximum_filter(x, size, mode="nearest"))
+
+
+def test_bin_mean_repeats_the_edge_of_a_partial_block() -> None:
+    x = np.arange(15, dtype=np.float32).reshape(1, 3, 5)
+    padded = np.pad(x, ((0, 0), (0, 1), (0, 1)), mode="edge")
+    expected = padded.reshape(1, 2, 2, 3, 2).mean(axis=(2, 4))
+    np.testing.assert_allclose(filters.bin_mean(x, 2), expected)
+
+
+def test_upsample_reproduces_a_ramp_between_block_centres() -> None:
+    ramp = np.arange(40, dtype=np.float32)[None, :].repeat(6, axis=0)
+    coarse = filters.bin_mean(ramp[None], 2)[0]
+    back = filters.upsample(coarse, 2, ramp.shape)
+    # bilinear interpolation is exact on a linear ramp, away from the outer half-blocks
+    np.testing.assert_allclose(back[:, 1:-1], ramp[:, 1:-1], atol=1e-5)
+    assert back.shape == ramp.shape and back.dtype == np.float32
+
+
+def test_margin_is_even_so_blocks_bin_in_phase() -> None:
+    for shift in (1.0, 3.0, 7.0):
+        assert margin_px(ChangeParams(pixel_size_m=1.0, max_shift_m=shift)) % 2 == 0
+
+
+def test_blocks_with_an_odd_image_equal_a_single_pass() -> None:
+    rng = np.random.default_rng(3)
+    before = texture((3, 203, 181), seed=4)
+    after = before + rng.normal(0, 5, before.shape).astype(np.float32)
+    after[:, 90:131, 60:97] += 400
+    params = ChangeParams(coregister=False)
+    single = detect_change(before, after, params)
+    blocked = detect_change(
+        before, after, replace(params, block_size=64, calibration=single.calibration)
+    )
+    np.testing.assert_array_equal(single.mask, blocked.mask)
+    np.testing.assert_allclose(single.score, blocked.score, atol=1e-5)
+
+
+def test_structural_threshold_is_capped_at_no_correlation() -> None:
+    rng = np.random.default_rng(1)
+    stat = np.concatenate([rng.uniform(1.0, 1.5, 10000), rng.uniform(1.7, 2.0, 5000)])
+    st = {"structural": stat.astype(np.float32)[None, :]}
+    ok = np.ones(st["structural"].shape, bool)
+    assert thresholds(st, ok, ChangeParams(), 4)["structural"] == 1.0
+    uncapped = thresholds(st, ok, ChangeParams(max_structural=2.0), 4)["structural"]
+    assert uncapped > 1.0
