@@ -26,7 +26,8 @@ def test_pair_params_keeps_every_field_of_the_base() -> None:
     base = ChangeParams(
         method="cva", min_area_m2=40.0, coregister=False, max_shift_m=5.0, max_shift_px=3.0,
         block_size=999, block_overlap=17, workers=3, calibration_tiles=4,
-        calibration_tile_size=256, normalisation="histogram", structure_window_px=5,
+        calibration_tile_size=256, normalisation="histogram", structure_window_px=9,
+        structure_scale=1, max_structural=1.2,
         structural_threshold="otsu", min_structural=0.2, min_spectral=0.7,
         smooth_sigma_px=1.5, smooth_cva=False, gate=0.3, noise_floor=0.5,
         envelope_sigma_px=2.5, irmad_threshold="otsu", irmad_significance=0.99,
