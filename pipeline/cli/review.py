@@ -97,6 +97,7 @@ def review(
     from imagery.catalogue import open_catalogue
     from pipeline.history.events import read_events
     from pipeline.history.review import record_review, review_events
+    from pipeline.lock import workspace_lock
 
     if list_pending == bool(change_id):
         raise click.UsageError("give either --change ID with a decision, or --list")
@@ -110,12 +111,18 @@ def review(
         grid = workspace_grid(ws, facility, None)
         if not ws.catalogue_path.exists():
             raise click.ClickException(f"{ws.catalogue_path}: no catalogue; ingest or run first")
-        with open_catalogue(ws.catalogue_path, grid.crs) as cat:
-            if list_pending:
+        if list_pending:
+            with open_catalogue(ws.catalogue_path, grid.crs) as cat:
                 reviewed = review_events(read_events(cat), cat.reviews())
-                listed = [r for r in reviewed if status_filter in ("all", r.status)]
-            else:
-                assert change_id is not None and decision is not None
+            listed = [r for r in reviewed if status_filter in ("all", r.status)]
+        else:
+            assert change_id is not None and decision is not None
+            # a decision is a write: one writer per workspace, as for ingest and run (one
+            # recorded while a run rewrites the changes could name a change being replaced)
+            with (
+                workspace_lock(workspace, "campwatch review"),
+                open_catalogue(ws.catalogue_path, grid.crs) as cat,
+            ):
                 done = record_review(cat, change_id, decision, analyst=analyst, note=note)
     if list_pending:
         rows = list_rows(listed, grid.crs, sort_by)

@@ -249,3 +249,27 @@ def test_export_command_writes_every_format_once(
     backwards = invoke("export", DEMO_FACILITY, "--workspace", str(copy.root), "--capture",
                        usable[0], "--before", usable[1], "--format", "geojson")
     assert backwards.exit_code == 1 and "is not earlier than --capture" in backwards.output
+
+
+def test_review_decision_waits_for_no_writer_but_the_list_reads(
+    reviewed: tuple[DemoCopy, list[str], str]
+) -> None:
+    """A decision is refused while another writer holds the workspace lock, naming the
+    holder, and stores nothing; listing only reads, so it still works."""
+    from pipeline.lock import workspace_lock
+
+    copy, _, _ = reviewed
+    ws = ["--workspace", str(copy.root)]
+    with open_catalogue(copy.ws.catalogue_path, copy.grid.crs) as cat:
+        before = cat.reviews()
+    with workspace_lock(copy.root, "campwatch run (test holder)"):
+        listed = invoke("review", DEMO_FACILITY, *ws, "--list")
+        target = listed.output.strip().splitlines()[0].split()[0]
+        refused = invoke("review", DEMO_FACILITY, *ws, "--change", target, "--reject")
+    assert listed.exit_code == 0, listed.output
+    assert refused.exit_code == 1 and "Traceback" not in refused.output
+    assert "campwatch run (test holder)" in refused.output
+    with open_catalogue(copy.ws.catalogue_path, copy.grid.crs) as cat:
+        assert cat.reviews() == before
+    done = invoke("review", DEMO_FACILITY, *ws, "--change", target, "--reject")
+    assert done.exit_code == 0, done.output
