@@ -1,8 +1,8 @@
 """The Kangdong demo: simulate the capture archive, ingest it, run, report — offline.
 
 The report's PDF is written beside the HTML; the offline viewer
-(``<workspace>/<facility>/viewer/index.html``) is built alongside the report (it needs only
-the catalogue the run wrote), so ``make demo`` shows everything with one command.
+(``<workspace>/<facility>/viewer/index.html``) is built after the report, so ``make demo``
+shows everything with one command.
 Everything here is SIMULATED imagery of a synthetic scene placed at the reported location;
 the report, the viewer and every figure say so.
 """
@@ -13,9 +13,8 @@ import dataclasses
 import logging
 import multiprocessing
 import os
-import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from facilities.grid import FacilityGrid
@@ -116,47 +115,13 @@ def run_demo(
             "demo ingest failed: " + "; ".join(f"{p}: {why}" for p, why in failed)
         )
     summary, validation = run_stage(facility, workspace, progress=progress, workers=workers)
-    # The viewer needs only the catalogue the run wrote: it is built alongside the report
-    # and its PDF, which run in this process on one core while the viewer's tiles are
-    # written by worker processes (its bar is drawn once the PDF's is done).
-    viewer_bar = _Deferred(progress("viewer") if progress else None)
-    with ThreadPoolExecutor(1, thread_name_prefix="demo-viewer") as alongside:
-        viewer = alongside.submit(_viewer, facility, ws, viewer_bar)
-        try:
-            outputs = report_stage(facility, workspace, summary, validation, progress=progress)
-        finally:
-            viewer_bar.release()
-        outputs["viewer"] = str(viewer.result())
+    outputs = report_stage(facility, workspace, summary, validation, progress=progress)
+    # After the report, not in a thread beside it: Python's warning filters are
+    # process-wide and `warnings.catch_warnings` is not thread-safe, so one stage's quieted
+    # rasterio warnings came back in the other (a flaky NotGeoreferencedWarning in the
+    # viewer). Its tiles are still written by worker processes.
+    outputs["viewer"] = str(_viewer(facility, ws, progress("viewer") if progress else None))
     return summary, outputs, validation
-
-
-class _Deferred:
-    """A (done, total) progress callable that holds its calls until :meth:`release`, then
-    forwards the latest and every later one (one bar on the terminal at a time)."""
-
-    def __init__(self, target: Callable[[int, int], None] | None) -> None:
-        self._target = target
-        self._lock = threading.Lock()
-        self._pending: tuple[int, int] | None = None
-        self._released = False
-
-    def __call__(self, done: int, total: int) -> None:
-        if self._target is None:
-            return
-        with self._lock:
-            if self._released:
-                self._target(done, total)
-            else:
-                self._pending = (done, total)
-
-    def release(self) -> None:
-        """Forward the latest held call, and every later one as it comes."""
-        if self._target is None:
-            return
-        with self._lock:
-            self._released = True
-            if self._pending is not None:
-                self._target(*self._pending)
 
 
 def _simulate_and_ingest(
