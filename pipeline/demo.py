@@ -33,7 +33,7 @@ from imagery.workspace import FacilityWorkspace, workspace_grid
 from pipeline.errors import PipelineError
 from pipeline.history.validation import Validation
 from pipeline.run import RunSummary
-from pipeline.runner import TRUTH_RELATIVE, ProgressFactory, report_stage, run_stage
+from pipeline.runner import TRUTH_RELATIVE, ProgressFactory, run_and_report
 
 VIEWER_DIR = "viewer"
 """The viewer's directory inside the facility workspace (as ``campwatch view`` writes it)."""
@@ -114,8 +114,9 @@ def run_demo(
         raise PipelineError(
             "demo ingest failed: " + "; ".join(f"{p}: {why}" for p, why in failed)
         )
-    summary, validation = run_stage(facility, workspace, progress=progress, workers=workers)
-    outputs = report_stage(facility, workspace, summary, validation, progress=progress)
+    summary, outputs, validation = run_and_report(
+        facility, workspace, progress=progress, workers=workers
+    )
     # After the report, not in a thread beside it: Python's warning filters are
     # process-wide and `warnings.catch_warnings` is not thread-safe, so one stage's quieted
     # rasterio warnings came back in the other (a flaky NotGeoreferencedWarning in the

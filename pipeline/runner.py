@@ -25,12 +25,6 @@ PIPELINE_MIN_AREA_M2 = 40.0
 TRUTH_RELATIVE = Path("originals") / "simulated" / "truth.json"
 """Where the demo keeps the simulation's truth inside a facility workspace."""
 
-CALIBRATION_TILES = ChangeParams().calibration_tiles
-"""Calibration tiles of a pair (16 of 512 px; on the demo's 2040² px grid they cover all of
-it). Four, a quarter of that grid, halved the calibration's CPU (about 3 s of 9.7 s per
-0.5 m pair) but, measured on the demo, the pairs then gave 1073 changes instead of 695 and
-the events recall 11/13 at precision 16/19 instead of 12/13 at 17/18: not taken."""
-
 
 def write_report_pdf(html: Path) -> Path:
     """Render the report just written to ``report.pdf`` beside it (run and demo do this on
@@ -65,14 +59,8 @@ def run_and_report(
     Example:
         >>> # summary, outputs, validation = run_and_report(facility, Path("ws"))
     """
-    summary, validation = run_stage(facility, workspace, method=method,
-                                    min_area_m2=min_area_m2, progress=progress, workers=workers)
-    outputs = report_stage(facility, workspace, summary, validation, progress=progress)
-    return summary, outputs, validation
-
-
-def _stage_progress(progress: ProgressFactory | None) -> Callable[[str, int, int], None]:
-    """One (stage, done, total) callable drawing one bar per stage through ``progress``."""
+    ws = FacilityWorkspace(workspace, facility.id)
+    grid = workspace_grid(ws, facility, None)
     bars: dict[str, Callable[[int, int], None]] = {}
 
     def stage_progress(stage: str, done: int, total: int) -> None:
@@ -81,58 +69,21 @@ def _stage_progress(progress: ProgressFactory | None) -> Callable[[str, int, int
                 bars[stage] = progress(stage)
             bars[stage](done, total)
 
-    return stage_progress
-
-
-def run_stage(
-    facility: Facility,
-    workspace: Path,
-    *,
-    method: str = "default",
-    min_area_m2: float | None = None,
-    progress: ProgressFactory | None = None,
-    workers: int = 1,
-) -> tuple[RunSummary, Validation | None]:
-    """The run half of :func:`run_and_report`: detection, timeline, events, and their
-    validation against the simulation's truth when the workspace holds one.
-
-    Example:
-        >>> # summary, validation = run_stage(facility, Path("ws"))
-    """
-    ws = FacilityWorkspace(workspace, facility.id)
-    grid = workspace_grid(ws, facility, None)
+    # The default 16 calibration tiles of 512 px (on the demo's 2040² px grid they cover all
+    # of it). Four saved about 3 s of a 0.5 m pair's 9.7 s of CPU but, on
+    # the demo, gave 1073 changes instead of 695 and recall 11/13 at precision 16/19 instead
+    # of 12/13 at 17/18: not taken.
     params = ChangeParams(
         method=method,
         min_area_m2=PIPELINE_MIN_AREA_M2 if min_area_m2 is None else min_area_m2,
-        calibration_tiles=CALIBRATION_TILES,
     )
-    summary = run_facility(facility, ws, grid, params=params,
-                           progress=_stage_progress(progress), workers=workers)
+    summary = run_facility(facility, ws, grid, params=params, progress=stage_progress,
+                           workers=workers)
     truth_path = ws.dir / TRUTH_RELATIVE
     validation = None
     if truth_path.exists():
         truth = read_truth(truth_path)
         validation = validate_events(truth.events, summary.events)
-    return summary, validation
-
-
-def report_stage(
-    facility: Facility,
-    workspace: Path,
-    summary: RunSummary,
-    validation: Validation | None,
-    *,
-    progress: ProgressFactory | None = None,
-) -> dict[str, str]:
-    """The report half of :func:`run_and_report`: the HTML report and its PDF; the outputs
-    (the run's and the report's files by name).
-
-    Example:
-        >>> # outputs = report_stage(facility, Path("ws"), summary, validation)
-    """
-    ws = FacilityWorkspace(workspace, facility.id)
-    grid = workspace_grid(ws, facility, None)
-    stage_progress = _stage_progress(progress)
     stage_progress("report", 0, 1)
     report = write_report(facility, ws, grid, summary, validation=validation)
     stage_progress("report", 1, 1)
@@ -143,4 +94,4 @@ def report_stage(
     stage_progress("pdf", 1, 1)
     outputs["timeline_png"] = str(report.timeline_png)
     outputs["figures"] = str(report.html.parent / "figures")
-    return outputs
+    return summary, outputs, validation
