@@ -63,12 +63,36 @@ class IngestReport:
 
 
 def _band_indexes(src: DatasetReader, path: Path) -> list[int]:
-    """1-based indexes of blue, green, red, nir: by band description, else the first four."""
+    """1-based indexes of blue, green, red, nir.
+
+    By band description first; else, for four bands, by colour interpretation where the file
+    names red, green and blue (an RGB+NIR product such as NAIP: the fourth, untagged band is
+    near-infrared; an RGBA product has no near-infrared and is refused); else the first four
+    in blue, green, red, nir order.
+    """
     desc = [(d or "").strip().lower() for d in src.descriptions]
     if all(b in desc for b in BANDS):
         return [desc.index(b) + 1 for b in BANDS]
     if src.count == 4:
-        return [1, 2, 3, 4]
+        interp = [ci.name for ci in src.colorinterp]
+        if not {"red", "green", "blue"} <= set(interp):
+            return [1, 2, 3, 4]
+        rgb = [interp.index(b) + 1 for b in ("blue", "green", "red")]
+        (rest,) = [i for i in range(1, 5) if i not in rgb]
+        if interp[rest - 1] in ("undefined", "gray"):
+            log.warning(
+                "%s: no band descriptions; bands %s are blue, green, red by their colour "
+                "interpretation %s, band %d is taken as near-infrared", path, rgb, interp, rest
+            )
+            return [*rgb, rest]
+        raise IngestError(
+            f"{path}: colour interpretation {interp} and band descriptions "
+            f"{list(src.descriptions)}: band {rest} is {interp[rest - 1]}, so the file has no "
+            "near-infrared band (a visual RGB product); campwatch needs blue, green, red and "
+            "near-infrared. If band 4 really is near-infrared (GDAL tags any 4-band 8-bit "
+            "GeoTIFF red, green, blue, alpha unless told otherwise), describe the bands, e.g. "
+            "`rio edit-info --bidx 1 --description blue FILE` and likewise green, red, nir"
+        )
     raise IngestError(
         f"{path}: has {src.count} band(s) with descriptions {list(src.descriptions)}; campwatch "
         "needs blue, green, red and near-infrared: 4 bands in that order, or bands described "

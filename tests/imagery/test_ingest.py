@@ -151,3 +151,65 @@ def test_changed_aoi_does_not_silently_move_the_grid(ws: FacilityWorkspace) -> N
     wider = dataclasses.replace(FACILITY, aoi=FACILITY.aoi.buffer(0.01))
     with pytest.raises(ImageryError, match=r"grid.json: field 'west' = .* but the facility definition now gives .* \(was its AOI changed\?\)"):
         workspace_grid(ws, wider, None)
+
+
+def _eight_bit(tmp_path: Path, name: str, **profile: str) -> Path:
+    """A 4-band 8-bit scene on the facility's 10 m grid; band k holds the value 40 * k."""
+    grid = workspace_grid(FacilityWorkspace(tmp_path / "g", FACILITY.id), FACILITY, 10.0)
+    data = np.stack([np.full((grid.height, grid.width), 40 * k, np.uint8) for k in (1, 2, 3, 4)])
+    path = tmp_path / name
+    with rasterio.open(path, "w", driver="GTiff", width=grid.width, height=grid.height, count=4,
+                       dtype="uint8", crs=grid.crs, nodata=0, transform=grid.transform,
+                       **profile) as dst:
+        dst.write(data)
+        dst.update_tags(ACQUISITION_DATETIME="2019-05-01T02:00:00Z", SENSOR="aerial",
+                        GSD_M="0.6", CREDIT="test")
+    return path
+
+
+def _band_means(ws: FacilityWorkspace, raster: str) -> dict[str, float]:
+    with rasterio.open(ws.absolute(raster)) as src:
+        return {d: round(float(np.nanmean(src.read(i + 1))) * 255)
+                for i, d in enumerate(src.descriptions)}
+
+
+def test_rgba_visual_product_is_refused_not_read_as_bgrn(tmp_path: Path,
+                                                         ws: FacilityWorkspace) -> None:
+    grid = workspace_grid(ws, FACILITY, 10.0)
+    ok = ingest_file(scene(tmp_path, "first.tif"), FACILITY, grid, ws)
+    assert ok is not None
+    rgba = _eight_bit(tmp_path, "visual.tif")  # GDAL's default for 4-band 8-bit: RGBA
+    with rasterio.open(rgba) as src:
+        assert [c.name for c in src.colorinterp] == ["red", "green", "blue", "alpha"]
+    with pytest.raises(IngestError) as err:
+        ingest_file(rgba, FACILITY, grid, ws)
+    msg = str(err.value)
+    assert str(rgba) in msg and "['red', 'green', 'blue', 'alpha']" in msg
+    assert "band 4 is alpha" in msg and "no near-infrared band" in msg
+    assert "rio edit-info --bidx 1 --description blue" in msg
+    with open_catalogue(ws.catalogue_path, grid.crs) as cat:  # nothing stored is lost
+        assert [c.capture_id for c in cat.captures()] == [ok.capture_id]
+    assert sorted(p.name for p in ws.captures_dir.glob("*.tif")) == [f"{ok.capture_id}.tif"]
+
+
+def test_described_bands_win_over_colour_interpretation(tmp_path: Path,
+                                                        ws: FacilityWorkspace) -> None:
+    grid = workspace_grid(ws, FACILITY, 10.0)
+    path = _eight_bit(tmp_path, "bgrn.tif")  # tagged RGBA by GDAL, but really B, G, R, NIR
+    with rasterio.open(path, "r+") as dst:
+        for i, name in enumerate(("blue", "green", "red", "nir"), start=1):
+            dst.set_band_description(i, name)
+    cap = ingest_file(path, FACILITY, grid, ws)
+    assert cap is not None
+    assert _band_means(ws, cap.raster_path) == {"blue": 40, "green": 80, "red": 120, "nir": 160}
+
+
+def test_rgb_plus_nir_product_is_read_by_colour_interpretation(tmp_path: Path,
+                                                               ws: FacilityWorkspace) -> None:
+    grid = workspace_grid(ws, FACILITY, 10.0)
+    path = _eight_bit(tmp_path, "naip.tif", photometric="RGB")  # red, green, blue, undefined
+    with rasterio.open(path) as src:
+        assert [c.name for c in src.colorinterp] == ["red", "green", "blue", "undefined"]
+    cap = ingest_file(path, FACILITY, grid, ws)
+    assert cap is not None
+    assert _band_means(ws, cap.raster_path) == {"blue": 120, "green": 80, "red": 40, "nir": 160}
