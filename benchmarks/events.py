@@ -25,6 +25,8 @@ import dataclasses
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
+from datetime import time as dtime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -35,7 +37,7 @@ from facilities.load import load_facility_by_id  # noqa: E402
 from imagery.capture import Capture  # noqa: E402
 from imagery.catalogue import open_catalogue  # noqa: E402
 from imagery.records import StoredChange  # noqa: E402
-from imagery.simulate.archive import read_truth, truth_params  # noqa: E402
+from imagery.simulate.archive import TruthEvent, read_truth, truth_params  # noqa: E402
 from imagery.workspace import FacilityWorkspace, workspace_grid  # noqa: E402
 from pipeline.change.compare import PairResult  # noqa: E402
 from pipeline.change.pairs import capture_pairs, gap_pairs  # noqa: E402
@@ -62,6 +64,31 @@ def rejudge(ws: FacilityWorkspace, grid: FacilityGrid, captures: list[Capture],
                           tuple(by_pair.get((p.before.capture_id, p.after.capture_id), ())),
                           "", "", "") for p in pairs]
     return [ch for r in _with_evidence(pairs, results, captures, ws, grid) for ch in r.changes]
+
+
+def where_lost(t: TruthEvent, changes: list[StoredChange]) -> list[str]:
+    """Where a missed truth event was lost: each change object of a pair that brackets its
+    date and touches its footprint, with its size, the share of the footprint it covers, its
+    persistence and the series' verdict; none listed means no pair detector flagged it."""
+    when = datetime.combine(t.date, dtime(12), tzinfo=UTC)
+    lines = []
+    for ch in changes:
+        if not ch.before_acquired < when < ch.after_acquired:
+            continue
+        shared = ch.geometry.intersection(t.geometry).area
+        if shared <= 0:
+            continue
+        ev = ch.extra.get("evidence")
+        verdict = (str(ev.get("verdict") or "event") if isinstance(ev, dict) else "?")
+        step = ev.get("contrast_step") if isinstance(ev, dict) else None
+        ratio = ev.get("local_ratio") if isinstance(ev, dict) else None
+        lines.append(
+            f"{ch.series} {ch.before_acquired:%Y-%m-%d} -> {ch.after_acquired:%Y-%m-%d}: "
+            f"{ch.change_type} {ch.area_m2:.0f} m², covers {shared / t.geometry.area:.0%} of "
+            f"it ({shared / ch.area_m2:.0%} of the object), persistence "
+            f"{ch.extra.get('persistence', '-')}, evidence {verdict} (step {step}, "
+            f"ratio {ratio}, label {ch.confidence_label})")
+    return lines or ["no change object of a bracketing pair touches it (detector)"]
 
 
 def report(workspace: Path, again: bool = False) -> None:
@@ -104,9 +131,12 @@ def report(workspace: Path, again: bool = False) -> None:
         real = sum(validate_events(truth, [ev]).true_events for ev in mine)
         share = f"{real / len(mine):.1%}" if mine else "n/a"
         print(f"  confidence {label:<6}: {len(mine):4d} events, {real:4d} real ({share})")
+    by_id = {t.event_id: t for t in truth}
     for m in val.matches:
         if not m.found:
             print(f"  missed {m.event_id} {m.kind} in {m.zone_id} on {m.date} ({m.area_m2:.0f} m²)")
+            for line in where_lost(by_id[m.event_id], changes):
+                print(f"    {line}")
     print("goal: precision >= 60 % at recall >= 90 %; 'high' >= 80 % real")
 
 

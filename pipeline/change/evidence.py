@@ -21,6 +21,11 @@ after, a change is an *event* only when:
   (oscillation: shadows and seasons come and go, a demolition does not come back);
 - no later capture within :data:`SEASON_DAYS` of A's day of the year reverts it (the
   season returned, so did the look);
+
+a later capture *shows* the change when its look lies nearer B's than A's, and *reverts* it
+only when it lies nearer A's than B's *and* nearer A's than B's does (within the step,
+:func:`reverts`); a look further from A than the whole step is a third look (other light,
+snow, a low winter sun) that neither confirms nor reverts;
 - the step is not a pure change of illumination: a shadow darkens every band by the
   same factor, so its log-contrast step is the same in every band (spread under
   :data:`FLAT_SPREAD` of its mean, with at least three bands).
@@ -264,6 +269,32 @@ def _season_gap(a: datetime, b: datetime) -> int:
     return min(d, 365 - d)
 
 
+def _later_look(v: np.ndarray, a: np.ndarray, b: np.ndarray, size: float) -> bool | None:
+    """True when a later look still shows B, False when it brings A back, None when it is a
+    third look, nearer neither or at least as far from A as the whole step (:func:`reverts`)."""
+    to_a, to_b = float(np.linalg.norm(v - a)), float(np.linalg.norm(v - b))
+    if to_b < to_a:
+        return True
+    return False if reverts(to_a, to_b, size) else None
+
+
+def reverts(to_a: float, to_b: float, step: float) -> bool:
+    """Whether a later look at distances ``to_a`` and ``to_b`` from A's and B's looks brings
+    A's look back: it must lie nearer A than B *and* nearer A than B itself lies (the step).
+
+    A shadow or a season that returns brings the contrast back close to A's; a later capture
+    whose contrast lies as far from A as the whole step or further (other light, snow, a low
+    winter sun over a new building) shows a third look, which neither confirms nor reverts
+    the change: on the default demo such a capture, 18 days from A's day of the year, undid
+    a real barrack of 2012 (E01) as "seasonal".
+
+    Example:
+        >>> reverts(0.05, 0.3, 0.3), reverts(0.5, 0.53, 0.26)
+        (True, False)
+    """
+    return to_a < to_b and to_a < step
+
+
 def temporal_evidence(
     looks: Sequence[tuple[datetime, np.ndarray | None]],
     before: datetime,
@@ -304,8 +335,9 @@ def temporal_evidence(
     step = b - a
     size = float(np.linalg.norm(step))
     history = [v for t, v in looks if t < before and v is not None]
-    seq = [(t, bool(np.linalg.norm(v - b) < np.linalg.norm(v - a)))
+    seq = [(t, _later_look(v, a, b, size))
            for t, v in sorted(looks, key=lambda x: x[0]) if t > after and v is not None]
+    seq = [(t, s) for t, s in seq if s is not None]  # a third look says nothing
     shows = [s for _, s in seq]
     confirmed = shows.index(False) if False in shows else len(shows)
     verdict = ""

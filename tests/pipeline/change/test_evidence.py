@@ -75,6 +75,24 @@ def test_reverted_when_a_season_returns_is_seasonal() -> None:
     assert ev.verdict == "seasonal"
 
 
+def test_a_third_look_in_the_same_season_neither_reverts_nor_confirms() -> None:
+    # demo seed 4, E01 (a barrack built in 2012): A in December, B in August; a January
+    # capture 14 years on, low sun over the new building, lies a little nearer A than B but
+    # further from A than the whole step: a third look, not the season returning
+    a = np.array([-0.014, -0.008, -0.004, -0.026])
+    b = np.array([0.211, 0.089, -0.002, -0.112])
+    winter = np.array([0.013, -0.165, -0.348, -0.347])
+    looks = [(d(2010, 12), a), (d(2012, 8), b), (d(2013, 9), b + 0.03), (d(2025, 1), winter)]
+    ev = temporal_evidence(looks, d(2010, 12), d(2012, 8), 2115.0, 0.5)
+    assert (ev.verdict, ev.label, ev.later) == ("", "medium", 1)
+    # the same winter capture back near A's look (within the step) is the season returning
+    looks[-1] = (d(2025, 1), a + 0.05)
+    assert temporal_evidence(looks, d(2010, 12), d(2012, 8), 2115.0, 0.5).verdict == "seasonal"
+    # and a third look right after B neither confirms nor reverts: nothing said, low
+    only = [(d(2010, 12), a), (d(2012, 8), b), (d(2025, 1), winter)]
+    assert temporal_evidence(only, d(2010, 12), d(2012, 8), 2115.0, 0.5).later == 0
+
+
 def test_a_uniform_darkening_is_illumination() -> None:
     looks = [(d(2010), GROUND), (d(2011), GROUND), (d(2012), SHADOW)]
     assert temporal_evidence(looks, d(2011), d(2012), 300.0, 0.5).verdict == "illumination"
