@@ -91,7 +91,7 @@ def where_lost(t: TruthEvent, changes: list[StoredChange]) -> list[str]:
     return lines or ["no change object of a bracketing pair touches it (detector)"]
 
 
-def report(workspace: Path, again: bool = False) -> None:
+def report(workspace: Path, again: bool = False, show_all: bool = False) -> None:
     """Print recall, precision and share real per confidence label of a demo workspace."""
     facility = load_facility_by_id(DEMO_FACILITY)
     ws = FacilityWorkspace(workspace, facility.id)
@@ -131,6 +131,17 @@ def report(workspace: Path, again: bool = False) -> None:
         real = sum(validate_events(truth, [ev]).true_events for ev in mine)
         share = f"{real / len(mine):.1%}" if mine else "n/a"
         print(f"  confidence {label:<6}: {len(mine):4d} events, {real:4d} real ({share})")
+    if show_all:
+        for ev in events:
+            ch = ev.change
+            real = validate_events(truth, [ev]).true_events > 0
+            extra = ch.extra.get("evidence")
+            e = extra if isinstance(extra, dict) else {}
+            print(f"  {'REAL ' if real else 'false'} {ch.confidence_label:<6} {ch.series:<6} "
+                  f"{ev.before.acquired:%Y-%m-%d} -> {ev.after.acquired:%Y-%m-%d} "
+                  f"{ch.change_type} {ch.area_m2:.0f} m² in {ch.zone_id or '-'}: step "
+                  f"{e.get('contrast_step')}, earlier {e.get('earlier')}, later {e.get('later')}, "
+                  f"sun {ev.before.sun_elevation_deg} -> {ev.after.sun_elevation_deg}")
     by_id = {t.event_id: t for t in truth}
     for m in val.matches:
         if not m.found:
@@ -152,11 +163,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--rejudge", action="store_true",
                         help="run only the evidence stage again on the stored changes")
+    parser.add_argument("--list", action="store_true",
+                        help="list every event: real or false, label and its evidence")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="campwatch-events-") as tmp:
         workspace = args.workspace or Path(tmp)
         if args.rejudge and args.workspace is not None:
-            report(workspace, again=True)
+            report(workspace, again=True, show_all=args.list)
             return
         if not (workspace / DEMO_FACILITY / TRUTH_RELATIVE).exists() or args.workspace is None:
             t0 = time.perf_counter()
@@ -165,7 +178,7 @@ def main(argv: list[str] | None = None) -> None:
                      resolution=args.resolution, vhr_gsd_m=args.vhr_gsd, seed=args.seed)
             print(f"demo ran in {time.perf_counter() - t0:.0f} s wall, "
                   f"{time.process_time() - c0:.0f} s CPU (this process)")
-        report(workspace)
+        report(workspace, show_all=args.list)
 
 
 if __name__ == "__main__":

@@ -45,14 +45,17 @@ moves the contrast of the whole neighbourhood; a new building moves its own.
 
 Confidence follows the evidence: ``high`` when B departs from at least one earlier
 capture besides A *and* at least one later capture confirms it *and* the contrast moved by
-at least :data:`HIGH_STEP`; ``medium`` when only one of the two captures' support exists (or
-both with a smaller step); ``low`` when only the pair itself speaks for it (no earlier and
-no later clear capture of the place).
+at least :data:`HIGH_STEP` *and* the series rules out the light (:func:`light_ruled_out`:
+A and B in similar light, or support from a capture in the other one's light; else the
+support may be the sun's height or the season alone); ``medium`` when only one of the two
+captures' support exists (or both without the step or with the light not ruled out);
+``low`` when only the pair itself speaks for it (no earlier and no later clear capture of
+the place).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -92,6 +95,9 @@ same outline moved around it. Chosen on OSCD Bercy (on cached looks: 3 of 7 even
 3 of 11 at 3, 4 of 20 at 2); Hong Kong held out (end to end 10 of 15: events_real.py)."""
 NEIGHBOURS = 8
 """Places around an object (the eight compass directions) where its outline is moved."""
+SUN_MATCH_DEG = 5.0
+"""Sun elevations this close count as the same light (at 45 degrees, 5 degrees lengthen a cast
+shadow by about 17 %: under a pixel for a 3 m wall at 1 m GSD)."""
 FLAT_SPREAD = 0.15
 """A step whose bands differ by less than this share of its mean is a change of light."""
 
@@ -295,6 +301,43 @@ def reverts(to_a: float, to_b: float, step: float) -> bool:
     return to_a < to_b and to_a < step
 
 
+def light_ruled_out(before: datetime, after: datetime, earlier: Sequence[datetime],
+                    confirming: Sequence[datetime],
+                    sun: Mapping[datetime, float | None] | None = None) -> bool:
+    """Whether the series rules out the light (sun height, season) as the cause of a step.
+
+    Shadows lengthen as the sun sinks and vegetation follows the time of year. When every
+    earlier capture was taken in light nearer A's and every later one that confirms the change
+    in light nearer B's, a look that is "new" after B and "kept" later can be the light alone
+    (a winter sun's longer shadows, dormant grass), however many captures agree. The light is
+    ruled out when A and B were taken in similar light, or B departs from an earlier capture
+    taken in light nearer B's than A's, or a capture taken in light nearer A's still shows B.
+    Light is the sun's elevation when every capture involved records it (similar: within
+    :data:`SUN_MATCH_DEG`), else the day of the year (similar: within :data:`SEASON_DAYS`).
+
+    Example:
+        >>> from datetime import datetime as d
+        >>> a, b, h, c = d(2021, 3, 23), d(2022, 11, 23), d(2011, 9, 5), d(2024, 12, 27)
+        >>> sun = {a: 48.3, b: 29.3, h: 55.0, c: 27.0}
+        >>> light_ruled_out(a, b, [h], [c], sun), light_ruled_out(a, b, [h], [c])
+        (False, True)
+    """
+    sun = sun or {}
+    times = [before, after, *earlier, *confirming]
+    elevations = [sun.get(t) for t in times]
+    if all(e is not None for e in elevations):
+        by = dict(zip(times, elevations, strict=True))
+
+        def gap(x: datetime, y: datetime) -> float:
+            return abs(float(by[x] or 0.0) - float(by[y] or 0.0))
+        similar = SUN_MATCH_DEG
+    else:
+        gap, similar = _season_gap, SEASON_DAYS
+    return (gap(before, after) <= similar
+            or any(gap(h, after) < gap(h, before) for h in earlier)
+            or any(gap(c, before) < gap(c, after) for c in confirming))
+
+
 def temporal_evidence(
     looks: Sequence[tuple[datetime, np.ndarray | None]],
     before: datetime,
@@ -302,6 +345,7 @@ def temporal_evidence(
     area_m2: float,
     gsd_m: float,
     neighbours: Sequence[tuple[np.ndarray | None, np.ndarray | None]] = (),
+    sun: Mapping[datetime, float | None] | None = None,
 ) -> Evidence:
     """Judge one change object from its look in every capture of its series.
 
@@ -364,7 +408,9 @@ def temporal_evidence(
         ratio = size / max(max(steps), 1e-9)
         if not verdict and ratio < LOCAL_RATIO:
             verdict = "like_surroundings"
-    if support == 2 and size < HIGH_STEP:
+    if support == 2 and (size < HIGH_STEP or not light_ruled_out(
+            before, after, [t for t, v in looks if t < before and v is not None],
+            [t for t, _ in seq[:confirmed]], sun)):
         support = 1
     label: ConfidenceLabel = "low" if verdict else ("high", "medium", "low")[2 - support]
     return Evidence(verdict, label, size, len(history), confirmed, ratio)

@@ -11,6 +11,7 @@ from pipeline.change.evidence import (
     HIGH_STEP,
     LOCAL_RATIO,
     MEDIUM_STEP,
+    light_ruled_out,
     log_contrast,
     neighbour_looks,
     neighbour_offsets,
@@ -236,3 +237,34 @@ def test_one_sided_support_needs_a_larger_step() -> None:
     looks = [(d(2010), GROUND), (d(2011), GROUND), (d(2012), small), (d(2013), small)]
     ev = temporal_evidence(looks, d(2011), d(2012), 400.0, 0.5)
     assert (ev.verdict, ev.label) == ("", "medium")
+
+
+def test_high_needs_the_light_ruled_out() -> None:
+    # demo seed 11: a darkening from a March capture (sun 48 degrees) to a November one (29),
+    # every earlier capture in higher sun, the confirming one in low winter sun again: the
+    # longer shadows explain it however many captures agree, so it is medium, not high
+    a, b = d(2021, 3), d(2022, 11)
+    looks = [(d(2010, 5), GROUND), (d(2011, 9), GROUND), (a, GROUND), (b, SHADOW + ROOF),
+             (d(2024, 12), SHADOW + ROOF)]
+    sun = {d(2010, 5): 64.8, d(2011, 9): 55.0, a: 48.3, b: 29.3, d(2024, 12): 27.0}
+    ev = temporal_evidence(looks, a, b, 400.0, 1.0, sun=sun)
+    assert (ev.verdict, ev.label) == ("", "medium")
+    # a confirming capture in light nearer A's rules the light out: high
+    sun[d(2024, 12)] = 50.0
+    assert temporal_evidence(looks, a, b, 400.0, 1.0, sun=sun).label == "high"
+    # so does an earlier capture in light nearer B's that B departs from
+    sun[d(2024, 12)], sun[d(2011, 9)] = 27.0, 30.0
+    assert temporal_evidence(looks, a, b, 400.0, 1.0, sun=sun).label == "high"
+    # and A and B in the same light
+    sun[d(2011, 9)], sun[b] = 55.0, 46.0
+    assert temporal_evidence(looks, a, b, 400.0, 1.0, sun=sun).label == "high"
+
+
+def test_without_sun_elevations_the_day_of_the_year_stands_for_the_light() -> None:
+    a, b = d(2021, 3), d(2022, 11)
+    looks = [(d(2011, 9), GROUND), (a, GROUND), (b, ROOF), (d(2024, 12), ROOF)]
+    # September lies nearer November than March: B departs from a look of its own season
+    assert temporal_evidence(looks, a, b, 400.0, 1.0).label == "high"
+    looks[0] = (d(2011, 4), GROUND)  # April: A's side; the December capture B's: medium
+    assert temporal_evidence(looks, a, b, 400.0, 1.0).label == "medium"
+    assert light_ruled_out(a, b, [d(2011, 4)], [d(2024, 12)]) is False
