@@ -324,15 +324,14 @@ def light_ruled_out(before: datetime, after: datetime, earlier: Sequence[datetim
     """
     sun = sun or {}
     times = [before, after, *earlier, *confirming]
-    elevations = [sun.get(t) for t in times]
-    if all(e is not None for e in elevations):
-        by = dict(zip(times, elevations, strict=True))
+    by = {t: sun.get(t) for t in times}
+    use_sun = all(e is not None for e in by.values())
+    similar = SUN_MATCH_DEG if use_sun else float(SEASON_DAYS)
 
-        def gap(x: datetime, y: datetime) -> float:
+    def gap(x: datetime, y: datetime) -> float:
+        if use_sun:
             return abs(float(by[x] or 0.0) - float(by[y] or 0.0))
-        similar = SUN_MATCH_DEG
-    else:
-        gap, similar = _season_gap, SEASON_DAYS
+        return float(_season_gap(x, y))
     return (gap(before, after) <= similar
             or any(gap(h, after) < gap(h, before) for h in earlier)
             or any(gap(c, before) < gap(c, after) for c in confirming))
