@@ -141,6 +141,7 @@ def report(workspace: Path, again: bool = False, show_all: bool = False) -> None
                   f"{ev.before.acquired:%Y-%m-%d} -> {ev.after.acquired:%Y-%m-%d} "
                   f"{ch.change_type} {ch.area_m2:.0f} m² in {ch.zone_id or '-'}: step "
                   f"{e.get('contrast_step')}, earlier {e.get('earlier')}, later {e.get('later')}, "
+                  f"ratio {e.get('local_ratio')}, "
                   f"sun {ev.before.sun_elevation_deg} -> {ev.after.sun_elevation_deg}")
     by_id = {t.event_id: t for t in truth}
     for m in val.matches:

@@ -9,8 +9,9 @@ after, a change is an *event* only when:
 
 - its contrast changed by at least :data:`CONTRAST_FLOOR` (``|d(B) - d(A)|``; below it
   the difference is texture, noise or a sub-pixel shift);
-- with the support of one side of the series only (earlier captures, or a later one), it
-  changed by at least :data:`MEDIUM_STEP`;
+- with the support of one side of the series only (earlier captures, or a later one), or of
+  both sides when the light is not ruled out (:func:`light_ruled_out`), it changed by at
+  least :data:`MEDIUM_STEP`;
 - it covers at least :data:`MIN_GSD_PIXELS` pixels of the series' ground sample
   distance (a few 10 m pixels are not an object);
 - B departs from every earlier clear capture H (before A): ``|d(B) - d(H)|`` is at least
@@ -398,6 +399,10 @@ def temporal_evidence(
     elif step.size >= 3 and float(np.ptp(step)) < FLAT_SPREAD * abs(float(step.mean())):
         verdict = "illumination"
     support = int(bool(history)) + int(confirmed > 0)
+    if support == 2 and not light_ruled_out(
+            before, after, [t for t, v in looks if t < before and v is not None],
+            [t for t, _ in seq[:confirmed]], sun):
+        support = 1  # both sides may share A's and B's light: one side's worth of support
     if not verdict and support == 1 and size < MEDIUM_STEP:
         verdict = "faint"
     ratio = float("nan")
@@ -407,9 +412,7 @@ def temporal_evidence(
         ratio = size / max(max(steps), 1e-9)
         if not verdict and ratio < LOCAL_RATIO:
             verdict = "like_surroundings"
-    if support == 2 and (size < HIGH_STEP or not light_ruled_out(
-            before, after, [t for t, v in looks if t < before and v is not None],
-            [t for t, _ in seq[:confirmed]], sun)):
+    if support == 2 and size < HIGH_STEP:
         support = 1
     label: ConfidenceLabel = "low" if verdict else ("high", "medium", "low")[2 - support]
     return Evidence(verdict, label, size, len(history), confirmed, ratio)

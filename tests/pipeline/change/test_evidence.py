@@ -268,3 +268,18 @@ def test_without_sun_elevations_the_day_of_the_year_stands_for_the_light() -> No
     looks[0] = (d(2011, 4), GROUND)  # April: A's side; the December capture B's: medium
     assert temporal_evidence(looks, a, b, 400.0, 1.0).label == "medium"
     assert light_ruled_out(a, b, [d(2011, 4)], [d(2024, 12)]) is False
+
+
+def test_support_that_may_be_the_light_needs_the_one_sided_step() -> None:
+    # seed 11's ten-year gap pair: September -> March, the earlier capture in May (sun nearer
+    # A's), the confirming ones in November and December (nearer B's): a 0.18 step is faint
+    a, b = d(2011, 9), d(2021, 3)
+    step = np.array([-0.05, 0.0, -0.1, 0.15])
+    looks = [(d(2010, 5), GROUND), (a, GROUND), (b, step), (d(2022, 11), step),
+             (d(2024, 12), step)]
+    sun = {d(2010, 5): 64.8, a: 55.0, b: 48.3, d(2022, 11): 29.3, d(2024, 12): 27.0}
+    assert float(np.linalg.norm(step)) < MEDIUM_STEP
+    assert temporal_evidence(looks, a, b, 500.0, 1.0, sun=sun).verdict == "faint"
+    sun[b] = 52.0  # A and B in the same light: the two sides' support stands
+    ev = temporal_evidence(looks, a, b, 500.0, 1.0, sun=sun)
+    assert (ev.verdict, ev.label) == ("", "medium")
