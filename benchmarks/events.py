@@ -6,6 +6,7 @@ Usage::
     .venv/bin/python benchmarks/events.py --resolution 2 --vhr-gsd 1  # 4x fewer pixels
     .venv/bin/python benchmarks/events.py --workspace /tmp/d11     # reuse a demo workspace
     .venv/bin/python benchmarks/events.py --workspace /tmp/d11 --rejudge  # evidence stage only
+    .venv/bin/python benchmarks/events.py --workspace /tmp/d11 --rejudge --list  # every event
 
 Seeds: the event rules were set while looking at seeds 4 (the default, 1 m grid, 0.5 m VHR)
 and 7 (``--resolution 2 --vhr-gsd 1``), the TUNING seeds; 11, 13 and 21 (same cheaper
@@ -14,8 +15,11 @@ setting) are HELD OUT: report them, do not tune on them.
 Runs ``campwatch demo`` (simulated Kangdong archive, whose truth lists every event) in a
 temporary or given workspace, then prints the events found, recall and precision against the
 simulated truth (pipeline/history/validation.py rules), and for each confidence label the
-share of its events that are real. Goals (issue #11): precision >= 60 % at recall >= 90 %;
-"high" >= 80 % real.
+share of its events that are real. For every missed truth event it prints where it was lost:
+each change object of a pair bracketing its date that touches its footprint, with its size,
+overlap, persistence and the series' verdict (none: the pair detector never flagged it).
+``--list`` prints every event, real or false, with its label and evidence. Goals (issue #11):
+precision >= 60 % at recall >= 90 %; "high" >= 80 % real.
 """
 
 from __future__ import annotations
