@@ -22,14 +22,14 @@ after, a change is an *event* only when:
   (oscillation: shadows and seasons come and go, a demolition does not come back);
 - no later capture within :data:`SEASON_DAYS` of A's day of the year reverts it (the
   season returned, so did the look);
-
-a later capture *shows* the change when its look lies nearer B's than A's, and *reverts* it
-only when it lies nearer A's than B's *and* nearer A's than B's does (within the step,
-:func:`reverts`); a look further from A than the whole step is a third look (other light,
-snow, a low winter sun) that neither confirms nor reverts;
 - the step is not a pure change of illumination: a shadow darkens every band by the
   same factor, so its log-contrast step is the same in every band (spread under
   :data:`FLAT_SPREAD` of its mean, with at least three bands).
+
+A later capture *shows* the change when its look lies nearer B's than A's, and *reverts* it
+only when it lies nearer A's than B's *and* nearer A's than B's does (within the step,
+:func:`reverts`); a look further from A than the whole step is a third look (other light,
+snow, a low winter sun) that neither confirms nor reverts.
 
 A look is measured in a capture only where at least :data:`CLEAR_SHARE` of the object and
 of its ring are clear: beside a cloud, its shadow or a strip edge the surroundings are
@@ -358,6 +358,8 @@ def temporal_evidence(
         neighbours: the look in A and in B of the outline moved around it
             (:func:`neighbour_looks`), given by the run for a series of two captures; tested
             only when the series gives no support.
+        sun: sun elevation (degrees) of each capture by acquisition time, None where not
+            recorded (see :func:`light_ruled_out`; without it the day of the year is used).
 
     Returns:
         The :class:`Evidence`.
