@@ -237,6 +237,7 @@ def _with_evidence(
                     if two and m is not None and box is not None:
                         near.setdefault(ch.change_id, []).append(
                             neighbour_looks(box, m[1], m[2], offsets[ch.change_id]))
+    sun = {c.acquired: c.sun_elevation_deg for c in captures}
     out = []
     for pair, result in zip(pairs, results, strict=True):
         gsd = max(pair.before.gsd_m, pair.after.gsd_m)
@@ -245,7 +246,8 @@ def _with_evidence(
             sides = near.get(ch.change_id, [])
             ev = temporal_evidence(looks.get(ch.change_id, []), pair.before.acquired,
                                    pair.after.acquired, ch.area_m2, gsd,
-                                   list(zip(*sides, strict=True)) if len(sides) == 2 else ())
+                                   list(zip(*sides, strict=True)) if len(sides) == 2 else (),
+                                   sun)
             changes.append(dataclasses.replace(
                 ch, confidence_label=ev.label, extra={**ch.extra, "evidence": ev.as_extra()}))
         out.append(dataclasses.replace(result, changes=tuple(changes)))

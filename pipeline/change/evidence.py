@@ -9,8 +9,9 @@ after, a change is an *event* only when:
 
 - its contrast changed by at least :data:`CONTRAST_FLOOR` (``|d(B) - d(A)|``; below it
   the difference is texture, noise or a sub-pixel shift);
-- with the support of one side of the series only (earlier captures, or a later one), it
-  changed by at least :data:`MEDIUM_STEP`;
+- with the support of one side of the series only (earlier captures, or a later one), or of
+  both sides when the light is not ruled out (:func:`light_ruled_out`), it changed by at
+  least :data:`MEDIUM_STEP`;
 - it covers at least :data:`MIN_GSD_PIXELS` pixels of the series' ground sample
   distance (a few 10 m pixels are not an object);
 - B departs from every earlier clear capture H (before A): ``|d(B) - d(H)|`` is at least
@@ -24,6 +25,11 @@ after, a change is an *event* only when:
 - the step is not a pure change of illumination: a shadow darkens every band by the
   same factor, so its log-contrast step is the same in every band (spread under
   :data:`FLAT_SPREAD` of its mean, with at least three bands).
+
+A later capture *shows* the change when its look lies nearer B's than A's, and *reverts* it
+only when it lies nearer A's than B's *and* nearer A's than B's does (within the step,
+:func:`reverts`); a look further from A than the whole step is a third look (other light,
+snow, a low winter sun) that neither confirms nor reverts.
 
 A look is measured in a capture only where at least :data:`CLEAR_SHARE` of the object and
 of its ring are clear: beside a cloud, its shadow or a strip edge the surroundings are
@@ -40,14 +46,17 @@ moves the contrast of the whole neighbourhood; a new building moves its own.
 
 Confidence follows the evidence: ``high`` when B departs from at least one earlier
 capture besides A *and* at least one later capture confirms it *and* the contrast moved by
-at least :data:`HIGH_STEP`; ``medium`` when only one of the two captures' support exists (or
-both with a smaller step); ``low`` when only the pair itself speaks for it (no earlier and
-no later clear capture of the place).
+at least :data:`HIGH_STEP` *and* the series rules out the light (:func:`light_ruled_out`:
+A and B in similar light, or support from a capture in the other one's light; else the
+support may be the sun's height or the season alone); ``medium`` when only one of the two
+captures' support exists (or both without the step or with the light not ruled out);
+``low`` when only the pair itself speaks for it (no earlier and no later clear capture of
+the place).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -87,6 +96,9 @@ same outline moved around it. Chosen on OSCD Bercy (on cached looks: 3 of 7 even
 3 of 11 at 3, 4 of 20 at 2); Hong Kong held out (end to end 10 of 15: events_real.py)."""
 NEIGHBOURS = 8
 """Places around an object (the eight compass directions) where its outline is moved."""
+SUN_MATCH_DEG = 5.0
+"""Sun elevations this close count as the same light (at 45 degrees, 5 degrees lengthen a cast
+shadow by about 17 %: under a pixel for a 3 m wall at 1 m GSD)."""
 FLAT_SPREAD = 0.15
 """A step whose bands differ by less than this share of its mean is a change of light."""
 
@@ -264,6 +276,68 @@ def _season_gap(a: datetime, b: datetime) -> int:
     return min(d, 365 - d)
 
 
+def _later_look(v: np.ndarray, a: np.ndarray, b: np.ndarray, size: float) -> bool | None:
+    """True when a later look still shows B, False when it brings A back, None when it is a
+    third look, nearer neither or at least as far from A as the whole step (:func:`reverts`)."""
+    to_a, to_b = float(np.linalg.norm(v - a)), float(np.linalg.norm(v - b))
+    if to_b < to_a:
+        return True
+    return False if reverts(to_a, to_b, size) else None
+
+
+def reverts(to_a: float, to_b: float, step: float) -> bool:
+    """Whether a later look at distances ``to_a`` and ``to_b`` from A's and B's looks brings
+    A's look back: it must lie nearer A than B *and* nearer A than B itself lies (the step).
+
+    A shadow or a season that returns brings the contrast back close to A's; a later capture
+    whose contrast lies as far from A as the whole step or further (other light, snow, a low
+    winter sun over a new building) shows a third look, which neither confirms nor reverts
+    the change: on the default demo such a capture, 18 days from A's day of the year, undid
+    a real barrack of 2012 (E01) as "seasonal".
+
+    Example:
+        >>> reverts(0.05, 0.3, 0.3), reverts(0.5, 0.53, 0.26)
+        (True, False)
+    """
+    return to_a < to_b and to_a < step
+
+
+def light_ruled_out(before: datetime, after: datetime, earlier: Sequence[datetime],
+                    confirming: Sequence[datetime],
+                    sun: Mapping[datetime, float | None] | None = None) -> bool:
+    """Whether the series rules out the light (sun height, season) as the cause of a step.
+
+    Shadows lengthen as the sun sinks and vegetation follows the time of year. When every
+    earlier capture was taken in light nearer A's and every later one that confirms the change
+    in light nearer B's, a look that is "new" after B and "kept" later can be the light alone
+    (a winter sun's longer shadows, dormant grass), however many captures agree. The light is
+    ruled out when A and B were taken in similar light, or B departs from an earlier capture
+    taken in light nearer B's than A's, or a capture taken in light nearer A's still shows B.
+    Light is the sun's elevation when every capture involved records it (similar: within
+    :data:`SUN_MATCH_DEG`), else the day of the year (similar: within :data:`SEASON_DAYS`).
+
+    Example:
+        >>> from datetime import datetime as d
+        >>> a, b, h, c = d(2021, 3, 23), d(2022, 11, 23), d(2011, 9, 5), d(2024, 12, 27)
+        >>> sun = {a: 48.3, b: 29.3, h: 55.0, c: 27.0}
+        >>> light_ruled_out(a, b, [h], [c], sun), light_ruled_out(a, b, [h], [c])
+        (False, True)
+    """
+    sun = sun or {}
+    times = [before, after, *earlier, *confirming]
+    by = {t: sun.get(t) for t in times}
+    use_sun = all(e is not None for e in by.values())
+    similar = SUN_MATCH_DEG if use_sun else float(SEASON_DAYS)
+
+    def gap(x: datetime, y: datetime) -> float:
+        if use_sun:
+            return abs(float(by[x] or 0.0) - float(by[y] or 0.0))
+        return float(_season_gap(x, y))
+    return (gap(before, after) <= similar
+            or any(gap(h, after) < gap(h, before) for h in earlier)
+            or any(gap(c, before) < gap(c, after) for c in confirming))
+
+
 def temporal_evidence(
     looks: Sequence[tuple[datetime, np.ndarray | None]],
     before: datetime,
@@ -271,6 +345,7 @@ def temporal_evidence(
     area_m2: float,
     gsd_m: float,
     neighbours: Sequence[tuple[np.ndarray | None, np.ndarray | None]] = (),
+    sun: Mapping[datetime, float | None] | None = None,
 ) -> Evidence:
     """Judge one change object from its look in every capture of its series.
 
@@ -283,6 +358,8 @@ def temporal_evidence(
         neighbours: the look in A and in B of the outline moved around it
             (:func:`neighbour_looks`), given by the run for a series of two captures; tested
             only when the series gives no support.
+        sun: sun elevation (degrees) of each capture by acquisition time, None where not
+            recorded (see :func:`light_ruled_out`; without it the day of the year is used).
 
     Returns:
         The :class:`Evidence`.
@@ -304,8 +381,9 @@ def temporal_evidence(
     step = b - a
     size = float(np.linalg.norm(step))
     history = [v for t, v in looks if t < before and v is not None]
-    seq = [(t, bool(np.linalg.norm(v - b) < np.linalg.norm(v - a)))
+    seq = [(t, _later_look(v, a, b, size))
            for t, v in sorted(looks, key=lambda x: x[0]) if t > after and v is not None]
+    seq = [(t, s) for t, s in seq if s is not None]  # a third look says nothing
     shows = [s for _, s in seq]
     confirmed = shows.index(False) if False in shows else len(shows)
     verdict = ""
@@ -323,6 +401,10 @@ def temporal_evidence(
     elif step.size >= 3 and float(np.ptp(step)) < FLAT_SPREAD * abs(float(step.mean())):
         verdict = "illumination"
     support = int(bool(history)) + int(confirmed > 0)
+    if support == 2 and not light_ruled_out(
+            before, after, [t for t, v in looks if t < before and v is not None],
+            [t for t, _ in seq[:confirmed]], sun):
+        support = 1  # both sides may share A's and B's light: one side's worth of support
     if not verdict and support == 1 and size < MEDIUM_STEP:
         verdict = "faint"
     ratio = float("nan")

@@ -47,6 +47,8 @@ from pipeline.change.evidence import (
     MEDIUM_STEP,
     MIN_GSD_PIXELS,
     NEIGHBOURS,
+    SEASON_DAYS,
+    SUN_MATCH_DEG,
 )
 from pipeline.change.pairs import VHR_MAX_GSD_M, capture_pairs, gap_pairs
 from pipeline.errors import PipelineError
@@ -279,6 +281,8 @@ def report_facility(
         evidence_clear=f"{CLEAR_SHARE * 100:.0f}",
         evidence_local=f"{LOCAL_RATIO:g}",
         evidence_neighbours=f"{NEIGHBOURS}",
+        evidence_sun=f"{SUN_MATCH_DEG:g}",
+        evidence_season=f"{SEASON_DAYS}",
         overview_caption=overview_caption(overview.capture) if overview else "",
         overview_not_drawn=overview.not_drawn if overview else 0,
         overview_cell=f"{overview.density.cell_m2 ** 0.5:,.0f}" if overview and overview.density

@@ -11,6 +11,7 @@ from pipeline.change.evidence import (
     HIGH_STEP,
     LOCAL_RATIO,
     MEDIUM_STEP,
+    light_ruled_out,
     log_contrast,
     neighbour_looks,
     neighbour_offsets,
@@ -73,6 +74,24 @@ def test_reverted_when_a_season_returns_is_seasonal() -> None:
              (d(2024, 12), GROUND)]
     ev = temporal_evidence(looks, d(2010, 12), d(2012, 8), 400.0, 0.5)
     assert ev.verdict == "seasonal"
+
+
+def test_a_third_look_in_the_same_season_neither_reverts_nor_confirms() -> None:
+    # demo seed 4, E01 (a barrack built in 2012): A in December, B in August; a January
+    # capture 14 years on, low sun over the new building, lies a little nearer A than B but
+    # further from A than the whole step: a third look, not the season returning
+    a = np.array([-0.014, -0.008, -0.004, -0.026])
+    b = np.array([0.211, 0.089, -0.002, -0.112])
+    winter = np.array([0.013, -0.165, -0.348, -0.347])
+    looks = [(d(2010, 12), a), (d(2012, 8), b), (d(2013, 9), b + 0.03), (d(2025, 1), winter)]
+    ev = temporal_evidence(looks, d(2010, 12), d(2012, 8), 2115.0, 0.5)
+    assert (ev.verdict, ev.label, ev.later) == ("", "medium", 1)
+    # the same winter capture back near A's look (within the step) is the season returning
+    looks[-1] = (d(2025, 1), a + 0.05)
+    assert temporal_evidence(looks, d(2010, 12), d(2012, 8), 2115.0, 0.5).verdict == "seasonal"
+    # and a third look right after B neither confirms nor reverts: nothing said, low
+    only = [(d(2010, 12), a), (d(2012, 8), b), (d(2025, 1), winter)]
+    assert temporal_evidence(only, d(2010, 12), d(2012, 8), 2115.0, 0.5).later == 0
 
 
 def test_a_uniform_darkening_is_illumination() -> None:
@@ -217,4 +236,50 @@ def test_one_sided_support_needs_a_larger_step() -> None:
     # both sides support the small step: an event (medium: under HIGH_STEP)
     looks = [(d(2010), GROUND), (d(2011), GROUND), (d(2012), small), (d(2013), small)]
     ev = temporal_evidence(looks, d(2011), d(2012), 400.0, 0.5)
+    assert (ev.verdict, ev.label) == ("", "medium")
+
+
+def test_high_needs_the_light_ruled_out() -> None:
+    # demo seed 11: a darkening from a March capture (sun 48 degrees) to a November one (29),
+    # every earlier capture in higher sun, the confirming one in low winter sun again: the
+    # longer shadows explain it however many captures agree, so it is medium, not high
+    a, b = d(2021, 3), d(2022, 11)
+    looks = [(d(2010, 5), GROUND), (d(2011, 9), GROUND), (a, GROUND), (b, SHADOW + ROOF),
+             (d(2024, 12), SHADOW + ROOF)]
+    sun = {d(2010, 5): 64.8, d(2011, 9): 55.0, a: 48.3, b: 29.3, d(2024, 12): 27.0}
+    ev = temporal_evidence(looks, a, b, 400.0, 1.0, sun=sun)
+    assert (ev.verdict, ev.label) == ("", "medium")
+    # a confirming capture in light nearer A's rules the light out: high
+    sun[d(2024, 12)] = 50.0
+    assert temporal_evidence(looks, a, b, 400.0, 1.0, sun=sun).label == "high"
+    # so does an earlier capture in light nearer B's that B departs from
+    sun[d(2024, 12)], sun[d(2011, 9)] = 27.0, 30.0
+    assert temporal_evidence(looks, a, b, 400.0, 1.0, sun=sun).label == "high"
+    # and A and B in the same light
+    sun[d(2011, 9)], sun[b] = 55.0, 46.0
+    assert temporal_evidence(looks, a, b, 400.0, 1.0, sun=sun).label == "high"
+
+
+def test_without_sun_elevations_the_day_of_the_year_stands_for_the_light() -> None:
+    a, b = d(2021, 3), d(2022, 11)
+    looks = [(d(2011, 9), GROUND), (a, GROUND), (b, ROOF), (d(2024, 12), ROOF)]
+    # September lies nearer November than March: B departs from a look of its own season
+    assert temporal_evidence(looks, a, b, 400.0, 1.0).label == "high"
+    looks[0] = (d(2011, 4), GROUND)  # April: A's side; the December capture B's: medium
+    assert temporal_evidence(looks, a, b, 400.0, 1.0).label == "medium"
+    assert light_ruled_out(a, b, [d(2011, 4)], [d(2024, 12)]) is False
+
+
+def test_support_that_may_be_the_light_needs_the_one_sided_step() -> None:
+    # seed 11's ten-year gap pair: September -> March, the earlier capture in May (sun nearer
+    # A's), the confirming ones in November and December (nearer B's): a 0.18 step is faint
+    a, b = d(2011, 9), d(2021, 3)
+    step = np.array([-0.05, 0.0, -0.1, 0.15])
+    looks = [(d(2010, 5), GROUND), (a, GROUND), (b, step), (d(2022, 11), step),
+             (d(2024, 12), step)]
+    sun = {d(2010, 5): 64.8, a: 55.0, b: 48.3, d(2022, 11): 29.3, d(2024, 12): 27.0}
+    assert float(np.linalg.norm(step)) < MEDIUM_STEP
+    assert temporal_evidence(looks, a, b, 500.0, 1.0, sun=sun).verdict == "faint"
+    sun[b] = 52.0  # A and B in the same light: the two sides' support stands
+    ev = temporal_evidence(looks, a, b, 500.0, 1.0, sun=sun)
     assert (ev.verdict, ev.label) == ("", "medium")

@@ -91,6 +91,9 @@ def test_report_is_self_contained_and_has_every_section(report: ReportOutputs) -
                    "unreviewed", "assessment", "methodology", "provenance", "references"):
         assert f'id="{anchor}"' in html, anchor
     assert "campwatch verify --workspace" in html and "IoU ≥ 0.5" in html
+    # the methodology quotes the series evidence's rules from their constants
+    assert "sun within 5° of elevation, or within 45 days of the year" in html
+    assert "contrast moved by 65 % or more, and the series rules out the light" in html
     assert len(re.findall(r'src="data:image/png;base64,', html)) == 2 + 2  # overview, timeline
     for f in (report.events_geojson, report.timeline_csv, report.timeline_parquet,
               report.timeline_svg):
