@@ -60,10 +60,11 @@ def max_shift_px(params: ChangeParams, shape: tuple[int, int]) -> float:
 
 
 def margin_px(params: ChangeParams) -> int:
-    """Overlap each block needs so its interior is exact: shift, window and smoothing.
+    """Overlap each block needs so its interior is exact: shift, window, smoothing and the
+    default method's gap filling.
 
     Args:
-        params: shift bound, structural window, smoothing, minimum overlap.
+        params: shift bound, structural window, smoothing, gap filling, minimum overlap.
 
     Returns:
         Overlap in pixels.
@@ -78,7 +79,8 @@ def margin_px(params: ChangeParams) -> int:
     smoothing = max(math.ceil(4 * params.smooth_sigma_px),
                     2 + math.ceil(3 * params.envelope_sigma_px))
     structure = params.structure_scale * (params.structure_window_px + 2)
-    need = math.ceil(shift) + structure + smoothing
+    fill = params.fill_px - 1 if params.method == "default" else 0  # dilation + erosion
+    need = math.ceil(shift) + structure + smoothing + fill
     margin = int(max(params.block_overlap, need + 8))
     # Even, so that blocks starting at multiples of an even block size bin the structural
     # grid (``structure_scale``) in the same phase as the whole image does.

@@ -65,3 +65,13 @@ def test_structural_threshold_is_capped_at_no_correlation() -> None:
     assert thresholds(st, ok, ChangeParams(), 4)["structural"] == 1.0
     uncapped = thresholds(st, ok, ChangeParams(max_structural=2.0), 4)["structural"]
     assert uncapped > 1.0
+
+
+@pytest.mark.parametrize("size", [3, 5, 7])
+def test_close_mask_equals_scipy_grey_closing(size: int) -> None:
+    m = np.random.default_rng(1).random((43, 39)) > 0.8
+    expected = ndimage.minimum_filter(
+        ndimage.maximum_filter(m.astype(np.uint8), size, mode="nearest"), size, mode="nearest"
+    ).astype(bool)
+    np.testing.assert_array_equal(filters.close_mask(m, size), expected)
+    assert (filters.close_mask(m, 1) == m).all()
