@@ -237,11 +237,17 @@ def radiometry(
 def block_statistics(
     before: np.ndarray, after: np.ndarray, valid: np.ndarray,
     cal: Calibration, params: ChangeParams,
+    thresholds: dict[str, float] | None = None, envelope: bool = True,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Detector statistics of one block (or of a whole small image).
 
     Applies the calibration's shift and normalisation to AFTER, standardises both dates
     with BEFORE's statistics, and computes the statistics ``params.method`` needs.
+
+    The default method's envelope excess (the costliest statistic) only confirms candidates:
+    pixels whose structural statistic passes its threshold where the CVA gate is open. Given
+    ``thresholds``, it is computed only when the block has such a candidate; without one
+    the decision and the score do not depend on it (:func:`pipeline.change.detect.decide`).
 
     Args:
         before: float32 (bands, h, w), 0 where invalid.
@@ -249,6 +255,8 @@ def block_statistics(
         valid: bool (h, w).
         cal: the calibration (thresholds not needed).
         params: method and detector settings.
+        thresholds: the decision thresholds, when known (blocks of a large image).
+        envelope: False skips the envelope excess (its threshold comes from the CVA).
 
     Returns:
         (statistics by detector name, valid after shifting).
@@ -285,7 +293,7 @@ def block_statistics(
         out["cva"] = _smooth_coarse(cva, params.smooth_sigma_px, params) if smooth_cva else cva
     if m in ("structural", "default"):
         out["structural"] = _structural(bs, as_, params)
-    if m == "default":
+    if m == "default" and envelope and _has_candidates(out, ok, thresholds, params):
         env = detectors.envelope_excess(bs, as_)
         env[~ok] = 0.0
         out["envelope"] = _smooth_coarse(env, params.envelope_sigma_px, params)
@@ -294,6 +302,22 @@ def block_statistics(
     if m == "index" and a_norm is not None:
         out["index"] = _index(before, a_norm, params)
     return out, ok
+
+
+def _has_candidates(stats_: dict[str, np.ndarray], ok: np.ndarray,
+                    thr: dict[str, float] | None, params: ChangeParams) -> bool:
+    """Whether any valid pixel passes the structural threshold with the CVA gate open
+    (True when the thresholds are not known yet). The structural test keeps every pixel
+    whose confidence exceeds 0.4999 (the cap of an ungated score), so skipping is exact."""
+    if thr is None:
+        return True
+    t_st, t_cva = thr.get("structural", 0.0), thr.get("cva", 0.0)
+    if not (math.isfinite(t_cva) and t_cva > 0 and params.gate < 1):
+        return False  # decide() opens the gate nowhere
+    cand = stats_["structural"] > np.float32(t_st * (1 - 1e-3))
+    cand &= stats_["cva"] > np.float32(t_cva * -math.log2(1.0 - params.gate))
+    cand &= ok
+    return bool(cand.any())
 
 
 def _standardised(before: np.ndarray, after: np.ndarray, cal: Calibration
@@ -389,13 +413,17 @@ def thresholds(
             thr = detectors.auto_threshold(stat, valid, params.structural_threshold)
             out[name] = max(min(thr, params.max_structural), params.min_structural)
         elif name == "envelope":
-            noise = float(np.median(statistics["cva"][valid])) if valid.any() else 0.0
-            out[name] = params.noise_floor * noise
+            continue  # its floor comes from the CVA, below
         elif name in ("cva", "difference"):
             thr = detectors.auto_threshold(stat, valid, "otsu")
             out[name] = max(thr, params.min_spectral)
         else:
             out[name] = detectors.auto_threshold(stat, valid, "otsu")
+    if params.method == "default" and "cva" in statistics:
+        # the envelope's floor: a multiple of the pair's noise level (the median smoothed
+        # CVA magnitude); the envelope statistic itself is not needed
+        noise = float(np.median(statistics["cva"][valid])) if valid.any() else 0.0
+        out["envelope"] = params.noise_floor * noise
     return out
 
 
@@ -437,7 +465,7 @@ def tile_thresholds(tiles: Sequence[Tile], cal: Calibration, params: ChangeParam
     """
     pooled: dict[str, list[np.ndarray]] = {}
     for before, after, valid, inner in tiles:
-        st, ok = block_statistics(before, after, valid, cal, params)
+        st, ok = block_statistics(before, after, valid, cal, params, envelope=False)
         for name, values in st.items():
             pooled.setdefault(name, []).append(values[inner][ok[inner]])
     flat = {k: np.concatenate(v)[None, :] for k, v in pooled.items()}

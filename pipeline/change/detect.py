@@ -131,7 +131,7 @@ def decide(
             gate &= statistics["envelope"] > thr["envelope"]
         score = np.where(gate, conf_st, np.minimum(conf_st, np.float32(0.4999)))
         if params.fill_px > 1:
-            _fill(score, statistics, thr, params)
+            _fill(score, valid, statistics, thr, params)
     else:
         score = confidence(statistics[params.method], thr[params.method])
     score = score.astype(np.float32, copy=False)
@@ -145,12 +145,13 @@ FILLED_SCORE = np.float32(0.5 + 2.0**-20)
 confidence than the weakest detection."""
 
 
-def _fill(score: np.ndarray, statistics: dict[str, np.ndarray], thr: dict[str, float],
-          params: ChangeParams) -> None:
-    """Close gaps between structural detections (``params.fill_px`` square) where the
+def _fill(score: np.ndarray, valid: np.ndarray, statistics: dict[str, np.ndarray],
+          thr: dict[str, float], params: ChangeParams) -> None:
+    """Close gaps between valid structural detections (``params.fill_px`` square) where the
     spectral evidence supports change (CVA confidence above ``params.fill_gate``, envelope
     above its floor); updates ``score`` in place."""
     seed = score > 0.5
+    seed &= valid
     if not seed.any():
         return
     t_cva = thr["cva"]
@@ -158,6 +159,7 @@ def _fill(score: np.ndarray, statistics: dict[str, np.ndarray], thr: dict[str, f
         return
     closed = filters.close_mask(seed, params.fill_px)
     closed &= ~seed
+    closed &= valid
     closed &= statistics["cva"] > np.float32(t_cva * -math.log2(1.0 - params.fill_gate))
     if "envelope" in statistics:
         closed &= statistics["envelope"] > thr["envelope"]
@@ -258,7 +260,7 @@ def detect_change(
             bb, ab, okb = prepare(
                 b[:, rows, cols], a[:, rows, cols], None if ok_in is None else ok_in[rows, cols]
             )
-            st, okb = block_statistics(bb, ab, okb, fixed, params)
+            st, okb = block_statistics(bb, ab, okb, fixed, params, thr)
             mb, sb = decide(st, okb, thr, params)
             rr, cc = min(r + size, h), min(c + size, w)
             mask[r:rr, c:cc] = mb[r - r0 : rr - r0, c - c0 : cc - c0]
