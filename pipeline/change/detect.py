@@ -241,7 +241,7 @@ def detect_change(
         b32, a32, ok = prepare(b, a, ok_in)
         if cal is None:
             cal = calibrate(b32, a32, ok, params, with_thresholds=False)
-        stats_, ok2 = block_statistics(b32, a32, ok, cal, params)
+        stats_, ok2 = block_statistics(b32, a32, ok, cal, params, cal.thresholds or None)
         thr = cal.thresholds or thresholds(stats_, ok2, params, b.shape[0])
         mask, score = decide(stats_, ok2, thr, params)
     else:
