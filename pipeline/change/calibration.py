@@ -110,23 +110,6 @@ def sample_step(shape: tuple[int, int], samples: int = SAMPLE_PIXELS) -> int:
     return max(1, math.ceil(math.sqrt(shape[0] * shape[1] / samples)))
 
 
-def tile_windows(
-    shape: tuple[int, int], count: int, size: int
-) -> list[tuple[slice, slice]]:
-    """Up to ``count`` windows of ``size`` pixels spread evenly over the image.
-
-    Example:
-        >>> len(tile_windows((4096, 4096), 16, 512))
-        16
-    """
-    h, w = shape
-    n = max(1, math.isqrt(count))
-    th, tw = min(h, size), min(w, size)
-    rows = sorted({int(r) for r in np.linspace(0, h - th, n).round()})
-    cols = sorted({int(c) for c in np.linspace(0, w - tw, n).round()})
-    return [(slice(r, r + th), slice(c, c + tw)) for r in rows for c in cols]
-
-
 def estimate_registration(
     before: np.ndarray, after: np.ndarray, valid: np.ndarray, params: ChangeParams,
     full_shape: tuple[int, int],
@@ -425,22 +408,6 @@ def thresholds(
         noise = float(np.median(statistics["cva"][valid])) if valid.any() else 0.0
         out["envelope"] = params.noise_floor * noise
     return out
-
-
-def tile_with_context(
-    shape: tuple[int, int], rows: slice, cols: slice, margin: int
-) -> tuple[tuple[slice, slice], tuple[slice, slice]]:
-    """A tile grown by ``margin`` pixels of context (clipped to the image), and the tile
-    proper inside it.
-
-    Example:
-        >>> tile_with_context((100, 100), slice(0, 50), slice(50, 100), 8)
-        ((slice(0, 58, None), slice(42, 100, None)), (slice(0, 50, None), slice(8, 58, None)))
-    """
-    r0, r1 = max(0, rows.start - margin), min(shape[0], rows.stop + margin)
-    c0, c1 = max(0, cols.start - margin), min(shape[1], cols.stop + margin)
-    inner = (slice(rows.start - r0, rows.stop - r0), slice(cols.start - c0, cols.stop - c0))
-    return (slice(r0, r1), slice(c0, c1)), inner
 
 
 def tile_thresholds(tiles: Sequence[Tile], cal: Calibration, params: ChangeParams

@@ -153,9 +153,9 @@ def close_mask(mask: np.ndarray, size: int) -> np.ndarray:
         bool (H, W), a superset of ``mask``.
 
     Example:
-        >>> m = np.zeros((1, 7), bool); m[0, [1, 4]] = True
+        >>> m = np.zeros((1, 11), bool); m[0, [3, 6]] = True
         >>> close_mask(m, 5).astype(int).tolist()
-        [[0, 1, 1, 1, 1, 0, 0]]
+        [[0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0]]
     """
     src = np.asarray(mask, bool)
     if size <= 1:
