@@ -60,10 +60,11 @@ def max_shift_px(params: ChangeParams, shape: tuple[int, int]) -> float:
 
 
 def margin_px(params: ChangeParams) -> int:
-    """Overlap each block needs so its interior is exact: shift, window and smoothing.
+    """Overlap each block needs so its interior is exact: shift, window, smoothing and the
+    default method's gap filling.
 
     Args:
-        params: shift bound, structural window, smoothing, minimum overlap.
+        params: shift bound, structural window, smoothing, gap filling, minimum overlap.
 
     Returns:
         Overlap in pixels.
@@ -78,7 +79,8 @@ def margin_px(params: ChangeParams) -> int:
     smoothing = max(math.ceil(4 * params.smooth_sigma_px),
                     2 + math.ceil(3 * params.envelope_sigma_px))
     structure = params.structure_scale * (params.structure_window_px + 2)
-    need = math.ceil(shift) + structure + smoothing
+    fill = params.fill_px - 1 if params.method == "default" else 0  # dilation + erosion
+    need = math.ceil(shift) + structure + smoothing + fill
     margin = int(max(params.block_overlap, need + 8))
     # Even, so that blocks starting at multiples of an even block size bin the structural
     # grid (``structure_scale``) in the same phase as the whole image does.
@@ -106,23 +108,6 @@ def sample_step(shape: tuple[int, int], samples: int = SAMPLE_PIXELS) -> int:
         10
     """
     return max(1, math.ceil(math.sqrt(shape[0] * shape[1] / samples)))
-
-
-def tile_windows(
-    shape: tuple[int, int], count: int, size: int
-) -> list[tuple[slice, slice]]:
-    """Up to ``count`` windows of ``size`` pixels spread evenly over the image.
-
-    Example:
-        >>> len(tile_windows((4096, 4096), 16, 512))
-        16
-    """
-    h, w = shape
-    n = max(1, math.isqrt(count))
-    th, tw = min(h, size), min(w, size)
-    rows = sorted({int(r) for r in np.linspace(0, h - th, n).round()})
-    cols = sorted({int(c) for c in np.linspace(0, w - tw, n).round()})
-    return [(slice(r, r + th), slice(c, c + tw)) for r in rows for c in cols]
 
 
 def estimate_registration(
@@ -235,11 +220,17 @@ def radiometry(
 def block_statistics(
     before: np.ndarray, after: np.ndarray, valid: np.ndarray,
     cal: Calibration, params: ChangeParams,
+    thresholds: dict[str, float] | None = None, envelope: bool = True,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Detector statistics of one block (or of a whole small image).
 
     Applies the calibration's shift and normalisation to AFTER, standardises both dates
     with BEFORE's statistics, and computes the statistics ``params.method`` needs.
+
+    The default method's envelope excess (the costliest statistic) only confirms candidates:
+    pixels whose structural statistic passes its threshold where the CVA gate is open. Given
+    ``thresholds``, it is computed only when the block has such a candidate; without one
+    the decision and the score do not depend on it (:func:`pipeline.change.detect.decide`).
 
     Args:
         before: float32 (bands, h, w), 0 where invalid.
@@ -247,6 +238,8 @@ def block_statistics(
         valid: bool (h, w).
         cal: the calibration (thresholds not needed).
         params: method and detector settings.
+        thresholds: the decision thresholds, when known (blocks of a large image).
+        envelope: False skips the envelope excess (its threshold comes from the CVA).
 
     Returns:
         (statistics by detector name, valid after shifting).
@@ -283,7 +276,7 @@ def block_statistics(
         out["cva"] = _smooth_coarse(cva, params.smooth_sigma_px, params) if smooth_cva else cva
     if m in ("structural", "default"):
         out["structural"] = _structural(bs, as_, params)
-    if m == "default":
+    if m == "default" and envelope and _has_candidates(out, ok, thresholds, params):
         env = detectors.envelope_excess(bs, as_)
         env[~ok] = 0.0
         out["envelope"] = _smooth_coarse(env, params.envelope_sigma_px, params)
@@ -292,6 +285,22 @@ def block_statistics(
     if m == "index" and a_norm is not None:
         out["index"] = _index(before, a_norm, params)
     return out, ok
+
+
+def _has_candidates(stats_: dict[str, np.ndarray], ok: np.ndarray,
+                    thr: dict[str, float] | None, params: ChangeParams) -> bool:
+    """Whether any valid pixel passes the structural threshold with the CVA gate open
+    (True when the thresholds are not known yet). The structural test keeps every pixel
+    whose confidence exceeds 0.4999 (the cap of an ungated score), so skipping is exact."""
+    if thr is None:
+        return True
+    t_st, t_cva = thr.get("structural", 0.0), thr.get("cva", 0.0)
+    if not (math.isfinite(t_cva) and t_cva > 0 and params.gate < 1):
+        return False  # decide() opens the gate nowhere
+    cand = stats_["structural"] > np.float32(t_st * (1 - 1e-3))
+    cand &= stats_["cva"] > np.float32(t_cva * -math.log2(1.0 - params.gate))
+    cand &= ok
+    return bool(cand.any())
 
 
 def _standardised(before: np.ndarray, after: np.ndarray, cal: Calibration
@@ -387,30 +396,18 @@ def thresholds(
             thr = detectors.auto_threshold(stat, valid, params.structural_threshold)
             out[name] = max(min(thr, params.max_structural), params.min_structural)
         elif name == "envelope":
-            noise = float(np.median(statistics["cva"][valid])) if valid.any() else 0.0
-            out[name] = params.noise_floor * noise
+            continue  # its floor comes from the CVA, below
         elif name in ("cva", "difference"):
             thr = detectors.auto_threshold(stat, valid, "otsu")
             out[name] = max(thr, params.min_spectral)
         else:
             out[name] = detectors.auto_threshold(stat, valid, "otsu")
+    if params.method == "default" and "cva" in statistics:
+        # the envelope's floor: a multiple of the pair's noise level (the median smoothed
+        # CVA magnitude); the envelope statistic itself is not needed
+        noise = float(np.median(statistics["cva"][valid])) if valid.any() else 0.0
+        out["envelope"] = params.noise_floor * noise
     return out
-
-
-def tile_with_context(
-    shape: tuple[int, int], rows: slice, cols: slice, margin: int
-) -> tuple[tuple[slice, slice], tuple[slice, slice]]:
-    """A tile grown by ``margin`` pixels of context (clipped to the image), and the tile
-    proper inside it.
-
-    Example:
-        >>> tile_with_context((100, 100), slice(0, 50), slice(50, 100), 8)
-        ((slice(0, 58, None), slice(42, 100, None)), (slice(0, 50, None), slice(8, 58, None)))
-    """
-    r0, r1 = max(0, rows.start - margin), min(shape[0], rows.stop + margin)
-    c0, c1 = max(0, cols.start - margin), min(shape[1], cols.stop + margin)
-    inner = (slice(rows.start - r0, rows.stop - r0), slice(cols.start - c0, cols.stop - c0))
-    return (slice(r0, r1), slice(c0, c1)), inner
 
 
 def tile_thresholds(tiles: Sequence[Tile], cal: Calibration, params: ChangeParams
@@ -435,7 +432,7 @@ def tile_thresholds(tiles: Sequence[Tile], cal: Calibration, params: ChangeParam
     """
     pooled: dict[str, list[np.ndarray]] = {}
     for before, after, valid, inner in tiles:
-        st, ok = block_statistics(before, after, valid, cal, params)
+        st, ok = block_statistics(before, after, valid, cal, params, envelope=False)
         for name, values in st.items():
             pooled.setdefault(name, []).append(values[inner][ok[inner]])
     flat = {k: np.concatenate(v)[None, :] for k, v in pooled.items()}

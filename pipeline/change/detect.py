@@ -15,6 +15,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from pipeline.change import filters
 from pipeline.change.calibration import (
     block_statistics,
     margin_px,
@@ -129,12 +130,40 @@ def decide(
         if "envelope" in statistics:
             gate &= statistics["envelope"] > thr["envelope"]
         score = np.where(gate, conf_st, np.minimum(conf_st, np.float32(0.4999)))
+        if params.fill_px > 1:
+            _fill(score, valid, statistics, thr, params)
     else:
         score = confidence(statistics[params.method], thr[params.method])
     score = score.astype(np.float32, copy=False)
     mask = np.where(valid, (score > 0.5).astype(np.uint8), np.uint8(255)).astype(np.uint8)
     score[~valid] = np.nan
     return mask, score
+
+
+FILLED_SCORE = np.float32(0.5 + 2.0**-20)
+"""Score given to a pixel the closing adds: just above the threshold, it carries no more
+confidence than the weakest detection."""
+
+
+def _fill(score: np.ndarray, valid: np.ndarray, statistics: dict[str, np.ndarray],
+          thr: dict[str, float], params: ChangeParams) -> None:
+    """Close gaps between valid structural detections (``params.fill_px`` square) where the
+    spectral evidence supports change (CVA confidence above ``params.fill_gate``, envelope
+    above its floor); updates ``score`` in place."""
+    seed = score > 0.5
+    seed &= valid
+    if not seed.any():
+        return
+    t_cva = thr["cva"]
+    if not (math.isfinite(t_cva) and t_cva > 0 and params.fill_gate < 1):
+        return
+    closed = filters.close_mask(seed, params.fill_px)
+    closed &= ~seed
+    closed &= valid
+    closed &= statistics["cva"] > np.float32(t_cva * -math.log2(1.0 - params.fill_gate))
+    if "envelope" in statistics:
+        closed &= statistics["envelope"] > thr["envelope"]
+    score[closed] = FILLED_SCORE
 
 
 def workers(params: ChangeParams) -> int:
@@ -212,7 +241,7 @@ def detect_change(
         b32, a32, ok = prepare(b, a, ok_in)
         if cal is None:
             cal = calibrate(b32, a32, ok, params, with_thresholds=False)
-        stats_, ok2 = block_statistics(b32, a32, ok, cal, params)
+        stats_, ok2 = block_statistics(b32, a32, ok, cal, params, cal.thresholds or None)
         thr = cal.thresholds or thresholds(stats_, ok2, params, b.shape[0])
         mask, score = decide(stats_, ok2, thr, params)
     else:
@@ -231,7 +260,7 @@ def detect_change(
             bb, ab, okb = prepare(
                 b[:, rows, cols], a[:, rows, cols], None if ok_in is None else ok_in[rows, cols]
             )
-            st, okb = block_statistics(bb, ab, okb, fixed, params)
+            st, okb = block_statistics(bb, ab, okb, fixed, params, thr)
             mb, sb = decide(st, okb, thr, params)
             rr, cc = min(r + size, h), min(c + size, w)
             mask[r:rr, c:cc] = mb[r - r0 : rr - r0, c - c0 : cc - c0]

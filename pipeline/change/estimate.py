@@ -10,6 +10,7 @@ cannot drift apart. Pure numpy apart from what the reader does.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -25,8 +26,6 @@ from pipeline.change.calibration import (
     radiometry,
     sample_step,
     tile_thresholds,
-    tile_windows,
-    tile_with_context,
 )
 from pipeline.change.records import Calibration, ChangeParams
 from pipeline.errors import ChangeInputError, NoClearPixelsError
@@ -36,6 +35,39 @@ log = logging.getLogger(__name__)
 Reader = Callable[[slice, slice, int], tuple[np.ndarray, np.ndarray, np.ndarray]]
 """``read(rows, cols, step)``: BEFORE, AFTER and validity of a window, as :func:`prepare`
 returns them (float32, 0 where invalid); ``step`` > 1 asks for a regular subsample."""
+
+
+def tile_windows(
+    shape: tuple[int, int], count: int, size: int
+) -> list[tuple[slice, slice]]:
+    """Up to ``count`` windows of ``size`` pixels spread evenly over the image.
+
+    Example:
+        >>> len(tile_windows((4096, 4096), 16, 512))
+        16
+    """
+    h, w = shape
+    n = max(1, math.isqrt(count))
+    th, tw = min(h, size), min(w, size)
+    rows = sorted({int(r) for r in np.linspace(0, h - th, n).round()})
+    cols = sorted({int(c) for c in np.linspace(0, w - tw, n).round()})
+    return [(slice(r, r + th), slice(c, c + tw)) for r in rows for c in cols]
+
+
+def tile_with_context(
+    shape: tuple[int, int], rows: slice, cols: slice, margin: int
+) -> tuple[tuple[slice, slice], tuple[slice, slice]]:
+    """A tile grown by ``margin`` pixels of context (clipped to the image), and the tile
+    proper inside it.
+
+    Example:
+        >>> tile_with_context((100, 100), slice(0, 50), slice(50, 100), 8)
+        ((slice(0, 58, None), slice(42, 100, None)), (slice(0, 50, None), slice(8, 58, None)))
+    """
+    r0, r1 = max(0, rows.start - margin), min(shape[0], rows.stop + margin)
+    c0, c1 = max(0, cols.start - margin), min(shape[1], cols.stop + margin)
+    inner = (slice(rows.start - r0, rows.stop - r0), slice(cols.start - c0, cols.stop - c0))
+    return (slice(r0, r1), slice(c0, c1)), inner
 
 
 def calibrate_windows(

@@ -105,6 +105,16 @@ class ChangeParams:
     multiple of the pair's noise level (the median smoothed CVA magnitude). An absolute
     floor, not a histogram split: a pair without change stays quiet. Chosen on the TUNE pairs
     and the null pairs (benchmarks/accuracy.py, benchmarks/null_pairs.py)."""
+    fill_px: int = 5
+    """Default method: side of the square closing that fills gaps between structural
+    detections, pixels (1 = off). The structural statistic fires on the edges of a large
+    uniform change (a flood, a razed block) more than inside it; a gap narrower than this
+    joins the detection where the spectral evidence supports it (``fill_gate``). Local, so
+    blocks stay exact; it never starts a detection, so a pair without change stays quiet.
+    Chosen on the TUNE pairs (benchmarks/accuracy.py)."""
+    fill_gate: float = 0.1
+    """Default method: a gap pixel is filled only where the CVA confidence exceeds this and
+    the envelope excess exceeds its noise floor."""
     envelope_sigma_px: float = 2.0
     """Default method: Gaussian smoothing of the envelope excess, pixels."""
     irmad_threshold: str = "chi2"

@@ -198,3 +198,28 @@ def test_default_still_finds_the_square_among_noise(
     outside = r.mask == 1
     outside[36:60, 56:80] = False
     assert int(outside.sum()) == 0
+
+
+def test_fill_closes_gaps_between_detections_where_the_spectrum_supports_it() -> None:
+    """#11: the structural statistic fires on the edges of a large uniform change (a flood, a
+    razed block) more than inside it; the closing fills gaps narrower than ``fill_px`` where
+    the CVA and envelope support change, adds nothing elsewhere and never starts a
+    detection."""
+    from pipeline.change.detect import decide
+
+    shape = (9, 24)
+    structural = np.zeros(shape, np.float32)
+    structural[:, [4, 7, 14, 17]] = 1.0  # two pairs of edges, gaps of 2 columns
+    cva = np.full(shape, 3.0, np.float32)
+    cva[:, 15:17] = 0.0  # the second gap has no spectral support
+    stats_ = {"structural": structural, "cva": cva, "envelope": np.ones(shape, np.float32)}
+    thr = {"structural": 0.5, "cva": 1.0, "envelope": 0.5}
+    ok = np.ones(shape, bool)
+    on, score = decide(stats_, ok, thr, ChangeParams())
+    off, _ = decide(stats_, ok, thr, ChangeParams(fill_px=1))
+    assert (off[4] == 1).nonzero()[0].tolist() == [4, 7, 14, 17]
+    assert (on[4] == 1).nonzero()[0].tolist() == [4, 5, 6, 7, 14, 17]
+    assert np.allclose(score[4, 5:7], 0.5, atol=1e-5) and (score[4, 5:7] > 0.5).all()
+    quiet, _ = decide({**stats_, "structural": np.zeros(shape, np.float32)}, ok, thr,
+                      ChangeParams())
+    assert int((quiet == 1).sum()) == 0

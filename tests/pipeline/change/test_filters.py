@@ -65,3 +65,37 @@ def test_structural_threshold_is_capped_at_no_correlation() -> None:
     assert thresholds(st, ok, ChangeParams(), 4)["structural"] == 1.0
     uncapped = thresholds(st, ok, ChangeParams(max_structural=2.0), 4)["structural"]
     assert uncapped > 1.0
+
+
+@pytest.mark.parametrize("size", [3, 5, 7])
+def test_close_mask_equals_scipy_grey_closing(size: int) -> None:
+    m = np.random.default_rng(1).random((43, 39)) > 0.8
+    expected = ndimage.minimum_filter(
+        ndimage.maximum_filter(m.astype(np.uint8), size, mode="nearest"), size, mode="nearest"
+    ).astype(bool)
+    np.testing.assert_array_equal(filters.close_mask(m, size), expected)
+    assert (filters.close_mask(m, 1) == m).all()
+
+
+def test_envelope_is_skipped_only_where_it_cannot_change_a_decision() -> None:
+    """A block without a structural candidate behind an open CVA gate skips the costly
+    envelope excess; the blocked result still equals the single pass (mask and score)."""
+    from pipeline.change.calibration import block_statistics
+
+    rng = np.random.default_rng(6)
+    before = texture((3, 256, 256), seed=12)
+    after = before + rng.normal(0, 5, before.shape).astype(np.float32)
+    after[:, 20:50, 30:70] += 500
+    params = ChangeParams(coregister=False)
+    single = detect_change(before, after, params)
+    cal, thr = single.calibration, single.detector_thresholds
+    assert cal is not None
+    ok = np.ones((256, 256), bool)
+    quiet, _ = block_statistics(before[:, 150:, 150:], after[:, 150:, 150:], ok[150:, 150:],
+                                cal, params, thr)
+    busy, _ = block_statistics(before[:, :100, :100], after[:, :100, :100], ok[:100, :100],
+                               cal, params, thr)
+    assert "envelope" not in quiet and "envelope" in busy
+    blocked = detect_change(before, after, replace(params, block_size=64, calibration=cal))
+    np.testing.assert_array_equal(single.mask, blocked.mask)
+    np.testing.assert_allclose(single.score, blocked.score, atol=1e-5)
