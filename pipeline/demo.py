@@ -1,7 +1,8 @@
 """The Kangdong demo: simulate the capture archive, ingest it, run, report — offline.
 
 The report's PDF is written beside the HTML; the offline viewer
-(``<workspace>/<facility>/viewer/index.html``) is built after the report, so ``make demo``
+(``<workspace>/<facility>/viewer/index.html``) is tiled in the demo's worker processes while
+the run and the report finish, and its page written after the report, so ``make demo``
 shows everything with one command.
 Everything here is SIMULATED imagery of a synthetic scene placed at the reported location;
 the report, the viewer and every figure say so.
@@ -14,7 +15,7 @@ import logging
 import multiprocessing
 import os
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from facilities.grid import FacilityGrid
@@ -108,67 +109,101 @@ def run_demo(
         log.info("reusing the simulated archive in %s", archive.directory)
     else:
         archive = None
-    failed = _simulate_and_ingest(archive, facility, truth_path.parent, params, grid, ws,
-                                  workers, progress)
+    if workers <= 1:
+        failed = _simulate_and_ingest(archive, facility, truth_path.parent, params, grid, ws,
+                                      None, progress)
+        _check_ingest(failed)
+        summary, outputs, validation = run_and_report(facility, workspace, progress=progress)
+        outputs["viewer"] = str(_viewer(facility, ws, progress("viewer") if progress else None))
+        return summary, outputs, validation
+    from pipeline.viewer.inputs import viewer_inputs
+    from pipeline.viewer.queued import QueuedViewer, finish_viewer, start_viewer
+
+    with open_catalogue(ws.catalogue_path, grid.crs):
+        pass  # created once here, not raced for by the workers
+    # One pool of "spawn" workers (fresh interpreters, not forks of GDAL) for every stage:
+    # interpreters start once, and the viewer's tiles are queued behind the capture pairs,
+    # so they keep a core busy while this process judges the series and writes the report.
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+        failed = _simulate_and_ingest(archive, facility, truth_path.parent, params, grid, ws,
+                                      pool, progress)
+        _check_ingest(failed)
+        queued: list[QueuedViewer] = []
+
+        def queue_viewer(pool: Executor) -> None:
+            shown, _ = viewer_inputs(facility, ws, grid)
+            queued.append(start_viewer(ws.dir / VIEWER_DIR, grid.crs, shown, pool))
+
+        try:
+            summary, outputs, validation = run_and_report(
+                facility, workspace, progress=progress, workers=workers, pool=pool,
+                queued=queue_viewer,
+            )
+            # The page is written here, after the report: its overlays are the run's changes
+            # and events. Only the tiles were written in the pool's processes: Python's
+            # warning filters are process-wide and `warnings.catch_warnings` is not
+            # thread-safe, so no stage runs in a thread beside the report (a flaky
+            # NotGeoreferencedWarning in the viewer, when it did).
+            shown, features = viewer_inputs(facility, ws, grid)
+            if not queued:  # no pair was compared: nothing was queued
+                queued.append(start_viewer(ws.dir / VIEWER_DIR, grid.crs, shown, pool))
+            outputs["viewer"] = str(finish_viewer(
+                queued[0], facility.names.english, features,
+                progress("viewer") if progress else None))
+        except BaseException:
+            for q in queued:
+                q.discard()
+            raise
+    return summary, outputs, validation
+
+
+def _check_ingest(failed: list[tuple[str, str]]) -> None:
     if failed:
         raise PipelineError(
             "demo ingest failed: " + "; ".join(f"{p}: {why}" for p, why in failed)
         )
-    summary, outputs, validation = run_and_report(
-        facility, workspace, progress=progress, workers=workers
-    )
-    # After the report, not in a thread beside it: Python's warning filters are
-    # process-wide and `warnings.catch_warnings` is not thread-safe, so one stage's quieted
-    # rasterio warnings came back in the other (a flaky NotGeoreferencedWarning in the
-    # viewer). Its tiles are still written by worker processes.
-    outputs["viewer"] = str(_viewer(facility, ws, progress("viewer") if progress else None))
-    return summary, outputs, validation
 
 
 def _simulate_and_ingest(
     archive: SimulatedArchive | None, facility: Facility, directory: Path,
-    params: SimulationParams, grid: FacilityGrid, ws: FacilityWorkspace, workers: int,
-    progress: ProgressFactory | None,
+    params: SimulationParams, grid: FacilityGrid, ws: FacilityWorkspace,
+    pool: Executor | None, progress: ProgressFactory | None,
 ) -> list[tuple[str, str]]:
     """Simulate the archive (unless ``archive`` is the one already simulated) and ingest its
     files through :func:`ingest_paths` (the real ingest: GeoTIFFs read, warped and masked);
     the failures.
 
-    With ``workers`` > 1 both run in one pool of that many processes, one capture per task,
-    and each capture is ingested as soon as it is written: no worker idles between the two
-    stages, and the pool's interpreters start once.
+    With a ``pool`` both run in it, one capture per task, and each capture is ingested as
+    soon as it is written: no worker idles between the two stages.
     """
     ingest_bar = (lambda: progress("ingest")) if progress else (lambda: None)
-    if workers <= 1:
+    if pool is None:
         if archive is None:
             archive = simulate_archive(facility, directory, params,
                                        progress=progress("simulate") if progress else None)
         return list(ingest_paths([c.path for c in archive.captures], facility, grid, ws,
                                  provider="simulated", progress=ingest_bar()).failed)
-    with open_catalogue(ws.catalogue_path, grid.crs):
-        pass  # created once here, not raced for by the workers
-    ctx = multiprocessing.get_context("spawn")  # fresh interpreters, not forks of GDAL
-    with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-        futures: list[Future[IngestReport]] = []
+    futures: list[Future[IngestReport]] = []
 
-        def ingest(path: Path) -> None:
-            futures.append(pool.submit(ingest_paths, [path], facility, grid, ws,
-                                       provider="simulated"))
+    def ingest(path: Path) -> None:
+        futures.append(pool.submit(ingest_paths, [path], facility, grid, ws,
+                                   provider="simulated"))
 
-        if archive is None:
-            simulate_archive(facility, directory, params, pool=pool,
-                             written=lambda capture: ingest(capture.path),
-                             progress=progress("simulate") if progress else None)
-        else:  # largest files first, so that no worker is left with a 0.5 m capture at the end
-            for path in sorted((c.path for c in archive.captures),
-                               key=lambda p: -p.stat().st_size):
-                ingest(path)
-        bar = ingest_bar()
-        failed: list[tuple[str, str]] = []
-        for i, future in enumerate(as_completed(futures)):
-            failed.extend(future.result().failed)
-            if bar is not None:
-                bar(i + 1, len(futures))
+    if archive is None:
+        simulate_archive(facility, directory, params, pool=pool,
+                         written=lambda capture: ingest(capture.path),
+                         progress=progress("simulate") if progress else None)
+    else:  # largest files first, so that no worker is left with a 0.5 m capture at the end
+        for path in sorted((c.path for c in archive.captures),
+                           key=lambda p: -p.stat().st_size):
+            ingest(path)
+    bar = ingest_bar()
+    failed: list[tuple[str, str]] = []
+    for i, future in enumerate(as_completed(futures)):
+        failed.extend(future.result().failed)
+        if bar is not None:
+            bar(i + 1, len(futures))
     return failed
 
 

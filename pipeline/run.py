@@ -6,11 +6,12 @@ its own transaction, so a rerun replaces rather than duplicates.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import multiprocessing
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -124,25 +125,49 @@ def _read_clear(cap: Capture, ws: FacilityWorkspace, window: Window) -> np.ndarr
 def _compare_pairs(
     pairs: list[CapturePair], ws: FacilityWorkspace, grid: FacilityGrid, zones: list[GridZone],
     base: ChangeParams, workers: int, progress: Progress | None,
+    pool: Executor | None = None, queued: Callable[[Executor], None] | None = None,
 ) -> list[PairResult]:
-    """:func:`compare_pair` of every pair, in order; in ``workers`` processes when > 1."""
-    if workers <= 1 or len(pairs) < 2:
+    """:func:`compare_pair` of every pair, each with its persistence
+    (:func:`_with_persistence`), in order; in ``pool`` when given, else in ``workers``
+    processes when > 1. ``queued`` is called with the pool once every pair is queued in it
+    (work queued then runs behind the pairs)."""
+    following = {p.before.capture_id: p for p in pairs if p.gap_of is None}
+    jobs = [(pair, following.get(pair.after.capture_id)) for pair in pairs]
+    if pool is None and (workers <= 1 or len(pairs) < 2):
         results = []
-        for i, pair in enumerate(pairs):
-            results.append(compare_pair(pair, ws, grid, zones, base))
+        for i, (pair, nxt) in enumerate(jobs):
+            results.append(_compare_and_persist(pair, nxt, ws, grid, zones, base))
             if progress:
                 progress("detect", i + 1, len(pairs))
         return results
-    # "spawn": a fresh interpreter per worker, never a fork of a process holding GDAL threads
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(min(workers, len(pairs)), mp_context=ctx) as pool:
+    with contextlib.ExitStack() as stack:
+        if pool is None:
+            # "spawn": a fresh interpreter per worker, never a fork of a process holding GDAL
+            # threads
+            ctx = multiprocessing.get_context("spawn")
+            pool = stack.enter_context(
+                ProcessPoolExecutor(min(workers, len(pairs)), mp_context=ctx))
         # the very-high-resolution pairs (the long ones) first, so no worker idles at the end
         order = sorted(range(len(pairs)), key=lambda i: pairs[i].series != "vhr")
-        futures = {i: pool.submit(compare_pair, pairs[i], ws, grid, zones, base) for i in order}
+        futures = {i: pool.submit(_compare_and_persist, *jobs[i], ws, grid, zones, base)
+                   for i in order}
+        if queued is not None:
+            queued(pool)
         for i, _ in enumerate(as_completed(futures.values())):
             if progress:
                 progress("detect", i + 1, len(pairs))
         return [futures[i].result() for i in range(len(pairs))]
+
+
+def _compare_and_persist(
+    pair: CapturePair, following: CapturePair | None, ws: FacilityWorkspace,
+    grid: FacilityGrid, zones: list[GridZone], base: ChangeParams,
+) -> PairResult:
+    """One pair's :func:`compare_pair` and :func:`_with_persistence` (a pool's unit of work:
+    a pair's persistence needs only its own changes and captures, so it runs beside the
+    other pairs instead of after all of them)."""
+    result = compare_pair(pair, ws, grid, zones, base)
+    return _with_persistence(pair, following, result, ws, grid)
 
 
 PERSISTENCE_BATCH_PX = 2048
@@ -150,31 +175,28 @@ PERSISTENCE_BATCH_PX = 2048
 
 
 def _with_persistence(
-    pairs: list[CapturePair], results: list[PairResult], ws: FacilityWorkspace,
-    grid: FacilityGrid,
-) -> list[PairResult]:
+    pair: CapturePair, following: CapturePair | None, result: PairResult,
+    ws: FacilityWorkspace, grid: FacilityGrid,
+) -> PairResult:
     """Record in each change's ``extra["persistence"]`` whether the next capture of its
-    series confirms it (see :mod:`pipeline.change.persistence`)."""
-    following = {p.before.capture_id: p for p in pairs if p.gap_of is None}
-    out = []
-    for pair, result in zip(pairs, results, strict=True):
-        nxt = following.get(pair.after.capture_id)
-        status: dict[str, str] = {}
-        if nxt is not None and nxt.series == pair.series and result.changes:
-            # read the three captures block by block, so memory follows the block size
-            for read, here in _change_blocks(grid, result.changes):
-                a, b, c = (_read_clear(x, ws, read) for x in (pair.before, pair.after, nxt.after))
-                verdicts = persistence([ch.geometry for ch in here], a, b, c,
-                                       rasterio.windows.transform(read, grid.transform))
-                status |= {ch.change_id: v for ch, v in zip(here, verdicts, strict=True)}
-        changes = tuple(
-            dataclasses.replace(c, extra={**c.extra, "persistence": status[c.change_id]})
-            if c.change_id in status
-            else c
-            for c in result.changes
-        )
-        out.append(dataclasses.replace(result, changes=changes))
-    return out
+    series (the AFTER of ``following``, the pair that starts where ``pair`` ends) confirms
+    it (see :mod:`pipeline.change.persistence`)."""
+    status: dict[str, str] = {}
+    if following is not None and following.series == pair.series and result.changes:
+        # read the three captures block by block, so memory follows the block size
+        for read, here in _change_blocks(grid, result.changes):
+            a, b, c = (_read_clear(x, ws, read)
+                       for x in (pair.before, pair.after, following.after))
+            verdicts = persistence([ch.geometry for ch in here], a, b, c,
+                                   rasterio.windows.transform(read, grid.transform))
+            status |= {ch.change_id: v for ch, v in zip(here, verdicts, strict=True)}
+    changes = tuple(
+        dataclasses.replace(c, extra={**c.extra, "persistence": status[c.change_id]})
+        if c.change_id in status
+        else c
+        for c in result.changes
+    )
+    return dataclasses.replace(result, changes=changes)
 
 
 def _change_blocks(
@@ -262,11 +284,15 @@ def run_facility(
     params: ChangeParams | None = None,
     progress: Progress | None = None,
     workers: int = 1,
+    pool: Executor | None = None,
+    queued: Callable[[Executor], None] | None = None,
 ) -> RunSummary:
     """Run detection, timeline and events on the captures already in a workspace.
 
     ``workers`` > 1 compares that many pairs at once, each in its own process (pairs are
-    independent: each writes only its own change mask); the results are the same.
+    independent: each writes only its own change mask); the results are the same. A
+    ``pool`` (the demo's) is used instead of starting one; ``queued`` is then called with it
+    once every pair is queued, to queue work that runs behind them.
 
     Example:
         >>> # summary = run_facility(facility, ws, workspace_grid(ws, facility, None))
@@ -285,8 +311,7 @@ def run_facility(
             with open_catalogue(ws.catalogue_path, grid.crs) as cat:
                 cat.replace_tile_status(cap.capture_id, statuses)
     pairs = capture_pairs(captures) + gap_pairs(captures)
-    results = _compare_pairs(pairs, ws, grid, zones, base, workers, progress)
-    results = _with_persistence(pairs, results, ws, grid)
+    results = _compare_pairs(pairs, ws, grid, zones, base, workers, progress, pool, queued)
     if progress:
         progress("evidence", 1, 2)
     results = _with_evidence(pairs, results, captures, ws, grid)

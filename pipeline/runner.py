@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import Executor
 from pathlib import Path
 
 from facilities.model import Facility
@@ -49,12 +50,16 @@ def run_and_report(
     min_area_m2: float | None = None,
     progress: ProgressFactory | None = None,
     workers: int = 1,
+    pool: Executor | None = None,
+    queued: Callable[[Executor], None] | None = None,
 ) -> tuple[RunSummary, dict[str, str], Validation | None]:
     """Run a facility's workspace end to end and write its report.
 
     When the workspace holds a simulated archive, events are also validated
     against the simulation's truth (the report's "demo validation" section).
-    ``workers`` > 1 compares that many capture pairs at once (one process each).
+    ``workers`` > 1 compares that many capture pairs at once (one process each); a
+    ``pool`` (the demo's) is used instead of starting one, and ``queued`` is called with it
+    once the pairs are queued (see :func:`pipeline.run.run_facility`).
 
     Example:
         >>> # summary, outputs, validation = run_and_report(facility, Path("ws"))
@@ -78,14 +83,14 @@ def run_and_report(
         min_area_m2=PIPELINE_MIN_AREA_M2 if min_area_m2 is None else min_area_m2,
     )
     summary = run_facility(facility, ws, grid, params=params, progress=stage_progress,
-                           workers=workers)
+                           workers=workers, pool=pool, queued=queued)
     truth_path = ws.dir / TRUTH_RELATIVE
     validation = None
     if truth_path.exists():
         truth = read_truth(truth_path)
         validation = validate_events(truth.events, summary.events)
     stage_progress("report", 0, 1)
-    report = write_report(facility, ws, grid, summary, validation=validation)
+    report = write_report(facility, ws, grid, summary, validation=validation, pool=pool)
     stage_progress("report", 1, 1)
     outputs = dict(summary.outputs)
     outputs["report_html"] = str(report.html)

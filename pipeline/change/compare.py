@@ -15,7 +15,13 @@ from imagery.store import grid_raster_writer
 from imagery.workspace import FacilityWorkspace
 from pipeline.change.detect import ChangeParams
 from pipeline.change.pairs import CapturePair
-from pipeline.change.tiled import PairFiles, calibrate_pair, tiled_change
+from pipeline.change.tiled import (
+    PairFiles,
+    calibrate_pair,
+    pair_reader,
+    pools_thresholds,
+    tiled_change,
+)
 from pipeline.change.zones import GridZone, attribute_zone
 from pipeline.errors import NoClearPixelsError
 
@@ -97,8 +103,12 @@ def compare_pair(
         # only what the capture in between did not see clearly
         gap_mask=ws.absolute(pair.gap_of.mask_path) if pair.gap_of is not None else None,
     )
+    # a small grid's pair is read whole once; calibration and tiles take views of it, and
+    # the thresholds are pooled from the tiles' statistics (pipeline.change.pooled)
+    read_window = pair_reader(files, grid)
     try:
-        cal = calibrate_pair(files, grid.shape, params)
+        cal = calibrate_pair(files, grid.shape, params, read_window,
+                             with_thresholds=not pools_thresholds(read_window))
     except NoClearPixelsError:
         return PairResult(pair.before.capture_id, pair.after.capture_id, pair.series, (), "",
                           "", "no pixel clear in both captures")
@@ -108,7 +118,8 @@ def compare_pair(
         tags={"BEFORE": pair.before.capture_id, "AFTER": pair.after.capture_id,
               "METHOD": params.method, "VALUES": "1 change, 0 no change, 255 no data"},
     ) as sink:
-        result = tiled_change(files, grid, params, sink, tile_size=TILE_SIZE, calibration=cal)
+        result = tiled_change(files, grid, params, sink, tile_size=TILE_SIZE, calibration=cal,
+                              read_window=read_window)
     shift = (
         f"shift ({cal.shift_px[0]:+.2f}, {cal.shift_px[1]:+.2f}) px"
         if cal.shift_px is not None

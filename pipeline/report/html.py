@@ -22,6 +22,7 @@ import logging
 import os
 import platform
 from collections.abc import Sequence
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -59,7 +60,7 @@ from pipeline.history.events import (
     STRUCTURE_MAX_M2,
     read_events,
 )
-from pipeline.history.review import MATCH_IOU, review_events
+from pipeline.history.review import MATCH_IOU, ReviewedEvent, review_events
 from pipeline.history.timeline import (
     BARE_NDVI_MAX,
     BRIGHT_BARE_MIN,
@@ -111,6 +112,56 @@ class ReportOutputs:
     """The timeline table as CSV (written by the run; None when it has not run)."""
     timeline_parquet: Path | None = None
     """The timeline table as Parquet (written by the run; None when it has not run)."""
+
+
+class _EventFigures:
+    """The event figures of a report: the first ``budget`` candidates (in priority order)
+    that have a figure (:func:`event_figure` is None where a capture has no data). With a
+    pool, the first ``budget`` are queued at once and each one that has no figure is
+    replaced by the next candidate: the candidates tried are those tried one by one."""
+
+    def __init__(self, candidates: Sequence[tuple[str, ReviewedEvent]], budget: int,
+                 where: tuple[Facility, FacilityWorkspace, FacilityGrid, Path],
+                 pool: Executor | None) -> None:
+        self._todo = iter(candidates)
+        self._budget = budget
+        self._where = where
+        self._pool = pool
+        self._queued: list[tuple[str, Future[Path | None]]] = []
+        if pool is not None:
+            for _ in range(budget):
+                self._queue_next()
+
+    def _queue_next(self) -> bool:
+        nxt = next(self._todo, None)
+        if nxt is None or self._pool is None:
+            return False
+        label, rev = nxt
+        self._queued.append((rev.event.change.change_id,
+                             self._pool.submit(event_figure, rev.event, label, *self._where)))
+        return True
+
+    def collect(self) -> list[tuple[str, Path]]:
+        """(change id, figure) of every event drawn, in priority order."""
+        out: list[tuple[str, Path]] = []
+        if self._pool is None:
+            for label, rev in self._todo:
+                if len(out) >= self._budget:
+                    break
+                fig = event_figure(rev.event, label, *self._where)
+                if fig:
+                    out.append((rev.event.change.change_id, fig))
+            return out
+        i = 0
+        while i < len(self._queued):
+            change_id, future = self._queued[i]
+            fig = future.result()
+            if fig:
+                out.append((change_id, fig))
+            else:
+                self._queue_next()
+            i += 1
+        return out
 
 
 def _data_uri(path: Path) -> str:
@@ -177,6 +228,7 @@ def report_facility(
     pdf: bool = False,
     overwrite: bool = False,
     max_figures: int = MAX_EVENT_FIGURES,
+    pool: Executor | None = None,
 ) -> ReportOutputs:
     """Write the report and its exports from the facility's catalogue.
 
@@ -184,7 +236,8 @@ def report_facility(
     figures under ``report/figures/``, ``events.geojson``, ``timeline.csv``,
     ``timeline.parquet`` and the ``events`` layer of the catalogue. At most
     ``max_figures`` events get before/after figures: findings first, then the
-    most confident pending detections.
+    most confident pending detections. With a process ``pool`` (the demo's) the event
+    figures are drawn there while this process draws the overview: the same files.
 
     Raises:
         PipelineError: the report exists and ``overwrite`` is false.
@@ -232,27 +285,22 @@ def report_facility(
     rejected = [r for r in reviewed if r.status == "rejected"]
     figures: list[Path] = []
     usable = [c for c in captures if c.usable]
-    base = overview_capture(usable)
-    overview = None if base is None else overview_figure(
-        facility, ws, grid, base, findings, pending_labelled, fig_dir)
-    if overview:
-        figures.append(overview.path)
     # figures: every finding first, then the most confident, largest pending detections
-    budget = max_figures
-    figure_of: dict[str, str] = {}
     by_priority = findings + sorted(
         pending_labelled,
         key=lambda p: (CONFIDENCE_ORDER.get(p[1].event.change.confidence_label, 3),
                        -p[1].event.change.confidence, -p[1].event.change.area_m2),
     )
-    for label, rev in by_priority:
-        if budget <= 0:
-            break
-        fig = event_figure(rev.event, label, facility, ws, grid, fig_dir)
-        if fig:
-            figures.append(fig)
-            figure_of[rev.event.change.change_id] = _data_uri(fig)
-            budget -= 1
+    drawn = _EventFigures(by_priority, max_figures, (facility, ws, grid, fig_dir), pool)
+    base = overview_capture(usable)
+    overview = None if base is None else overview_figure(
+        facility, ws, grid, base, findings, pending_labelled, fig_dir)
+    if overview:
+        figures.append(overview.path)
+    figure_of: dict[str, str] = {}
+    for change_id, fig in drawn.collect():
+        figures.append(fig)
+        figure_of[change_id] = _data_uri(fig)
     aoi_m = to_grid_crs(facility.aoi, grid.crs)
     minx, miny, maxx, maxy = aoi_m.bounds
     env = jinja2.Environment(
@@ -358,6 +406,7 @@ def write_report(
     *,
     validation: Validation | None = None,
     pdf: bool = False,
+    pool: Executor | None = None,
 ) -> ReportOutputs:
     """Write the report right after a run (replacing any earlier one).
 
@@ -375,4 +424,5 @@ def write_report(
         raise PipelineError(
             f"run summary of facility {summary.facility_id!r} given for {facility.id!r}"
         )
-    return report_facility(facility, ws, grid, validation=validation, overwrite=True, pdf=pdf)
+    return report_facility(facility, ws, grid, validation=validation, overwrite=True, pdf=pdf,
+                           pool=pool)

@@ -342,16 +342,13 @@ def _tile_all(
     return pyramids
 
 
-def _render_captures(
-    root: Path,
+def _plan_captures(
     crs: str,
     ordered: Sequence[ViewerCapture],
-    dirs: Mapping[str, str],
     min_zoom: int | None,
     max_zoom: int | None,
-    progress: Progress | None,
-) -> list[dict[str, Any]]:
-    """Tile every capture into ``root/tiles``; return the page's capture records."""
+) -> tuple[list[tuple[ViewerCapture, range]], Stretch, int]:
+    """Each capture's zooms, the stretch shared by all of them, and the tiles in total."""
     plans: list[tuple[ViewerCapture, range]] = []
     previews = []
     total = 0
@@ -368,9 +365,31 @@ def _render_captures(
             zooms = range(min(lo, hi), hi + 1)
             plans.append((cap, zooms))
             total += count_tiles(ds, zooms)
-    stretch = percentile_stretch(previews)
-    del previews
+    return plans, percentile_stretch(previews), total
+
+
+def _render_captures(
+    root: Path,
+    crs: str,
+    ordered: Sequence[ViewerCapture],
+    dirs: Mapping[str, str],
+    min_zoom: int | None,
+    max_zoom: int | None,
+    progress: Progress | None,
+) -> list[dict[str, Any]]:
+    """Tile every capture into ``root/tiles``; return the page's capture records."""
+    plans, stretch, total = _plan_captures(crs, ordered, min_zoom, max_zoom)
     pyramids = _tile_all(root, crs, plans, dirs, stretch, total, progress)
+    return _capture_records(plans, pyramids, dirs, stretch)
+
+
+def _capture_records(
+    plans: Sequence[tuple[ViewerCapture, range]],
+    pyramids: Sequence[TilePyramid],
+    dirs: Mapping[str, str],
+    stretch: Stretch,
+) -> list[dict[str, Any]]:
+    """The page's record of every tiled capture."""
     records: list[dict[str, Any]] = []
     for (cap, zooms), pyramid in zip(plans, pyramids, strict=True):
         w, s, e, n = pyramid.bounds_lonlat

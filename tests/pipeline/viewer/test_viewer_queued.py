@@ -1,0 +1,57 @@
+"""The viewer in two steps (tiles queued in a process pool, page written later) writes the
+files build_viewer writes; a discarded one leaves nothing behind."""
+
+from __future__ import annotations
+
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from pipeline.errors import ViewerError
+from pipeline.viewer.build import ViewerCapture, ViewerFeature
+from pipeline.viewer.queued import finish_viewer, start_viewer
+
+from .conftest import GRID
+
+Scene = tuple[list[ViewerCapture], list[ViewerFeature]]
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file()}
+
+
+def test_queued_viewer_writes_the_same_files(tmp_path: Path, scene: Scene,
+                                             built_viewer: Path) -> None:
+    captures, features = scene
+    out = tmp_path / "viewer"
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(2, mp_context=ctx) as pool:
+        queued = start_viewer(out, GRID.crs, captures, pool)
+        seen: list[tuple[int, int]] = []
+        index = finish_viewer(queued, "Test camp", features,
+                              progress=lambda d, t: seen.append((d, t)))
+    assert index == out / "index.html"
+    assert _files(out) == _files(built_viewer)
+    assert seen[-1][0] == seen[-1][1] > 0
+    assert not any(p.name.startswith(".viewer.tmp") for p in tmp_path.iterdir())
+
+
+def test_discarded_viewer_leaves_nothing(tmp_path: Path, scene: Scene) -> None:
+    captures, _ = scene
+    out = tmp_path / "viewer"
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(1, mp_context=ctx) as pool:
+        queued = start_viewer(out, GRID.crs, captures, pool)
+        queued.discard()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_zooms_are_refused_before_anything_is_queued(tmp_path: Path, scene: Scene) -> None:
+    captures, _ = scene
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool, \
+            pytest.raises(ViewerError, match="min_zoom 15 is above max_zoom 14"):
+        start_viewer(tmp_path / "viewer", GRID.crs, captures, pool, min_zoom=15, max_zoom=14)
+    assert list(tmp_path.iterdir()) == []
