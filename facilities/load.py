@@ -151,8 +151,9 @@ def load_registry(extra: Sequence[Path | str] = ()) -> dict[str, Facility]:
         DefinitionDirectoryError: a named directory that does not exist.
 
     Example:
-        >>> sorted(load_registry())[:3]
-        ['choma-bong-restricted-area', 'chongjin-kwanliso-25', 'hwasong-kwanliso-16']
+        >>> registry = load_registry()
+        >>> registry["kangdong-kyohwaso-4"].facility_type, registry["kangdong-kyohwaso-4"].country
+        ('kyohwaso', 'PRK')
     """
     files = iter_definition_files(_existing(definition_dirs(extra)))
     registry, problems = check_files(files)
@@ -193,8 +194,8 @@ def validate_paths(
 
     Example:
         >>> files, problems = validate_paths([BUNDLED_DIR])
-        >>> len(files), problems
-        (8, [])
+        >>> len(files) == len(load_registry()), problems
+        (True, [])
     """
     files: list[Path] = []
     for raw in paths:

@@ -141,7 +141,7 @@ def alert_key(facility_id: str, change_id: str, kind: str) -> str:
 
     Example:
         >>> alert_key("kangdong-kyohwaso-4", "0123abcd", "event")[:12]
-        'ca7b3b6ad2b8'
+        '5e9882b62e22'
     """
     return hashlib.sha256(f"{facility_id}|{change_id}|{kind}".encode()).hexdigest()[:32]
 

@@ -42,8 +42,9 @@ def select_facilities(
     Example:
         >>> from facilities.load import load_registry
         >>> reg = load_registry()
-        >>> [f.id for f in select_facilities(reg, Path("/nonexistent"), types=["kyohwaso"])]
-        ['jongori-kyohwaso-12', 'kangdong-kyohwaso-4']
+        >>> chosen = select_facilities(reg, Path("/nonexistent"), types=["kyohwaso"])
+        >>> "kangdong-kyohwaso-4" in [f.id for f in chosen], {f.facility_type for f in chosen}
+        (True, {'kyohwaso'})
     """
     bad = [t for t in types if t not in FACILITY_TYPES]
     if bad:
