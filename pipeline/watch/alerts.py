@@ -20,7 +20,8 @@ Triage (``score``, ``rank``, ``reason``)
     * the view: a very-high-resolution (≤ 5 m) capture +1; a clear one (AOI clear
       fraction ≥ 0.9) +0.5; a clear VHR capture after a gap of 180 days or more
       +2 (a long-awaited look);
-    * detector confidence: high +1, medium +0.5;
+    * confidence from the series evidence (pipeline/change/evidence.py): high +1,
+      medium +0.5;
     * unconfirmed (no later capture yet) −1.
 
     ``rank`` is the tier: 1 (score ≥ 8, look now), 2 (score ≥ 5, look soon),
@@ -98,7 +99,7 @@ class Alert:
     area_m2: float
     """Changed area, m²."""
     confidence: str
-    """Detector confidence label: low, medium or high."""
+    """Confidence label from the series evidence: low, medium or high."""
     status: str
     """"confirmed" or "unconfirmed" (no later capture yet) when first alerted."""
     before_capture_id: str
