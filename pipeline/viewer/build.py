@@ -229,6 +229,30 @@ def _replace_dir(tmp: Path, out_dir: Path) -> None:
     os.replace(tmp, out_dir)
 
 
+def _stage(
+    out_dir: Path, crs: str, captures: Sequence[ViewerCapture],
+    features: Sequence[ViewerFeature], min_zoom: int | None, max_zoom: int | None,
+) -> tuple[dict[str, str], tuple[ViewerCapture, ...], Path, Path]:
+    """Check the inputs and the zoom range, and make the empty temporary sibling of
+    ``out_dir`` the viewer is built in: (tile directory by capture id, captures by date,
+    out_dir, temporary directory)."""
+    dirs = _check_inputs(crs, captures, features)
+    if min_zoom is not None and max_zoom is not None and min_zoom > max_zoom:
+        raise ViewerError(f"min_zoom {min_zoom} is above max_zoom {max_zoom}")
+    for name, z in (("min_zoom", min_zoom), ("max_zoom", max_zoom)):
+        if z is not None and not 0 <= z <= 24:
+            raise ViewerError(f"{name} {z} is outside 0..24")
+    ordered = tuple(sorted(captures, key=lambda c: (c.acquired, c.capture_id)))
+    out_dir = Path(out_dir)
+    _check_replaceable(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    return dirs, ordered, out_dir, tmp
+
+
 def build_viewer(
     out_dir: Path,
     facility_name: str,
@@ -266,20 +290,7 @@ def build_viewer(
         >>> # build_viewer(ws.dir / "viewer", "Kyo-hwa-so No. 4", grid.crs,
         >>> #              [ViewerCapture("c1", t1, "WorldView-2", 0.5, Path("c1.tif"))], [])
     """
-    dirs = _check_inputs(crs, captures, features)
-    if min_zoom is not None and max_zoom is not None and min_zoom > max_zoom:
-        raise ViewerError(f"min_zoom {min_zoom} is above max_zoom {max_zoom}")
-    for name, z in (("min_zoom", min_zoom), ("max_zoom", max_zoom)):
-        if z is not None and not 0 <= z <= 24:
-            raise ViewerError(f"{name} {z} is outside 0..24")
-    ordered = sorted(captures, key=lambda c: (c.acquired, c.capture_id))
-    out_dir = Path(out_dir)
-    _check_replaceable(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
+    dirs, ordered, out_dir, tmp = _stage(out_dir, crs, captures, features, min_zoom, max_zoom)
     try:
         cap_records = _render_captures(tmp, crs, ordered, dirs, min_zoom, max_zoom, progress)
         _write_page(tmp, facility_name, crs, ordered, cap_records, features)

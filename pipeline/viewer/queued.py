@@ -10,23 +10,21 @@ those :func:`pipeline.viewer.build.build_viewer` writes (it takes the same steps
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 from collections.abc import Sequence
 from concurrent.futures import Executor, Future, as_completed, wait
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.errors import ViewerError
 from pipeline.viewer.build import (
     Progress,
     ViewerCapture,
     ViewerFeature,
     _capture_records,
     _check_inputs,
-    _check_replaceable,
     _plan_captures,
     _replace_dir,
+    _stage,
     _tile_capture,
     _write_page,
 )
@@ -94,17 +92,7 @@ def start_viewer(
         >>> # queued = start_viewer(ws.dir / "viewer", grid.crs, captures, pool)
         >>> # ...; finish_viewer(queued, "Kyo-hwa-so No. 4", features)
     """
-    dirs = _check_inputs(crs, captures, ())
-    if min_zoom is not None and max_zoom is not None and min_zoom > max_zoom:
-        raise ViewerError(f"min_zoom {min_zoom} is above max_zoom {max_zoom}")
-    ordered = tuple(sorted(captures, key=lambda c: (c.acquired, c.capture_id)))
-    out_dir = Path(out_dir)
-    _check_replaceable(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
+    dirs, ordered, out_dir, tmp = _stage(out_dir, crs, captures, (), min_zoom, max_zoom)
     try:
         plans, stretch, total = _plan_captures(crs, ordered, min_zoom, max_zoom)
         futures = tuple(

@@ -55,3 +55,22 @@ def test_bad_zooms_are_refused_before_anything_is_queued(tmp_path: Path, scene: 
             pytest.raises(ViewerError, match="min_zoom 15 is above max_zoom 14"):
         start_viewer(tmp_path / "viewer", GRID.crs, captures, pool, min_zoom=15, max_zoom=14)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("zooms", "message"), [
+    ({"min_zoom": 15, "max_zoom": 14}, "min_zoom 15 is above max_zoom 14"),
+    ({"max_zoom": 25}, "max_zoom 25 is outside 0..24"),
+    ({"min_zoom": -1}, "min_zoom -1 is outside 0..24"),
+])
+def test_queued_and_built_viewers_refuse_the_same_zooms(tmp_path: Path, scene: Scene,
+                                                        zooms: dict[str, int],
+                                                        message: str) -> None:
+    from pipeline.viewer.build import build_viewer
+
+    captures, features = scene
+    with pytest.raises(ViewerError, match=message):
+        build_viewer(tmp_path / "built", "Test camp", GRID.crs, captures, features, **zooms)
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool, \
+            pytest.raises(ViewerError, match=message):
+        start_viewer(tmp_path / "queued", GRID.crs, captures, pool, **zooms)
+    assert list(tmp_path.iterdir()) == []
