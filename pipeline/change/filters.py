@@ -141,9 +141,10 @@ def close_mask(mask: np.ndarray, size: int) -> np.ndarray:
     """Morphological closing of a bool (H, W) mask with a ``size`` x ``size`` square.
 
     Dilation then erosion, each as shifted whole-array ORs and ANDs along rows and then
-    columns; the window is clipped at the image edge (edges repeated), as in
-    :func:`min_max`. Gaps narrower than ``size`` between set pixels are filled; nothing is
-    added where no pixel is set within ``size // 2`` pixels.
+    columns, on the mask padded with ``size // 2`` unset pixels: beyond the image nothing is
+    set, so a set pixel near the edge is not filled out to it (a clipped window would be).
+    Gaps narrower than ``size`` between set pixels are filled; nothing is added where no
+    pixel is set within ``size // 2`` pixels.
 
     Args:
         mask: bool (H, W).
@@ -156,12 +157,16 @@ def close_mask(mask: np.ndarray, size: int) -> np.ndarray:
         >>> m = np.zeros((1, 11), bool); m[0, [3, 6]] = True
         >>> close_mask(m, 5).astype(int).tolist()
         [[0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0]]
+        >>> close_mask(np.array([[0, 1, 0, 0, 0, 0, 0]], bool), 5).astype(int).tolist()
+        [[0, 1, 0, 0, 0, 0, 0]]
     """
     src = np.asarray(mask, bool)
     if size <= 1:
         return src.copy()
     h = size // 2
-    return _extreme(_extreme(src, h, np.logical_or), h, np.logical_and)
+    padded = np.pad(src, h)
+    closed = _extreme(_extreme(padded, h, np.logical_or), h, np.logical_and)
+    return closed[h:-h, h:-h]
 
 
 def _extreme(src: np.ndarray, h: int, pick: np.ufunc) -> np.ndarray:

@@ -68,13 +68,28 @@ def test_structural_threshold_is_capped_at_no_correlation() -> None:
 
 
 @pytest.mark.parametrize("size", [3, 5, 7])
-def test_close_mask_equals_scipy_grey_closing(size: int) -> None:
+def test_close_mask_equals_scipy_closing_with_nothing_set_beyond_the_edge(size: int) -> None:
     m = np.random.default_rng(1).random((43, 39)) > 0.8
+    h = size // 2
     expected = ndimage.minimum_filter(
-        ndimage.maximum_filter(m.astype(np.uint8), size, mode="nearest"), size, mode="nearest"
-    ).astype(bool)
+        ndimage.maximum_filter(np.pad(m, h).astype(np.uint8), size, mode="constant", cval=0),
+        size, mode="nearest",
+    ).astype(bool)[h:-h, h:-h]
     np.testing.assert_array_equal(filters.close_mask(m, size), expected)
     assert (filters.close_mask(m, 1) == m).all()
+
+
+def test_close_mask_does_not_fill_out_to_the_edge() -> None:
+    """A detection 1-2 px from the image edge stays where it is; a clipped window would
+    have filled the gap between it and the edge as if change continued beyond the image."""
+    m = np.zeros((12, 12), bool)
+    m[5:7, 1] = True  # 1 px from the left edge
+    m[0, 9] = True  # on the top edge, 2 px from the right one
+    closed = filters.close_mask(m, 5)
+    np.testing.assert_array_equal(closed, m)
+    two = m.copy()
+    two[5:7, 4] = True  # a gap of 2 px between set pixels is still filled
+    assert filters.close_mask(two, 5)[5:7, 1:5].all()
 
 
 def test_envelope_is_skipped_only_where_it_cannot_change_a_decision() -> None:
