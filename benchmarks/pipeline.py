@@ -34,7 +34,12 @@ peak RSS 798 MB (reached in the events stage); 8160 px: 362 change objects, 189 
 1.71x wall, 1.79x CPU, peak RSS 915 MB (ingest 894 MB, events 915 MB); peaks 1.15x. The
 smaller grid's ratio is higher because each pair's calibration (16 tiles of 512 px at both
 sizes) is a fixed cost: detect took 34 s of CPU per pair at 4080 px and 91 s at 8160 px,
-about 15 s plus 1.1 s per million pixels.
+about 15 s plus 1.1 s per million pixels. Those figures came from the benchmark's branch
+before it was merged with the 2x2 detector and the series evidence. Measured again on main
+(a42a547, idle machine, one size per invocation): 4080 px 134 change objects, 67 events,
+3.47x wall, 3.69x CPU, peak 776 MB; 8160 px 510 change objects, 252 events, 2.58x wall,
+2.66x CPU, peak 974 MB (detect 278 s against 217 s for read + warp + mask). The goal is not
+met there.
 """
 
 from __future__ import annotations
