@@ -277,7 +277,7 @@ def block_statistics(
     if m in ("structural", "default"):
         out["structural"] = _structural(bs, as_, params)
     if m == "default" and envelope and _has_candidates(out, ok, thresholds, params):
-        env = detectors.envelope_excess(bs, as_)
+        env = envelope_strips(bs, as_)
         env[~ok] = 0.0
         out["envelope"] = _smooth_coarse(env, params.envelope_sigma_px, params)
     if m == "irmad":
@@ -285,6 +285,45 @@ def block_statistics(
     if m == "index" and a_norm is not None:
         out["index"] = _index(before, a_norm, params)
     return out, ok
+
+
+ENVELOPE_STRIP = 128
+"""Rows of :func:`envelope_strips` per strip: its dozen temporaries then stay in the CPU's
+cache (about twice as fast on a 1176² 4-band tile as the whole block at once)."""
+
+
+def envelope_strips(before: np.ndarray, after: np.ndarray, rows: int = ENVELOPE_STRIP
+                    ) -> np.ndarray:
+    """:func:`pipeline.change.detectors.envelope_excess` computed in strips of ``rows`` rows.
+
+    Each strip is read with one row of context on either side (the 3 x 3 neighbourhood),
+    clipped at the image edge as the whole-image computation clips it, and every value is
+    the same element-wise arithmetic: the result is identical, bit for bit.
+
+    Args:
+        before: float32 (bands, H, W).
+        after: float32 (bands, H, W).
+        rows: strip height, pixels.
+
+    Returns:
+        float32 (H, W) envelope excess.
+
+    Example:
+        >>> rng = np.random.default_rng(0); b = rng.normal(size=(2, 50, 9)).astype(np.float32)
+        >>> a = rng.normal(size=b.shape).astype(np.float32)
+        >>> bool(np.array_equal(envelope_strips(b, a, 7), detectors.envelope_excess(b, a)))
+        True
+    """
+    h = before.shape[1]
+    if h <= rows:
+        return detectors.envelope_excess(before, after)
+    out = np.empty(before.shape[1:], np.float32)
+    for r0 in range(0, h, rows):
+        r1 = min(h, r0 + rows)
+        a0, a1 = max(0, r0 - 1), min(h, r1 + 1)
+        part = detectors.envelope_excess(before[:, a0:a1], after[:, a0:a1])
+        out[r0:r1] = part[r0 - a0: r1 - a0]
+    return out
 
 
 def _has_candidates(stats_: dict[str, np.ndarray], ok: np.ndarray,

@@ -81,35 +81,43 @@ class TileChange:
 
 def _label_sums(values: np.ndarray, labels: np.ndarray, n: int, prefix: str,
                 out: dict[str, np.ndarray]) -> None:
-    """Per-label nan-aware sum and count of ``values`` (same shape as ``labels``)."""
-    ok = np.isfinite(values) & (labels > 0)
+    """Per-label nan-aware sum and count of ``values`` (same shape as ``labels``, all > 0)."""
+    ok = np.isfinite(values)
     out[prefix] = np.bincount(labels[ok], weights=values[ok].astype(np.float64), minlength=n)
     out[prefix + "_n"] = np.bincount(labels[ok], minlength=n).astype(np.float64)
 
 
 def _piece_sums(labels: np.ndarray, n: int, score: np.ndarray, b: np.ndarray, a: np.ndarray,
                 bands: Sequence[str] | None) -> dict[str, np.ndarray]:
-    """Per-label sums the object statistics of :mod:`pipeline.change.objects` are means of."""
+    """Per-label sums the object statistics of :mod:`pipeline.change.objects` are means of.
+
+    Only the labelled pixels are gathered (in raster order, so every sum adds the same
+    values in the same order as over the whole core), not the whole core per statistic."""
+    rows, cols = np.nonzero(labels)
+    lab = labels[rows, cols]
+    sc = score[rows, cols]
+    b = b[:, rows, cols]
+    a = a[:, rows, cols]
     out: dict[str, np.ndarray] = {}
-    _label_sums(score, labels, n, "score", out)
+    _label_sums(sc, lab, n, "score", out)
     for i in range(b.shape[0]):
         diff = a[i].astype(np.float64) - b[i].astype(np.float64)
-        _label_sums(diff, labels, n, f"diff{i}", out)
+        _label_sums(diff, lab, n, f"diff{i}", out)
     red, nir = band_role(bands, "red"), band_role(bands, "nir", "nir08")
     blue, swir = band_role(bands, "blue"), band_role(bands, "swir16", "swir1", "swir")
     if red is not None and nir is not None:
         nb, na = ndvi(b, red, nir), ndvi(a, red, nir)
-        _label_sums(na - nb, labels, n, "dndvi", out)
-        _label_sums(na, labels, n, "ndvi_after", out)
+        _label_sums(na - nb, lab, n, "dndvi", out)
+        _label_sums(na, lab, n, "ndvi_after", out)
         if swir is not None and blue is not None:
             px = a.astype(np.float64)
             s, r, nn, bl = px[swir], px[red], px[nir], px[blue]
             with np.errstate(divide="ignore", invalid="ignore"):
                 bsi = ((s + r) - (nn + bl)) / ((s + r) + (nn + bl))
-            _label_sums(bsi, labels, n, "bsi", out)
+            _label_sums(bsi, lab, n, "bsi", out)
         elif blue is not None:
-            _label_sums(a[red].astype(np.float64), labels, n, "red_after", out)
-            _label_sums(a[blue].astype(np.float64), labels, n, "blue_after", out)
+            _label_sums(a[red].astype(np.float64), lab, n, "red_after", out)
+            _label_sums(a[blue].astype(np.float64), lab, n, "blue_after", out)
     return out
 
 

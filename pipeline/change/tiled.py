@@ -314,7 +314,8 @@ def tile_statistics(files: PairFiles, tile: Tile, params: ChangeParams,
     if (not ok[_core(tile)].any() or cal is None or not single
             or params.method not in METHODS):
         return TileStatistics(before, after, ok, None, ok)
-    stats, ok2 = block_statistics(b, a, ok, cal, params)
+    # known thresholds (a large grid's): a tile without a candidate pixel skips the envelope
+    stats, ok2 = block_statistics(b, a, ok, cal, params, cal.thresholds or None)
     return TileStatistics(before, after, ok, stats, ok2)
 
 

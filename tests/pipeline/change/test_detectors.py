@@ -80,3 +80,14 @@ def test_envelope_excess_sees_a_new_object() -> None:
     a[:, 20:30, 20:30] += 10.0
     env = detectors.envelope_excess(b, a)
     assert env[25, 25] > 10.0 and env[50, 50] == 0.0
+
+
+@pytest.mark.parametrize("rows", [1, 2, 5, 64])
+def test_envelope_in_strips_equals_the_whole_block_bit_for_bit(rows: int) -> None:
+    from pipeline.change.calibration import envelope_strips
+
+    rng = np.random.default_rng(rows)
+    b = rng.normal(size=(3, 67, 23)).astype(np.float32)
+    a = (b + rng.normal(0, 0.5, b.shape)).astype(np.float32)
+    a[:, 10:30, 5:15] += 3.0
+    np.testing.assert_array_equal(envelope_strips(b, a, rows), detectors.envelope_excess(b, a))

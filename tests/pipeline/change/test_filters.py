@@ -114,3 +114,25 @@ def test_envelope_is_skipped_only_where_it_cannot_change_a_decision() -> None:
     blocked = detect_change(before, after, replace(params, block_size=64, calibration=cal))
     np.testing.assert_array_equal(single.mask, blocked.mask)
     np.testing.assert_allclose(single.score, blocked.score, atol=1e-5)
+
+
+def _upsample_by_gathers(x: np.ndarray, factor: int, shape: tuple[int, int]) -> np.ndarray:
+    """The general path of filters.upsample (index gathers), for any factor."""
+    r0, r1, fr = filters._linear_weights(shape[0], x.shape[0], factor)
+    rows = x[r0] * (1 - fr)[:, None]
+    rows += x[r1] * fr[:, None]
+    c0, c1, fc = filters._linear_weights(shape[1], x.shape[1], factor)
+    out = rows[:, c0] * (1 - fc)[None, :]
+    out += rows[:, c1] * fc[None, :]
+    return out.astype(np.float32, copy=False)
+
+
+@pytest.mark.parametrize("h, w", [(1, 1), (1, 2), (2, 1), (3, 5), (7, 8), (64, 33)])
+def test_upsample_by_two_equals_the_general_path_bit_for_bit(h: int, w: int) -> None:
+    x = (np.random.default_rng(h * 31 + w).normal(size=(h, w)) * 1e3).astype(np.float32)
+    for shape in ((2 * h, 2 * w), (2 * h - 1, 2 * w), (2 * h, 2 * w - 1), (2 * h - 1, 2 * w - 1)):
+        if min(shape) < 1:
+            continue
+        fast = filters.upsample(x, 2, shape)
+        assert fast.dtype == np.float32 and fast.flags.c_contiguous
+        np.testing.assert_array_equal(fast, _upsample_by_gathers(x, 2, shape))
