@@ -22,6 +22,7 @@ from scipy import stats
 
 from pipeline.change import detectors, filters
 from pipeline.change.coregister import Registration, apply_shift, coregister
+from pipeline.change.envelope import envelope_rows, envelope_strips
 from pipeline.change.normalise import normalise
 from pipeline.change.records import Calibration, ChangeParams
 from pipeline.errors import ChangeInputError
@@ -229,8 +230,9 @@ def block_statistics(
 
     The default method's envelope excess (the costliest statistic) only confirms candidates:
     pixels whose structural statistic passes its threshold where the CVA gate is open. Given
-    ``thresholds``, it is computed only when the block has such a candidate; without one
-    the decision and the score do not depend on it (:func:`pipeline.change.detect.decide`).
+    ``thresholds``, it is computed only in the row strips near such a candidate and is
+    absent when the block has none; elsewhere the decision and the score do not depend on
+    it (:func:`pipeline.change.envelope.envelope_rows`, :func:`pipeline.change.detect.decide`).
 
     Args:
         before: float32 (bands, h, w), 0 where invalid.
@@ -276,8 +278,9 @@ def block_statistics(
         out["cva"] = _smooth_coarse(cva, params.smooth_sigma_px, params) if smooth_cva else cva
     if m in ("structural", "default"):
         out["structural"] = _structural(bs, as_, params)
-    if m == "default" and envelope and _has_candidates(out, ok, thresholds, params):
-        env = envelope_strips(bs, as_)
+    rows = envelope_rows(out, ok, thresholds, params) if m == "default" and envelope else None
+    if rows is not None and rows.any():
+        env = envelope_strips(bs, as_, needed=rows)
         env[~ok] = 0.0
         out["envelope"] = _smooth_coarse(env, params.envelope_sigma_px, params)
     if m == "irmad":
@@ -285,61 +288,6 @@ def block_statistics(
     if m == "index" and a_norm is not None:
         out["index"] = _index(before, a_norm, params)
     return out, ok
-
-
-ENVELOPE_STRIP = 128
-"""Rows of :func:`envelope_strips` per strip: its dozen temporaries then stay in the CPU's
-cache (about twice as fast on a 1176² 4-band tile as the whole block at once)."""
-
-
-def envelope_strips(before: np.ndarray, after: np.ndarray, rows: int = ENVELOPE_STRIP
-                    ) -> np.ndarray:
-    """:func:`pipeline.change.detectors.envelope_excess` computed in strips of ``rows`` rows.
-
-    Each strip is read with one row of context on either side (the 3 x 3 neighbourhood),
-    clipped at the image edge as the whole-image computation clips it, and every value is
-    the same element-wise arithmetic: the result is identical, bit for bit.
-
-    Args:
-        before: float32 (bands, H, W).
-        after: float32 (bands, H, W).
-        rows: strip height, pixels.
-
-    Returns:
-        float32 (H, W) envelope excess.
-
-    Example:
-        >>> rng = np.random.default_rng(0); b = rng.normal(size=(2, 50, 9)).astype(np.float32)
-        >>> a = rng.normal(size=b.shape).astype(np.float32)
-        >>> bool(np.array_equal(envelope_strips(b, a, 7), detectors.envelope_excess(b, a)))
-        True
-    """
-    h = before.shape[1]
-    if h <= rows:
-        return detectors.envelope_excess(before, after)
-    out = np.empty(before.shape[1:], np.float32)
-    for r0 in range(0, h, rows):
-        r1 = min(h, r0 + rows)
-        a0, a1 = max(0, r0 - 1), min(h, r1 + 1)
-        part = detectors.envelope_excess(before[:, a0:a1], after[:, a0:a1])
-        out[r0:r1] = part[r0 - a0: r1 - a0]
-    return out
-
-
-def _has_candidates(stats_: dict[str, np.ndarray], ok: np.ndarray,
-                    thr: dict[str, float] | None, params: ChangeParams) -> bool:
-    """Whether any valid pixel passes the structural threshold with the CVA gate open
-    (True when the thresholds are not known yet). The structural test keeps every pixel
-    whose confidence exceeds 0.4999 (the cap of an ungated score), so skipping is exact."""
-    if thr is None:
-        return True
-    t_st, t_cva = thr.get("structural", 0.0), thr.get("cva", 0.0)
-    if not (math.isfinite(t_cva) and t_cva > 0 and params.gate < 1):
-        return False  # decide() opens the gate nowhere
-    cand = stats_["structural"] > np.float32(t_st * (1 - 1e-3))
-    cand &= stats_["cva"] > np.float32(t_cva * -math.log2(1.0 - params.gate))
-    cand &= ok
-    return bool(cand.any())
 
 
 def _standardised(before: np.ndarray, after: np.ndarray, cal: Calibration

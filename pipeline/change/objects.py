@@ -20,6 +20,7 @@ from scipy import ndimage
 from shapely.geometry import Polygon, shape
 
 from imagery.types import ChangeType, ConfidenceLabel
+from pipeline.change import filters
 from pipeline.change.detect import ChangeParams, ChangeResult
 from pipeline.errors import ChangeInputError
 
@@ -48,7 +49,6 @@ MEDIUM_SHARE = 0.03
 """Share of the pair's changed area at or above which an object may be "medium"."""
 _LABELS: tuple[ConfidenceLabel, ...] = ("low", "medium", "high")
 
-_EIGHT = np.ones((3, 3), dtype=bool)
 _FOUR = ndimage.generate_binary_structure(2, 1)
 
 
@@ -106,7 +106,7 @@ def clean_mask(mask: np.ndarray, params: ChangeParams) -> np.ndarray:
     change = mask == 1
     if not change.any():
         return change
-    change = ndimage.binary_closing(change, structure=_EIGHT) | change
+    change = filters.close3(change) | change
     # Closing must not invent change across nodata.
     change &= mask != 255
     labels, count = ndimage.label(change, structure=_FOUR)

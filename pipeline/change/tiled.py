@@ -31,6 +31,7 @@ from scipy import ndimage
 from facilities.grid import FacilityGrid
 from imagery.store import GridRasterSink
 from imagery.tiles import Tile, tile_index
+from pipeline.change import filters
 from pipeline.change.calibration import (
     block_statistics,
     margin_px,
@@ -58,7 +59,6 @@ log = logging.getLogger(__name__)
 RING = 2
 """Pixels of mask context the 3x3 closing of :func:`pipeline.change.objects.clean_mask` needs."""
 
-_EIGHT = np.ones((3, 3), dtype=bool)
 _FOUR = ndimage.generate_binary_structure(2, 1)
 
 Progress = Callable[[int, int], None]
@@ -352,7 +352,7 @@ def _tile_change(tile: Tile, index: int, read: TileStatistics,
     sub = mask_h[er0:er1, ec0:ec1]
     change = sub == 1
     if change.any():
-        change = ndimage.binary_closing(change, structure=_EIGHT) | change
+        change = filters.close3(change) | change
         change &= sub != 255
     change = change[cr.start - er0: cr.start - er0 + h, cc.start - ec0: cc.start - ec0 + w]
     core_mask = mask_h[cr, cc].copy()

@@ -84,7 +84,7 @@ def test_envelope_excess_sees_a_new_object() -> None:
 
 @pytest.mark.parametrize("rows", [1, 2, 5, 64])
 def test_envelope_in_strips_equals_the_whole_block_bit_for_bit(rows: int) -> None:
-    from pipeline.change.calibration import envelope_strips
+    from pipeline.change.envelope import envelope_strips
 
     rng = np.random.default_rng(rows)
     b = rng.normal(size=(3, 67, 23)).astype(np.float32)

@@ -136,3 +136,39 @@ def test_upsample_by_two_equals_the_general_path_bit_for_bit(h: int, w: int) -> 
         fast = filters.upsample(x, 2, shape)
         assert fast.dtype == np.float32 and fast.flags.c_contiguous
         np.testing.assert_array_equal(fast, _upsample_by_gathers(x, 2, shape))
+
+
+def test_envelope_skipped_far_from_candidates_changes_no_decision() -> None:
+    """Known thresholds: the envelope is computed only in the row strips near a candidate
+    (pipeline.change.envelope), and the mask and the score equal those computed with the
+    envelope everywhere, bit for bit."""
+    from pipeline.change.calibration import block_statistics
+    from pipeline.change.detect import decide
+
+    rng = np.random.default_rng(7)
+    before = texture((3, 700, 200), seed=13)
+    after = before + rng.normal(0, 5, before.shape).astype(np.float32)
+    after[:, 300:330, 40:90] += 500
+    after[:, 333:336, 40:90] += 500  # a gap the fill closes
+    params = ChangeParams(coregister=False)
+    single = detect_change(before, after, params)
+    cal, thr = single.calibration, single.detector_thresholds
+    assert cal is not None
+    ok = np.ones((700, 200), bool)
+    full, ok_full = block_statistics(before, after, ok, cal, params)
+    part, ok_part = block_statistics(before, after, ok, cal, params, thr)
+    skipped = part["envelope"] == 0
+    assert skipped[:128].all() and skipped[-128:].all()
+    assert not skipped[300:340].all()
+    for got, want in zip(decide(part, ok_part, thr, params), decide(full, ok_full, thr, params),
+                         strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 6), (2, 2), (3, 7), (61, 47)])
+def test_close3_equals_scipy_binary_closing(shape: tuple[int, int]) -> None:
+    rng = np.random.default_rng(shape[0] * 100 + shape[1])
+    for density in (0.02, 0.2, 0.5, 0.9):
+        mask = rng.random(shape) < density
+        np.testing.assert_array_equal(
+            filters.close3(mask), ndimage.binary_closing(mask, structure=np.ones((3, 3), bool)))
