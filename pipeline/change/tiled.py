@@ -16,6 +16,7 @@ small per-piece summaries, and is picklable (for a scheduler such as Dask).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -32,6 +33,7 @@ from facilities.grid import FacilityGrid
 from imagery.store import GridRasterSink
 from imagery.tiles import Tile, tile_index
 from pipeline.change import filters
+from pipeline.change.blocks import PlannedPair, clear_of
 from pipeline.change.calibration import (
     block_statistics,
     margin_px,
@@ -124,15 +126,9 @@ def _read(path: Path, window: Window, out_shape: tuple[int, int] | None = None) 
 
 def _valid(files: PairFiles, window: Window, out_shape: tuple[int, int] | None = None
            ) -> np.ndarray | None:
-    valid: np.ndarray | None = None
-    for path, want in ((files.before_mask, True), (files.after_mask, True),
-                       (files.gap_mask, False)):
-        if path is None:
-            continue
-        clear = _read(path, window, out_shape)[0] == 1
-        part = clear if want else ~clear
-        valid = part if valid is None else valid & part
-    return valid
+    masks = ((files.before_mask, True), (files.after_mask, True), (files.gap_mask, False))
+    return clear_of(((_read(path, window, out_shape)[0], want) for path, want in masks
+                     if path is not None))
 
 
 def read_pair(files: PairFiles, window: Window, out_shape: tuple[int, int] | None = None
@@ -172,8 +168,27 @@ def pair_reader(files: PairFiles, grid: FacilityGrid) -> PairReader:
         >>> # read = pair_reader(files, grid); before, after, ok = read(Window(0, 0, 64, 64))
     """
     if grid.width * grid.height > WHOLE_READ_MAX_PX:
-        return lambda window: read_pair(files, window)
+        return _WindowedPair(files)
     return _WholePair(files, grid)
+
+
+class _WindowedPair:
+    """:func:`read_pair` window by window (a large grid; see :func:`pair_reader`)."""
+    def __init__(self, files: PairFiles) -> None:
+        self.files = files
+
+    def __call__(self, window: Window) -> Pixels:
+        return read_pair(self.files, window)
+
+
+def _planned(read_window: PairReader, tiles: list[Tile]) -> PlannedPair | None:
+    """The tiles' halos of a large grid's pair, each block decoded once
+    (:mod:`pipeline.change.blocks`); None for any other reader."""
+    if not isinstance(read_window, _WindowedPair):
+        return None
+    f = read_window.files
+    return PlannedPair(f.before, f.after, [(f.before_mask, True), (f.after_mask, True),
+                                           (f.gap_mask, False)], [t.halo_window for t in tiles])
 
 
 def is_whole(read_window: PairReader) -> bool:
@@ -409,8 +424,9 @@ def tiled_change(
     tiles = tile_index(grid, tile_size=tile_size, halo=margin_px(p) + RING)
     results: list[TileChange] = []
     changed = valid_px = 0
-    if cal.thresholds:
-        done = ((tile, detect_tile(files, tile, i, p, read_window))
+    planned = _planned(read_window, tiles) if cal.thresholds else None
+    if cal.thresholds:  # a large grid's halos through a PlannedPair (each block read once)
+        done = ((tile, detect_tile(files, tile, i, p, planned or read_window))
                 for i, tile in enumerate(tiles))
     else:  # a small grid: thresholds pooled from the tiles' own statistics, computed once
         read = [tile_statistics(files, tile, p, read_window) for tile in tiles]
@@ -423,15 +439,16 @@ def tiled_change(
         done = ((tile, _tile_change(tile, i, r, None if r.statistics is None else decide(
             r.statistics, r.valid, cal.thresholds, p), p))
             for i, (tile, r) in enumerate(zip(tiles, read, strict=True)))
-    for i, (_, tc) in enumerate(done):
-        if sink is not None:
-            sink.write(tc.window, tc.mask[np.newaxis])
-        changed += int((tc.mask == 1).sum())
-        valid_px += tc.valid_pixels
-        # Keep only what merging needs: the core mask can go.
-        results.append(replace(tc, mask=np.empty((0, 0), np.uint8)))
-        if progress is not None:
-            progress(i + 1, len(tiles))
+    with planned or contextlib.nullcontext():
+        for i, (_, tc) in enumerate(done):
+            if sink is not None:
+                sink.write(tc.window, tc.mask[np.newaxis])
+            changed += int((tc.mask == 1).sum())
+            valid_px += tc.valid_pixels
+            # Keep only what merging needs: the core mask can go.
+            results.append(replace(tc, mask=np.empty((0, 0), np.uint8)))
+            if progress is not None:
+                progress(i + 1, len(tiles))
     skipped = sum(1 for tc in results if tc.valid_pixels == 0)
     if skipped:
         log.info("%d of %d tiles have no pixel clear in both captures: skipped",
