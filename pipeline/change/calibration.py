@@ -222,6 +222,7 @@ def block_statistics(
     before: np.ndarray, after: np.ndarray, valid: np.ndarray,
     cal: Calibration, params: ChangeParams,
     thresholds: dict[str, float] | None = None, envelope: bool = True,
+    overwrite: bool = False,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Detector statistics of one block (or of a whole small image).
 
@@ -242,6 +243,8 @@ def block_statistics(
         params: method and detector settings.
         thresholds: the decision thresholds, when known (blocks of a large image).
         envelope: False skips the envelope excess (its threshold comes from the CVA).
+        overwrite: ``before`` and ``after`` are the caller's own copies (e.g. from
+            :func:`prepare`) and may be standardised in place, saving two arrays.
 
     Returns:
         (statistics by detector name, valid after shifting).
@@ -265,7 +268,8 @@ def block_statistics(
         a[:, ~ok] = 0.0
     m = params.method
     a_norm = cal.normalisation.apply(a) if m == "index" else None
-    bs, as_ = _standardised(before, a, cal)
+    bs, as_ = _standardised(before, a, cal, overwrite and m != "index",
+                            overwrite or a is not after)
     if not ok.all():
         bs[:, ~ok] = 0.0
         as_[:, ~ok] = 0.0
@@ -290,13 +294,17 @@ def block_statistics(
     return out, ok
 
 
-def _standardised(before: np.ndarray, after: np.ndarray, cal: Calibration
+def _standardised(before: np.ndarray, after: np.ndarray, cal: Calibration,
+                  in_place_before: bool = False, in_place_after: bool = False,
                   ) -> tuple[np.ndarray, np.ndarray]:
     """Both dates in BEFORE's standard units, AFTER normalised first; a linear normalisation
-    and the standardisation are applied as one gain and offset per band."""
+    and the standardisation are applied as one gain and offset per band (in place into
+    float32 arrays the caller gave away: the same operations, the same values)."""
     mean = np.array(cal.mean, np.float32)[:, None, None]
     inv = (1.0 / np.array(cal.std, np.float32))[:, None, None]
-    bs = np.subtract(before, mean, dtype=np.float32)
+    own_b = in_place_before and before.dtype == np.float32
+    bs = np.subtract(before, mean, out=before) if own_b else np.subtract(
+        before, mean, dtype=np.float32)
     bs *= inv
     norm = cal.normalisation
     if norm.quantiles_after is not None:
@@ -306,7 +314,9 @@ def _standardised(before: np.ndarray, after: np.ndarray, cal: Calibration
         return bs, as_
     gain = np.array(norm.gain, np.float32)[:, None, None] * inv
     offset = (np.array(norm.offset, np.float32)[:, None, None] - mean) * inv
-    as_ = np.multiply(after, gain, dtype=np.float32)
+    own_a = in_place_after and after.dtype == np.float32
+    as_ = np.multiply(after, gain, out=after) if own_a else np.multiply(
+        after, gain, dtype=np.float32)
     as_ += offset
     return bs, as_
 

@@ -260,7 +260,7 @@ def detect_change(
             bb, ab, okb = prepare(
                 b[:, rows, cols], a[:, rows, cols], None if ok_in is None else ok_in[rows, cols]
             )
-            st, okb = block_statistics(bb, ab, okb, fixed, params, thr)
+            st, okb = block_statistics(bb, ab, okb, fixed, params, thr, overwrite=True)
             mb, sb = decide(st, okb, thr, params)
             rr, cc = min(r + size, h), min(c + size, w)
             mask[r:rr, c:cc] = mb[r - r0 : rr - r0, c - c0 : cc - c0]

@@ -330,7 +330,7 @@ def tile_statistics(files: PairFiles, tile: Tile, params: ChangeParams,
             or params.method not in METHODS):
         return TileStatistics(before, after, ok, None, ok)
     # known thresholds (a large grid's): a tile without a candidate pixel skips the envelope
-    stats, ok2 = block_statistics(b, a, ok, cal, params, cal.thresholds or None)
+    stats, ok2 = block_statistics(b, a, ok, cal, params, cal.thresholds or None, overwrite=True)
     return TileStatistics(before, after, ok, stats, ok2)
 
 
