@@ -131,10 +131,14 @@ def band_stats(b: np.ndarray, valid: np.ndarray) -> np.ndarray:
     out = np.zeros((b.shape[0], 3), np.float64)
     for i in range(b.shape[0]):
         v = b[i][valid].astype(np.float64)
-        v = v[np.isfinite(v)]
+        finite = np.isfinite(v)
+        if not finite.all():
+            v = v[finite]
         if v.size:
             m = float(v.mean())
-            out[i] = (v.size, m, float(((v - m) ** 2).sum()))
+            d = v - m
+            d *= d  # what ** 2 computes, without a second array
+            out[i] = (v.size, m, float(d.sum()))
     return out
 
 
