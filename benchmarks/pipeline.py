@@ -40,6 +40,18 @@ before it was merged with the 2x2 detector and the series evidence. Measured aga
 3.47x wall, 3.69x CPU, peak 776 MB; 8160 px 510 change objects, 252 events, 2.58x wall,
 2.66x CPU, peak 974 MB (detect 278 s against 217 s for read + warp + mask). The goal is not
 met there.
+
+Branch pipe6 (detection speed-ups with the same outputs: envelope in row strips and only near
+candidates, each COG block of a pair decoded once for the tile halos, closing and upsampling
+without gathers, in-place standardisation), 2026-11-29 on the shared machine at load 4 to 7
+(wall two to three times CPU, so the wall ratios mean little): 4080 px, same 134 change
+objects and 67 events (7 high, 60 medium) as main; detect 89.9 s CPU against 101.9 s for
+main measured the same morning (the whole run: 3.53x CPU, main 3.55x: the load moved the
+ingest's CPU too); peak RSS 903 MB in the detect stage (main 822 MB that morning). The
+detection of a pair itself (calibration + tiles, interleaved A/B on the 4080 px workspace,
+two pairs, three rounds each): 21.0-21.8 s CPU against 30.1-30.9 s on main (-30 %), masks,
+objects and thresholds identical. The 8160 px run could not be made (the shared disk was
+full); the goal is not shown met.
 """
 
 from __future__ import annotations
