@@ -159,7 +159,11 @@ def insert_changes(before: np.ndarray, after: np.ndarray, rng: np.random.Generat
     Kinds (:data:`KINDS`): a patch pasted from elsewhere in the image; a roof (uniform
     spectrum, rectangle); a building (roof plus the shadow it casts, the shadow not labelled);
     a clearing (bright soil-like spectrum); water; a flood (a large dark, smooth blob); debris
-    (the scene's own values shuffled into rough texture). Edges are soft.
+    (the scene's own values shuffled into rough texture). Edges are soft. A "tone" kind (a
+    per-band shift of 0.7-3 standard deviations keeping the ground's texture) taught the model
+    to flag the inside of a uniformly brightened patch, but did not raise TUNE macro-F1 (0.098
+    with it, 0.11-0.14 without; OMBRIA 0.19 against 0.16-0.31), so it is not drawn
+    (DESIGN.md).
     """
     b, a = before.copy(), after.copy()
     h, w = b.shape[1:]
@@ -283,12 +287,7 @@ def build_dataset(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, lis
     xs, ys, names = [], [], []
 
     def add(name: str, b: np.ndarray, a: np.ndarray, t: np.ndarray) -> None:
-        try:
-            f, ok = pair_features(b, a)
-        except ValueError as exc:  # a degenerate draw (see the report): skipped, named
-            np.save("/tmp/learn6/bad.npy", np.stack([b, a]))
-            print(f"  skipped {name}: {exc}", flush=True)
-            return
+        f, ok = pair_features(b, a)
         x, y = sample(f, ok, t, rng, PER_PAIR)
         xs.append(x)
         ys.append(y)
@@ -331,7 +330,7 @@ def build_dataset(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, lis
 
 
 # ------------------------------------------------------------------------------- model
-def train(x: np.ndarray, y: np.ndarray, seed: int, epochs: int = 40, lr: float = 3e-3
+def train(x: np.ndarray, y: np.ndarray, seed: int, epochs: int = 25, lr: float = 3e-3
           ) -> list[np.ndarray]:
     """A ReLU MLP trained with Adam on binary cross-entropy; returns its parameters."""
     rng = np.random.default_rng(seed)
@@ -424,12 +423,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--epochs", type=int, default=25)
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="keep the sampled pixels in this .npz (built once, then reused)")
     args = parser.parse_args()
     t0 = time.perf_counter()
     c0 = time.process_time()
     rng = np.random.default_rng(args.seed)
-    x, y, names = build_dataset(rng)
+    if args.cache is not None and args.cache.exists():
+        z = np.load(args.cache)
+        x, y, names = z["x"], z["y"], list(z["names"])
+    else:
+        x, y, names = build_dataset(rng)
+        if args.cache is not None:
+            np.savez(args.cache, x=x, y=y, names=np.array(names))
     print(f"dataset: {len(names)} pairs, {len(y)} pixels, {y.mean():.1%} changed "
           f"({time.perf_counter() - t0:.0f} s)", flush=True)
     weights = train(x, y, args.seed, args.epochs)

@@ -312,7 +312,7 @@ def tile_statistics(files: PairFiles, tile: Tile, params: ChangeParams,
     cal = params.calibration
     single = max(b.shape[1:]) <= params.block_size + 2 * margin_px(params)
     if (not ok[_core(tile)].any() or cal is None or not single
-            or params.method not in METHODS):
+            or params.method not in METHODS or params.method == "learned"):
         return TileStatistics(before, after, ok, None, ok)
     stats, ok2 = block_statistics(b, a, ok, cal, params)
     return TileStatistics(before, after, ok, stats, ok2)
