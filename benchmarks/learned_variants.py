@@ -40,7 +40,7 @@ ABSOLUTE = ("cva", "cva_s2", "cva_s4", "envelope", "structural_s2", "structural_
 RELATIVE = ("cva_rel", "envelope_rel", "cva_contrast", "cva_split", "structural_split")
 TEXTURE = ("texture_before", "texture_after")
 VARIANTS: dict[str, tuple[tuple[str, ...], tuple[int, ...]]] = {
-    "all, MLP 32-16 (shipped)": (FEATURES, (32, 16)),
+    "all, MLP 32-16 (shipped design)": (FEATURES, (32, 16)),
     "all, logistic": (FEATURES, ()),
     "no texture, MLP 32-16": (ABSOLUTE + RELATIVE, (32, 16)),
     "no texture, logistic": (ABSOLUTE + RELATIVE, ()),

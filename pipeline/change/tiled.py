@@ -408,7 +408,7 @@ def tiled_change(
     tiles = tile_index(grid, tile_size=tile_size, halo=margin_px(p) + RING)
     results: list[TileChange] = []
     changed = valid_px = 0
-    if cal.thresholds:
+    if cal.thresholds or params.method == "learned":  # learned: no statistics to pool
         done = ((tile, detect_tile(files, tile, i, p, read_window))
                 for i, tile in enumerate(tiles))
     else:  # a small grid: thresholds pooled from the tiles' own statistics, computed once

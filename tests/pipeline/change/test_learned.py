@@ -155,3 +155,17 @@ def test_cli_change_runs_the_learned_method_with_a_model(
     res = CliRunner().invoke(main, [*args[:-1], str(missing), "--overwrite"])
     assert res.exit_code != 0
     assert "none.onnx" in res.output
+
+
+@pytest.mark.slow
+def test_run_facility_with_the_learned_method(demo_workspace: Path, tmp_path: Path) -> None:
+    """`campwatch run --method learned`: the tiled path hands each tile to the learned
+    method (it has no classical statistics) and the run completes with change objects."""
+    from pipeline.run import run_facility
+    from tests.pipeline.report.conftest import copy_demo
+
+    copy = copy_demo(demo_workspace, tmp_path / "ws")
+    summary = run_facility(copy.facility, copy.ws, copy.grid,
+                           params=ChangeParams(method="learned"))
+    assert summary.pairs
+    assert summary.changes > 0
