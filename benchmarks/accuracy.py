@@ -194,11 +194,13 @@ def baseline(kind: str) -> Callable[[Pair], np.ndarray]:
     return run
 
 
-def method(name: str) -> Callable[[Pair], np.ndarray]:
-    """A campwatch method as a pair -> bool change mask function."""
+def method(name: str, model: Path | None = None) -> Callable[[Pair], np.ndarray]:
+    """A campwatch method as a pair -> bool change mask function (``model``: the ONNX file
+    of method "learned", None for the shipped one)."""
 
     def run(pair: Pair) -> np.ndarray:
-        params = ChangeParams(method=name, pixel_size_m=pair.pixel_size_m, bands=pair.bands)
+        params = ChangeParams(method=name, pixel_size_m=pair.pixel_size_m, bands=pair.bands,
+                              model_path=model)
         return detect_change(pair.before, pair.after, params).mask == 1
 
     return run
@@ -364,6 +366,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--speed", action="store_true")
     parser.add_argument("--memory", action="store_true")
     parser.add_argument("--size", type=int, default=None)
+    parser.add_argument("--model", type=Path, default=None,
+                        help="ONNX model of method 'learned' (default: the shipped one)")
+    parser.add_argument("--only", choices=("TUNE", "TEST"), default=None,
+                        help="measure one split only")
     args = parser.parse_args(argv)
     if args.speed:
         speed(args.size or 8192)
@@ -377,8 +383,10 @@ def main(argv: list[str] | None = None) -> None:
         "baseline cva+otsu": baseline("cva"),
     }
     for name in args.methods.split(","):
-        methods[name] = method(name)
+        methods[name] = method(name, args.model)
     for title, part in (("TUNE", tune), ("TEST", test)):
+        if args.only and title != args.only:
+            continue
         print(f"\n== {title} pairs: "
               + "; ".join(f"{d}: {', '.join(sorted({p.group or p.name for p in ps}))}"
                           for d, ps in part.items()))
@@ -387,6 +395,10 @@ def main(argv: list[str] | None = None) -> None:
             wins = sum(d >= c for d, c in zip(res["default"], res["baseline cva+otsu"],
                                                strict=False))
             print(f"{title}: default >= cva+otsu on {wins} of {len(res['default'])} data sets")
+        if "learned" in res and "baseline cva+otsu" in res:
+            wins = sum(d >= c for d, c in zip(res["learned"], res["baseline cva+otsu"],
+                                               strict=False))
+            print(f"{title}: learned >= cva+otsu on {wins} of {len(res['learned'])} data sets")
     print("* macro over the datasets the method applies to")
 
 

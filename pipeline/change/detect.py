@@ -23,6 +23,7 @@ from pipeline.change.calibration import (
     thresholds,
 )
 from pipeline.change.estimate import calibrate
+from pipeline.change.learned import detect_learned
 from pipeline.change.records import METHODS, Calibration, ChangeParams, ChangeResult
 from pipeline.errors import ChangeInputError
 
@@ -233,6 +234,8 @@ def detect_change(
     a = _as_stack("AFTER", after)
     check_inputs(b, a, valid)
     ok_in = None if valid is None else np.asarray(valid, dtype=bool)
+    if params.method == "learned":  # its own features and blocks (pipeline.change.learned)
+        return detect_learned(b, a, params, ok_in)
     h, w = b.shape[1:]
     margin = margin_px(params)
     single = h <= params.block_size + 2 * margin and w <= params.block_size + 2 * margin

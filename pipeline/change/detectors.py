@@ -276,8 +276,14 @@ def irmad_fit(
     sigma = np.ones(nb)
     rho = np.zeros(nb)
     for it in range(1, max_iter + 1):
-        iterations = it
         sw = w.sum()
+        if not sw > 0:
+            # every pixel's no-change probability underflowed to 0 (a pair that differs
+            # everywhere): keep the previous iteration's fit rather than divide by zero
+            log.debug("IR-MAD: all weights vanished at iteration %d; keeping iteration %d",
+                      it, iterations)
+            break
+        iterations = it
         mx = (x * w).sum(axis=1) / sw
         my = (y * w).sum(axis=1) / sw
         xc = x - mx[:, None]

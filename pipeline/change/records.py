@@ -7,13 +7,14 @@ use them; import them from :mod:`pipeline.change.detect`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from pipeline.change.detectors import IrmadFit
 from pipeline.change.normalise import Normalisation
 
-METHODS = ("default", "difference", "cva", "irmad", "structural", "index")
+METHODS = ("default", "difference", "cva", "irmad", "structural", "index", "learned")
 """Names accepted by :attr:`ChangeParams.method`."""
 
 
@@ -122,6 +123,9 @@ class ChangeParams:
     automatic histogram threshold (see detectors.THRESHOLD_METHODS)."""
     irmad_significance: float = 0.999
     """IR-MAD: chi-square quantile above which a pixel is change (``irmad_threshold="chi2"``)."""
+    model_path: Path | None = None
+    """Method "learned": the ONNX change model to run (None: the one shipped in
+    ``pipeline/change/models/``; see :mod:`pipeline.change.learned` for its inputs)."""
     calibration: Calibration | None = None
     """Fixed shift, normalisation and thresholds from an earlier run (block processing);
     None = estimate them from these arrays."""

@@ -20,12 +20,8 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import Any
 
 import numpy as np
-import rasterio
-from rasterio.enums import Resampling
 from rasterio.windows import Window
 from scipy import ndimage
 
@@ -33,7 +29,6 @@ from facilities.grid import FacilityGrid
 from imagery.store import GridRasterSink
 from imagery.tiles import Tile, tile_index
 from pipeline.change import filters
-from pipeline.change.blocks import PlannedPair, clear_of
 from pipeline.change.calibration import (
     block_statistics,
     margin_px,
@@ -43,6 +38,15 @@ from pipeline.change.calibration import (
 from pipeline.change.detect import Calibration, ChangeParams, decide, detect_change
 from pipeline.change.estimate import calibrate_windows
 from pipeline.change.objects import ChangeObject, change_objects
+from pipeline.change.pair_pixels import (
+    PairFiles,
+    PairReader,
+    is_whole,
+    pair_reader,
+    planned_pair,
+    read_pair,
+    window_of,
+)
 from pipeline.change.pooled import CoreStatistics, pooled_thresholds
 from pipeline.change.records import METHODS
 from pipeline.change.tile_objects import (
@@ -66,36 +70,6 @@ _FOUR = ndimage.generate_binary_structure(2, 1)
 Progress = Callable[[int, int], None]
 """Called with (tiles done, tiles in total)."""
 
-Pixels = tuple[np.ndarray, np.ndarray, np.ndarray | None]
-"""BEFORE, AFTER (as stored, (bands, h, w)) and the pair's clear mask (None: all clear)."""
-
-PairReader = Callable[[Window], Pixels]
-"""Full-resolution pixels of a pair in a window of the grid (:func:`read_pair` or a view of
-pixels already read)."""
-
-WHOLE_READ_MAX_PX = 2560 * 2560
-"""A pair on a grid of at most this many pixels is read whole, once; every window is a view
-of it (no block decoded twice for overlapping windows), and its tiles' statistics are kept
-to pool the thresholds (:mod:`pipeline.change.pooled`): about 50 bytes a pixel, 210 MB at
-the demo's 2040² px. Larger grids are read window by window (memory bounded by the tile)."""
-
-
-@dataclass(frozen=True)
-class PairFiles:
-    """The rasters of one pair on the same facility grid (picklable)."""
-
-    before: Path
-    """BEFORE image (bands, NaN or nodata where invalid)."""
-    after: Path
-    """AFTER image on the same grid."""
-    before_mask: Path | None = None
-    """Clear-sky mask of BEFORE (1 clear), None: every pixel clear."""
-    after_mask: Path | None = None
-    """Clear-sky mask of AFTER (1 clear), None: every pixel clear."""
-    gap_mask: Path | None = None
-    """Clear-sky mask of a capture in between: only pixels it did not see clearly count."""
-
-
 @dataclass(frozen=True)
 class TiledChange:
     """What :func:`tiled_change` did for one pair."""
@@ -110,95 +84,6 @@ class TiledChange:
     """Pixels marked 1 in the mask."""
     valid_pixels: int
     """Pixels not marked 255."""
-
-
-# -- reading --------------------------------------------------------------------------------
-
-
-def _read(path: Path, window: Window, out_shape: tuple[int, int] | None = None) -> np.ndarray:
-    with rasterio.open(path) as src:
-        kw: dict[str, Any] = {"window": window}
-        if out_shape is not None:
-            kw["out_shape"] = (src.count, *out_shape)
-            kw["resampling"] = Resampling.nearest
-        return np.asarray(src.read(**kw))
-
-
-def _valid(files: PairFiles, window: Window, out_shape: tuple[int, int] | None = None
-           ) -> np.ndarray | None:
-    masks = ((files.before_mask, True), (files.after_mask, True), (files.gap_mask, False))
-    return clear_of(((_read(path, window, out_shape)[0], want) for path, want in masks
-                     if path is not None))
-
-
-def read_pair(files: PairFiles, window: Window, out_shape: tuple[int, int] | None = None
-              ) -> Pixels:
-    """BEFORE, AFTER (as stored) and the pair's clear mask (None: all clear) in a window.
-
-    Example:
-        >>> # b, a, ok = read_pair(files, Window(0, 0, 256, 256))
-    """
-    return (_read(files.before, window, out_shape), _read(files.after, window, out_shape),
-            _valid(files, window, out_shape))
-
-
-def _win(rows: slice, cols: slice) -> Window:
-    return Window(cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start)
-
-
-class _WholePair:
-    """Views of a pair read whole, once (see :func:`pair_reader`)."""
-
-    def __init__(self, files: PairFiles, grid: FacilityGrid) -> None:
-        self._pixels = read_pair(files, Window(0, 0, grid.width, grid.height))
-
-    def __call__(self, window: Window) -> Pixels:
-        (r0, r1), (c0, c1) = window.toranges()
-        rows, cols = slice(int(r0), int(r1)), slice(int(c0), int(c1))
-        before, after, valid = self._pixels
-        return (before[:, rows, cols], after[:, rows, cols],
-                None if valid is None else valid[rows, cols])
-
-
-def pair_reader(files: PairFiles, grid: FacilityGrid) -> PairReader:
-    """How to read the pair's windows: views of the whole pair read once when the grid has
-    at most :data:`WHOLE_READ_MAX_PX` pixels, else :func:`read_pair` window by window.
-
-    Example:
-        >>> # read = pair_reader(files, grid); before, after, ok = read(Window(0, 0, 64, 64))
-    """
-    if grid.width * grid.height > WHOLE_READ_MAX_PX:
-        return _WindowedPair(files)
-    return _WholePair(files, grid)
-
-
-class _WindowedPair:
-    """:func:`read_pair` window by window (a large grid; see :func:`pair_reader`)."""
-    def __init__(self, files: PairFiles) -> None:
-        self.files = files
-
-    def __call__(self, window: Window) -> Pixels:
-        return read_pair(self.files, window)
-
-
-def _planned(read_window: PairReader, tiles: list[Tile]) -> PlannedPair | None:
-    """The tiles' halos of a large grid's pair, each block decoded once
-    (:mod:`pipeline.change.blocks`); None for any other reader."""
-    if not isinstance(read_window, _WindowedPair):
-        return None
-    f = read_window.files
-    return PlannedPair(f.before, f.after, [(f.before_mask, True), (f.after_mask, True),
-                                           (f.gap_mask, False)], [t.halo_window for t in tiles])
-
-
-def is_whole(read_window: PairReader) -> bool:
-    """Whether ``read_window`` serves a pair read whole (a small grid).
-
-    Example:
-        >>> is_whole(lambda window: (None, None, None))
-        False
-    """
-    return isinstance(read_window, _WholePair)
 
 
 POOLED_THRESHOLDS = True
@@ -248,10 +133,10 @@ def calibrate_pair(files: PairFiles, shape: tuple[int, int], params: ChangeParam
     def read(rows: slice, cols: slice, step: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if step > 1:
             out = (max(1, shape[0] // step), max(1, shape[1] // step))
-            return prepare(*read_pair(files, _win(rows, cols), out))
+            return prepare(*read_pair(files, window_of(rows, cols), out))
         if read_window is not None:
-            return prepare(*read_window(_win(rows, cols)))
-        return prepare(*read_pair(files, _win(rows, cols)))
+            return prepare(*read_window(window_of(rows, cols)))
+        return prepare(*read_pair(files, window_of(rows, cols)))
 
     return calibrate_windows(read, shape, params, with_thresholds,
                              source=f"{files.before} / {files.after}")
@@ -327,7 +212,7 @@ def tile_statistics(files: PairFiles, tile: Tile, params: ChangeParams,
     cal = params.calibration
     single = max(b.shape[1:]) <= params.block_size + 2 * margin_px(params)
     if (not ok[_core(tile)].any() or cal is None or not single
-            or params.method not in METHODS):
+            or params.method not in METHODS or params.method == "learned"):
         return TileStatistics(before, after, ok, None, ok)
     # known thresholds (a large grid's): a tile without a candidate pixel skips the envelope
     stats, ok2 = block_statistics(b, a, ok, cal, params, cal.thresholds or None, overwrite=True)
@@ -424,8 +309,9 @@ def tiled_change(
     tiles = tile_index(grid, tile_size=tile_size, halo=margin_px(p) + RING)
     results: list[TileChange] = []
     changed = valid_px = 0
-    planned = _planned(read_window, tiles) if cal.thresholds else None
-    if cal.thresholds:  # a large grid's halos through a PlannedPair (each block read once)
+    planned = planned_pair(read_window, tiles) if cal.thresholds else None
+    if cal.thresholds or params.method == "learned":  # learned: no statistics to pool
+        # a large grid's halos go through a PlannedPair (each block read once)
         done = ((tile, detect_tile(files, tile, i, p, planned or read_window))
                 for i, tile in enumerate(tiles))
     else:  # a small grid: thresholds pooled from the tiles' own statistics, computed once

@@ -61,10 +61,14 @@ def _one_line(exc: BaseException) -> str:
 @click.option("--bands", "bands", default=None,
               help="Band roles in order, e.g. blue,green,red,nir (enables --method index "
                    "and vegetation types).")
+@click.option("--model", "model", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="ONNX change model for --method learned, which is experimental (default: "
+                   "the shipped model, which scores below the default method; see "
+                   "pipeline/change/models/README.md for the inputs a model takes).")
 @overwrite_option
 def change(
     before: Path, after: Path, output: Path, method: str, min_area: float | None,
-    polygons: Path | None, bands: str | None, overwrite: bool,
+    polygons: Path | None, bands: str | None, model: Path | None, overwrite: bool,
 ) -> None:
     """Detect change from BEFORE to AFTER (any rasters GDAL reads, same band count).
 
@@ -85,11 +89,15 @@ def change(
     )
     from pipeline.change.records import ChangeParams
 
-    params = ChangeParams(method=method, bands=_bands(bands))
+    if model is not None and method != "learned":
+        raise click.BadParameter(f"applies to --method learned only, got --method {method}",
+                                 param_hint="--model")
+    params = ChangeParams(method=method, bands=_bands(bands), model_path=model)
     if min_area is not None:
         if min_area < 0:
             raise click.BadParameter(f"must be >= 0, got {min_area}", param_hint="--min-area")
-        params = ChangeParams(method=method, bands=params.bands, min_area_m2=min_area)
+        params = ChangeParams(method=method, bands=params.bands, min_area_m2=min_area,
+                              model_path=model)
     stage = f"reading BEFORE {before} and AFTER {after}"
     wrote_mask = False
     try:

@@ -11,7 +11,9 @@ from __future__ import annotations
 FACILITIES_ENV_VAR = "CAMPWATCH_FACILITIES"
 """Copy of :data:`facilities.load.ENV_VAR`: extra facility definition directories."""
 
-CHANGE_METHODS: tuple[str, ...] = ("default", "difference", "cva", "irmad", "structural", "index")
+CHANGE_METHODS: tuple[str, ...] = (
+    "default", "difference", "cva", "irmad", "structural", "index", "learned",
+)
 """Copy of :data:`pipeline.change.records.METHODS`: detectors ``campwatch change`` accepts."""
 
 PROVIDER_NAMES: tuple[str, ...] = ("earth-search", "planetary-computer", "stac")

@@ -70,7 +70,7 @@ def test_change_with_unwritable_polygons_leaves_no_mask(tmp_path: Path) -> None:
     [
         ("[settings]\nmethod = 'nonsense'\n",
          "key 'settings.method' = 'nonsense': unknown change detection method (one of default, "
-         "difference, cva, irmad, structural, index)"),
+         "difference, cva, irmad, structural, index, learned)"),
         ("[facilities.f]\nmethod = 'nonsense'\n",
          "key 'facilities.f.method' = 'nonsense': unknown change detection method"),
         ("[settings]\nresolution = 7\n",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime
+from pathlib import Path
 
 from shapely.geometry import Polygon
 
@@ -31,7 +32,7 @@ def test_pair_params_keeps_every_field_of_the_base() -> None:
         structural_threshold="otsu", min_structural=0.2, min_spectral=0.7,
         smooth_sigma_px=1.5, smooth_cva=False, gate=0.3, noise_floor=0.5,
         envelope_sigma_px=2.5, fill_px=3, fill_gate=0.2, irmad_threshold="otsu",
-        irmad_significance=0.99,
+        irmad_significance=0.99, model_path=Path("own.onnx"),
     )
     defaults = ChangeParams()
     set_here = {"pixel_size_m", "bands", "calibration"}

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from rasterio.windows import Window
 
-import pipeline.change.tiled as tiled
+import pipeline.change.pair_pixels as pair_pixels
 from imagery.capture import BANDS
 from pipeline.change.detect import ChangeParams
 from pipeline.change.pooled import pooled_thresholds
@@ -44,7 +44,7 @@ def test_views_of_the_whole_pair_equal_windowed_reads(tmp_path: Path) -> None:
 def test_a_large_grid_is_read_window_by_window(tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     files = simulated_pair(tmp_path)
-    monkeypatch.setattr(tiled, "WHOLE_READ_MAX_PX", GRID.width * GRID.height - 1)
+    monkeypatch.setattr(pair_pixels, "WHOLE_READ_MAX_PX", GRID.width * GRID.height - 1)
     assert not is_whole(pair_reader(files, GRID))
 
 
@@ -67,7 +67,7 @@ def test_windowed_and_whole_reads_find_the_same_changes(
 ) -> None:
     files = simulated_pair(tmp_path)
     whole = tiled_change(files, GRID, PARAMS, tile_size=128)
-    monkeypatch.setattr(tiled, "WHOLE_READ_MAX_PX", 0)
+    monkeypatch.setattr(pair_pixels, "WHOLE_READ_MAX_PX", 0)
     windowed = tiled_change(files, GRID, PARAMS, tile_size=128)
     assert windowed.calibration.thresholds == pytest.approx(
         whole.calibration.thresholds, rel=1e-6)
