@@ -17,6 +17,7 @@ import os
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from facilities.grid import FacilityGrid
 from facilities.load import load_facility_by_id
@@ -30,11 +31,14 @@ from imagery.simulate.archive import (
     simulate_archive,
     truth_params,
 )
+from imagery.simulate.records import TRUTH_RELATIVE
 from imagery.workspace import FacilityWorkspace, workspace_grid
 from pipeline.errors import PipelineError
-from pipeline.history.validation import Validation
-from pipeline.run import RunSummary
-from pipeline.runner import TRUTH_RELATIVE, ProgressFactory, run_and_report
+
+if TYPE_CHECKING:
+    from pipeline.history.validation import Validation
+    from pipeline.run import RunSummary
+    from pipeline.runner import ProgressFactory
 
 VIEWER_DIR = "viewer"
 """The viewer's directory inside the facility workspace (as ``campwatch view`` writes it)."""
@@ -110,15 +114,14 @@ def run_demo(
     else:
         archive = None
     if workers <= 1:
+        from pipeline.runner import run_and_report
+
         failed = _simulate_and_ingest(archive, facility, truth_path.parent, params, grid, ws,
                                       None, progress)
         _check_ingest(failed)
         summary, outputs, validation = run_and_report(facility, workspace, progress=progress)
         outputs["viewer"] = str(_viewer(facility, ws, progress("viewer") if progress else None))
         return summary, outputs, validation
-    from pipeline.viewer.inputs import viewer_inputs
-    from pipeline.viewer.queued import QueuedViewer, finish_viewer, start_viewer
-
     with open_catalogue(ws.catalogue_path, grid.crs):
         pass  # created once here, not raced for by the workers
     # One pool of "spawn" workers (fresh interpreters, not forks of GDAL) for every stage:
@@ -129,6 +132,11 @@ def run_demo(
         failed = _simulate_and_ingest(archive, facility, truth_path.parent, params, grid, ws,
                                       pool, progress)
         _check_ingest(failed)
+        # imported once the workers are busy (see _simulate_and_ingest)
+        from pipeline.runner import run_and_report
+        from pipeline.viewer.inputs import viewer_inputs
+        from pipeline.viewer.queued import QueuedViewer, finish_viewer, start_viewer
+
         queued: list[QueuedViewer] = []
 
         def queue_viewer(pool: Executor) -> None:
@@ -198,6 +206,11 @@ def _simulate_and_ingest(
         for path in sorted((c.path for c in archive.captures),
                            key=lambda p: -p.stat().st_size):
             ingest(path)
+    # The run's and the report's modules (3.9 s of CPU) are imported here, while the pool
+    # ingests, rather than at start-up, when one core did it alone before the workers began
+    import pipeline.runner
+    import pipeline.viewer.queued  # noqa: F401
+
     bar = ingest_bar()
     failed: list[tuple[str, str]] = []
     for i, future in enumerate(as_completed(futures)):
