@@ -10,6 +10,7 @@ the report, the viewer and every figure say so.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import multiprocessing
@@ -207,9 +208,13 @@ def _simulate_and_ingest(
                            key=lambda p: -p.stat().st_size):
             ingest(path)
     # The run's and the report's modules (3.9 s of CPU) are imported here, while the pool
-    # ingests, rather than at start-up, when one core did it alone before the workers began
+    # ingests, rather than at start-up, when one core did it alone before the workers began;
+    # WeasyPrint (0.8 s) too, rather than in the PDF stage, which runs alone at the end
     import pipeline.runner
     import pipeline.viewer.queued  # noqa: F401
+
+    with contextlib.suppress(ImportError, OSError):  # write_pdf says what to install
+        import weasyprint  # noqa: F401
 
     bar = ingest_bar()
     failed: list[tuple[str, str]] = []
