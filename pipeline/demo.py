@@ -18,7 +18,7 @@ import os
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from facilities.grid import FacilityGrid
 from facilities.load import load_facility_by_id
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from pipeline.history.validation import Validation
     from pipeline.run import RunSummary
     from pipeline.runner import ProgressFactory
+    from pipeline.viewer.queued import QueuedViewer
 
 VIEWER_DIR = "viewer"
 """The viewer's directory inside the facility workspace (as ``campwatch view`` writes it)."""
@@ -136,7 +137,7 @@ def run_demo(
         # imported once the workers are busy (see _simulate_and_ingest)
         from pipeline.runner import run_and_report
         from pipeline.viewer.inputs import viewer_inputs
-        from pipeline.viewer.queued import QueuedViewer, finish_viewer, start_viewer
+        from pipeline.viewer.queued import finish_viewer, start_viewer
 
         queued: list[QueuedViewer] = []
 
@@ -146,8 +147,8 @@ def run_demo(
 
         try:
             summary, outputs, validation = run_and_report(
-                facility, workspace, progress=progress, workers=workers, pool=pool,
-                queued=queue_viewer,
+                facility, workspace, progress=progress, workers=workers,
+                pool=_FiguresFirst(pool, queued), queued=queue_viewer,
             )
             # The page is written here, after the report: its overlays are the run's changes
             # and events. Only the tiles were written in the pool's processes: Python's
@@ -165,6 +166,29 @@ def run_demo(
                 q.discard()
             raise
     return summary, outputs, validation
+
+
+_T = TypeVar("_T")
+_P = ParamSpec("_P")
+
+
+class _FiguresFirst(Executor):
+    """The demo's pool as the run and the report see it: after each task queued in it, the
+    viewer's tiling tasks not yet started go back behind it (:meth:`QueuedViewer.requeue`).
+    The report waits for its event figures and then renders the PDF, while the tiles are
+    needed only by the page written last: figures first, the tiles beside the PDF."""
+
+    def __init__(self, pool: Executor, viewers: list[QueuedViewer]) -> None:
+        self._pool = pool
+        self._viewers = viewers
+
+    def submit(
+        self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs
+    ) -> Future[_T]:
+        future = self._pool.submit(fn, *args, **kwargs)
+        if self._viewers:
+            self._viewers[0] = self._viewers[0].requeue(self._pool)
+        return future
 
 
 def _check_ingest(failed: list[tuple[str, str]]) -> None:
