@@ -10,6 +10,7 @@ the report, the viewer and every figure say so.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import multiprocessing
@@ -17,6 +18,7 @@ import os
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from pathlib import Path
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from facilities.grid import FacilityGrid
 from facilities.load import load_facility_by_id
@@ -30,11 +32,15 @@ from imagery.simulate.archive import (
     simulate_archive,
     truth_params,
 )
+from imagery.simulate.records import TRUTH_RELATIVE
 from imagery.workspace import FacilityWorkspace, workspace_grid
 from pipeline.errors import PipelineError
-from pipeline.history.validation import Validation
-from pipeline.run import RunSummary
-from pipeline.runner import TRUTH_RELATIVE, ProgressFactory, run_and_report
+
+if TYPE_CHECKING:
+    from pipeline.history.validation import Validation
+    from pipeline.run import RunSummary
+    from pipeline.runner import ProgressFactory
+    from pipeline.viewer.queued import QueuedViewer
 
 VIEWER_DIR = "viewer"
 """The viewer's directory inside the facility workspace (as ``campwatch view`` writes it)."""
@@ -110,15 +116,14 @@ def run_demo(
     else:
         archive = None
     if workers <= 1:
+        from pipeline.runner import run_and_report
+
         failed = _simulate_and_ingest(archive, facility, truth_path.parent, params, grid, ws,
                                       None, progress)
         _check_ingest(failed)
         summary, outputs, validation = run_and_report(facility, workspace, progress=progress)
         outputs["viewer"] = str(_viewer(facility, ws, progress("viewer") if progress else None))
         return summary, outputs, validation
-    from pipeline.viewer.inputs import viewer_inputs
-    from pipeline.viewer.queued import QueuedViewer, finish_viewer, start_viewer
-
     with open_catalogue(ws.catalogue_path, grid.crs):
         pass  # created once here, not raced for by the workers
     # One pool of "spawn" workers (fresh interpreters, not forks of GDAL) for every stage:
@@ -129,6 +134,11 @@ def run_demo(
         failed = _simulate_and_ingest(archive, facility, truth_path.parent, params, grid, ws,
                                       pool, progress)
         _check_ingest(failed)
+        # imported once the workers are busy (see _simulate_and_ingest)
+        from pipeline.runner import run_and_report
+        from pipeline.viewer.inputs import viewer_inputs
+        from pipeline.viewer.queued import finish_viewer, start_viewer
+
         queued: list[QueuedViewer] = []
 
         def queue_viewer(pool: Executor) -> None:
@@ -137,8 +147,8 @@ def run_demo(
 
         try:
             summary, outputs, validation = run_and_report(
-                facility, workspace, progress=progress, workers=workers, pool=pool,
-                queued=queue_viewer,
+                facility, workspace, progress=progress, workers=workers,
+                pool=_FiguresFirst(pool, queued), queued=queue_viewer,
             )
             # The page is written here, after the report: its overlays are the run's changes
             # and events. Only the tiles were written in the pool's processes: Python's
@@ -156,6 +166,29 @@ def run_demo(
                 q.discard()
             raise
     return summary, outputs, validation
+
+
+_T = TypeVar("_T")
+_P = ParamSpec("_P")
+
+
+class _FiguresFirst(Executor):
+    """The demo's pool as the run and the report see it: after each task queued in it, the
+    viewer's tiling tasks not yet started go back behind it (:meth:`QueuedViewer.requeue`).
+    The report waits for its event figures and then renders the PDF, while the tiles are
+    needed only by the page written last: figures first, the tiles beside the PDF."""
+
+    def __init__(self, pool: Executor, viewers: list[QueuedViewer]) -> None:
+        self._pool = pool
+        self._viewers = viewers
+
+    def submit(
+        self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs
+    ) -> Future[_T]:
+        future = self._pool.submit(fn, *args, **kwargs)
+        if self._viewers:
+            self._viewers[0] = self._viewers[0].requeue(self._pool)
+        return future
 
 
 def _check_ingest(failed: list[tuple[str, str]]) -> None:
@@ -198,6 +231,15 @@ def _simulate_and_ingest(
         for path in sorted((c.path for c in archive.captures),
                            key=lambda p: -p.stat().st_size):
             ingest(path)
+    # The run's and the report's modules (3.9 s of CPU) are imported here, while the pool
+    # ingests, rather than at start-up, when one core did it alone before the workers began;
+    # WeasyPrint (0.8 s) too, rather than in the PDF stage, which runs alone at the end
+    import pipeline.runner
+    import pipeline.viewer.queued  # noqa: F401
+
+    with contextlib.suppress(ImportError, OSError):  # write_pdf says what to install
+        import weasyprint  # noqa: F401
+
     bar = ingest_bar()
     failed: list[tuple[str, str]] = []
     for i, future in enumerate(as_completed(futures)):

@@ -11,7 +11,7 @@ import dataclasses
 import logging
 import multiprocessing
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -311,7 +311,21 @@ def run_facility(
             with open_catalogue(ws.catalogue_path, grid.crs) as cat:
                 cat.replace_tile_status(cap.capture_id, statuses)
     pairs = capture_pairs(captures) + gap_pairs(captures)
-    results = _compare_pairs(pairs, ws, grid, zones, base, workers, progress, pool, queued)
+    regions = region_masks(facility, metrics_grid(grid))
+    usable = [c for c in captures if c.usable]
+    # Zone indicators need only the captures: with a pool they are queued behind the pairs
+    # (and before ``queued``'s work), so this process does not compute them after the series
+    # evidence while a core idles.
+    metric_jobs: list[Future[dict[str, dict[str, float]]]] = []
+
+    def queue_metrics(pool: Executor) -> None:
+        metric_jobs.extend(pool.submit(_capture_metrics, cap, ws, grid, facility, regions)
+                           for cap in usable)
+        if queued is not None:
+            queued(pool)
+
+    results = _compare_pairs(pairs, ws, grid, zones, base, workers, progress, pool,
+                             queue_metrics)
     if progress:
         progress("evidence", 1, 2)
     results = _with_evidence(pairs, results, captures, ws, grid)
@@ -325,11 +339,10 @@ def run_facility(
     for pair, result in zip(pairs, results, strict=True):
         with open_catalogue(ws.catalogue_path, grid.crs) as cat:
             cat.replace_changes(pair.before.capture_id, pair.after.capture_id, result.changes)
-    regions = region_masks(facility, metrics_grid(grid))
-    usable = [c for c in captures if c.usable]
     metrics = {}
     for i, cap in enumerate(usable):
-        metrics[cap.capture_id] = _capture_metrics(cap, ws, grid, facility, regions)
+        metrics[cap.capture_id] = (metric_jobs[i].result() if metric_jobs
+                                   else _capture_metrics(cap, ws, grid, facility, regions))
         if progress:
             progress("metrics", i + 1, len(usable))
     with open_catalogue(ws.catalogue_path, grid.crs) as cat:

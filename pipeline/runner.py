@@ -9,6 +9,7 @@ from pathlib import Path
 
 from facilities.model import Facility
 from imagery.simulate.archive import read_truth
+from imagery.simulate.records import TRUTH_RELATIVE
 from imagery.workspace import FacilityWorkspace, workspace_grid
 from pipeline.change.detect import ChangeParams
 from pipeline.history.validation import Validation, validate_events
@@ -17,14 +18,13 @@ from pipeline.run import RunSummary, run_facility
 
 log = logging.getLogger(__name__)
 
+__all__ = ["TRUTH_RELATIVE", "ProgressFactory", "run_and_report", "write_report_pdf"]
+
 ProgressFactory = Callable[[str], Callable[[int, int], None]]
 """Makes a (done, total) progress callable for a named stage (the CLI's progress bars)."""
 
 PIPELINE_MIN_AREA_M2 = 40.0
 """Default minimum mapping unit of the facility pipeline: a small guard post (6 x 7 m)."""
-
-TRUTH_RELATIVE = Path("originals") / "simulated" / "truth.json"
-"""Where the demo keeps the simulation's truth inside a facility workspace."""
 
 
 def write_report_pdf(html: Path) -> Path:

@@ -1,8 +1,10 @@
 """The simulated capture archive: offline demo imagery of a facility, with ground truth.
 
 :func:`simulate_archive` writes one 4-band GeoTIFF per capture (uint16 DN = reflectance x
-10000, nodata 0, bands blue, green, red, nir, DEFLATE with horizontal differencing, 512
-tiles) as a vendor would deliver it, and ``truth.json`` with every event. VHR captures are
+10000, nodata 0, bands blue, green, red, nir, 512 px tiles) as a vendor would deliver it, and
+``truth.json`` with every event. VHR captures are uncompressed, as commercial ortho products
+often are delivered; Sentinel-2-like ones DEFLATE with horizontal differencing (see
+:data:`CODECS`). VHR captures are
 on a UTM grid that is not aligned to the facility grid (and every fourth one in EPSG:4326);
 Sentinel-2-like captures are 10 m area averages on a 10 m-aligned UTM grid. Everything is
 marked SIMULATED: none of it is evidence.
@@ -82,13 +84,19 @@ _PROFILE: dict[str, Any] = {
     "dtype": "uint16",
     "count": 4,
     "nodata": 0,
-    "compress": "deflate",
-    "zlevel": 1,
-    "predictor": 2,
     "tiled": True,
     "blockxsize": 512,
     "blockysize": 512,
 }
+
+_DEFLATE: dict[str, Any] = {"compress": "deflate", "zlevel": 1, "predictor": 2}
+
+CODECS: dict[str, dict[str, Any]] = {SENSOR_S2: _DEFLATE}
+"""GeoTIFF compression by sensor; a sensor not listed is written uncompressed. Vendors deliver
+LZW, DEFLATE or none; the simulated 0.5 m captures (noise-textured, so DEFLATE shrank them only
+to 60 % at level 1) are written as none: encoding them was half of the simulation's CPU and
+decoding them (the ingest's Adler-32 check, then the warp) another 1.6 s each. The small
+Sentinel-2-like captures keep DEFLATE, so the demo's ingest still checks deflate blocks."""
 
 
 def capture_filename(acquired: datetime, sensor: str) -> str:
@@ -304,7 +312,8 @@ def _write_capture(
         "SUN_ELEVATION_DEG": f"{plan.sun_elevation_deg:.2f}",
         "SUN_AZIMUTH_DEG": f"{plan.sun_azimuth_deg:.2f}",
     }
-    profile = dict(_PROFILE, width=dn.shape[2], height=dn.shape[1], crs=crs, transform=transform)
+    profile = dict(_PROFILE, **CODECS.get(plan.sensor, {}), width=dn.shape[2],
+                   height=dn.shape[1], crs=crs, transform=transform)
     with rasterio.open(path, "w", **profile) as dst:
         dst.write(dn)
         for i, band in enumerate(BANDS, start=1):

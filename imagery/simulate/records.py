@@ -24,6 +24,8 @@ SENSOR_S2 = "SIM-S2"
 S2_GSD_M = 10.0
 """Ground sample distance of the Sentinel-2-like captures, in metres."""
 
+TRUTH_RELATIVE = Path("originals") / "simulated" / "truth.json"
+"""Where the demo keeps the simulation's truth inside a facility workspace."""
 CREDIT = "SIMULATED IMAGERY — campwatch synthetic scene, not evidence"
 """Credit line of every simulated capture."""
 

@@ -83,10 +83,15 @@ def countries_near(lon: float, lat: float, half_deg: float) -> tuple[Country, ..
         >>> [c.code for c in countries_near(126.15, 39.01, 0.5)]
         ['PRK']
     """
-    bbox = (round(lon - half_deg, 4), round(lat - half_deg, 4),
-            round(lon + half_deg, 4), round(lat + half_deg, 4))
-    frame = box(*bbox)
-    return tuple(c for c in _read(bbox) if c.geometry.intersects(frame))
+    frame = box(round(lon - half_deg, 4), round(lat - half_deg, 4),
+                round(lon + half_deg, 4), round(lat + half_deg, 4))
+    # read (and cached) for the box widened to whole degrees, so the figures of one report
+    # (each centred on its own event) read the file once, not once each (0.27 s a read);
+    # the exact test below keeps the same countries
+    lo_x, lo_y, hi_x, hi_y = frame.bounds
+    wide = (float(math.floor(lo_x)), float(math.floor(lo_y)),
+            float(math.ceil(hi_x)), float(math.ceil(hi_y)))
+    return tuple(c for c in _read(wide) if c.geometry.intersects(frame))
 
 
 @dataclass(frozen=True)

@@ -451,7 +451,13 @@ def save_figure(composed: ComposedFigure, out_path: Path, title: str, *, dpi: in
     os.close(fd)
     os.chmod(tmp, created_mode())
     try:
-        composed.figure.savefig(tmp, format=fmt, dpi=dpi, metadata={"Title": title})
+        # zlib level 1, not Pillow's 6: half the encoding time of a figure for +/- 5 % bytes
+        # (noise-textured imagery does not compress much harder)
+        if fmt == "png":
+            composed.figure.savefig(tmp, format=fmt, dpi=dpi, metadata={"Title": title},
+                                    pil_kwargs={"compress_level": 1})
+        else:
+            composed.figure.savefig(tmp, format=fmt, dpi=dpi, metadata={"Title": title})
         os.replace(tmp, out_path)
     finally:
         if os.path.exists(tmp):

@@ -9,6 +9,7 @@ those :func:`pipeline.viewer.build.build_viewer` writes (it takes the same steps
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
 from collections.abc import Sequence
@@ -55,6 +56,23 @@ class QueuedViewer:
     """Tiles in total."""
     futures: tuple[Future[TilePyramid], ...]
     """One tiling task per capture, in ``plans`` order."""
+
+    def requeue(self, pool: Executor) -> QueuedViewer:
+        """This viewer with its tasks not yet started moved to the back of ``pool``'s queue,
+        behind the work queued since (the demo's report figures, which the report waits
+        for, go before the tiles, which only the page at the very end needs).
+
+        Example:
+            >>> # queued = queued.requeue(pool)  # after pool.submit(figure, ...)
+        """
+        futures = []
+        for (cap, zooms), future in zip(self.plans, self.futures, strict=True):
+            if future.cancel():  # not started: queued again, at the back
+                future = pool.submit(_tile_capture, cap, self.crs,
+                                     self.tmp / "tiles" / self.dirs[cap.capture_id],
+                                     self.stretch, zooms)
+            futures.append(future)
+        return dataclasses.replace(self, futures=tuple(futures))
 
     def discard(self) -> None:
         """Cancel the tasks not yet started, wait for the others, remove the temporary

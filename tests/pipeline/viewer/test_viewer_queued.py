@@ -4,6 +4,7 @@ files build_viewer writes; a discarded one leaves nothing behind."""
 from __future__ import annotations
 
 import multiprocessing
+import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -74,3 +75,35 @@ def test_queued_and_built_viewers_refuse_the_same_zooms(tmp_path: Path, scene: S
             pytest.raises(ViewerError, match=message):
         start_viewer(tmp_path / "queued", GRID.crs, captures, pool, **zooms)
     assert list(tmp_path.iterdir()) == []
+
+
+def _marker() -> float:
+    """A task that says when it ran (then lets the clock move on)."""
+    stamp = time.time()
+    time.sleep(0.1)
+    return stamp
+
+
+def test_requeued_tiles_run_behind_work_queued_since_and_write_the_same_files(
+    tmp_path: Path, scene: Scene, built_viewer: Path
+) -> None:
+    # the demo's report figures jump ahead of the tiles: the tiles not yet started go back
+    captures, features = scene
+    out = tmp_path / "viewer"
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(1, mp_context=ctx) as pool:
+        # one task running and two in the pool's call queue (those cannot be cancelled), so
+        # both tiling tasks wait in its pending queue
+        for _ in range(3):
+            pool.submit(time.sleep, 0.5)
+        queued = start_viewer(out, GRID.crs, captures, pool)
+        marker = pool.submit(_marker)
+        requeued = queued.requeue(pool)
+        assert all(f.cancelled() for f in queued.futures)
+        assert not any(a is b for a, b in zip(queued.futures, requeued.futures, strict=True))
+        index = finish_viewer(requeued, "Test camp", features)
+        ran_at = marker.result()
+    assert _files(out) == _files(built_viewer)
+    tiles = [p for p in (out / "tiles").rglob("*") if p.is_file()]
+    assert tiles and min(p.stat().st_mtime for p in tiles) > ran_at
+    assert index == out / "index.html"
