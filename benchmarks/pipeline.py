@@ -52,6 +52,15 @@ detection of a pair itself (calibration + tiles, interleaved A/B on the 4080 px 
 two pairs, three rounds each): 21.0-21.8 s CPU against 30.1-30.9 s on main (-30 %), masks,
 objects and thresholds identical. The 8160 px run could not be made (the shared disk was
 full); the goal is not shown met.
+
+Measured on the merged tree (pipe6 with demo6 and learn6, 2026-11-29): 4080 px on the idle
+machine: 3.01x wall, 3.23x CPU (main 3.47x / 3.69x), detect 86.7 s CPU, peak 903 MB, the
+same 134 change objects and 67 events; 8160 px (pipe6's branch, at load 2 to 5 from other
+work): 2.09x wall, 2.40x CPU (main 2.58x / 2.66x), read + warp + mask 212 s CPU, detect
+235 s, events 33 s, report 18 s, pdf 10 s, peak 1134 MB in the detect stage, the same 510
+change objects and 252 events. Peaks 1134 / 903 = 1.26x. Not met: detect alone still costs
+more than reading, warping and masking, and the planned block reads hold about two block
+rows of both captures, which grows with the grid's width.
 """
 
 from __future__ import annotations
