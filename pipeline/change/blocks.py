@@ -133,7 +133,7 @@ class PlannedReader:
 
 class PlannedPair:
     """BEFORE, AFTER and the clear masks of a pair through :class:`PlannedReader` s: the
-    same ``(before, after, valid)`` as :func:`pipeline.change.tiled.read_pair`.
+    same ``(before, after, valid)`` as :func:`pipeline.change.pair_pixels.read_pair`.
 
     Example:
         >>> # with PlannedPair(before, after, [(mask_b, True), (mask_a, True)], halos) as read:

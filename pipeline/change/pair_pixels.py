@@ -50,6 +50,17 @@ class PairFiles:
     gap_mask: Path | None = None
     """Clear-sky mask of a capture in between: only pixels it did not see clearly count."""
 
+    @property
+    def masks(self) -> tuple[tuple[Path | None, bool], ...]:
+        """Each clear-sky mask with whether its clear pixels count (True) or its unclear ones
+        (False, the capture in between), as :func:`pipeline.change.blocks.clear_of` takes them.
+
+        Example:
+            >>> PairFiles(Path("b.tif"), Path("a.tif"), gap_mask=Path("g.tif")).masks[2]
+            (PosixPath('g.tif'), False)
+        """
+        return ((self.before_mask, True), (self.after_mask, True), (self.gap_mask, False))
+
 
 def _read(path: Path, window: Window, out_shape: tuple[int, int] | None = None) -> np.ndarray:
     with rasterio.open(path) as src:
@@ -62,8 +73,7 @@ def _read(path: Path, window: Window, out_shape: tuple[int, int] | None = None) 
 
 def _valid(files: PairFiles, window: Window, out_shape: tuple[int, int] | None = None
            ) -> np.ndarray | None:
-    masks = ((files.before_mask, True), (files.after_mask, True), (files.gap_mask, False))
-    return clear_of(((_read(path, window, out_shape)[0], want) for path, want in masks
+    return clear_of(((_read(path, window, out_shape)[0], want) for path, want in files.masks
                      if path is not None))
 
 
@@ -129,8 +139,7 @@ def planned_pair(read_window: PairReader, tiles: list[Tile]) -> PlannedPair | No
     if not isinstance(read_window, WindowedPair):
         return None
     f = read_window.files
-    return PlannedPair(f.before, f.after, [(f.before_mask, True), (f.after_mask, True),
-                                           (f.gap_mask, False)], [t.halo_window for t in tiles])
+    return PlannedPair(f.before, f.after, f.masks, [t.halo_window for t in tiles])
 
 
 def is_whole(read_window: PairReader) -> bool:

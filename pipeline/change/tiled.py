@@ -28,7 +28,6 @@ from scipy import ndimage
 from facilities.grid import FacilityGrid
 from imagery.store import GridRasterSink
 from imagery.tiles import Tile, tile_index
-from pipeline.change import filters
 from pipeline.change.calibration import (
     block_statistics,
     margin_px,
@@ -37,7 +36,7 @@ from pipeline.change.calibration import (
 )
 from pipeline.change.detect import Calibration, ChangeParams, decide, detect_change
 from pipeline.change.estimate import calibrate_windows
-from pipeline.change.objects import ChangeObject, change_objects
+from pipeline.change.objects import ChangeObject, change_objects, closed_change
 from pipeline.change.pair_pixels import (
     PairFiles,
     PairReader,
@@ -249,11 +248,7 @@ def _tile_change(tile: Tile, index: int, read: TileStatistics,
     # Clean exactly as clean_mask does, on the core plus a ring of context.
     er0, er1 = max(0, cr.start - RING), min(mask_h.shape[0], cr.stop + RING)
     ec0, ec1 = max(0, cc.start - RING), min(mask_h.shape[1], cc.stop + RING)
-    sub = mask_h[er0:er1, ec0:ec1]
-    change = sub == 1
-    if change.any():
-        change = filters.close3(change) | change
-        change &= sub != 255
+    change = closed_change(mask_h[er0:er1, ec0:ec1])
     change = change[cr.start - er0: cr.start - er0 + h, cc.start - ec0: cc.start - ec0 + w]
     core_mask = mask_h[cr, cc].copy()
     stats_b = band_stats(before[:, cr, cc], core_mask != 255)
