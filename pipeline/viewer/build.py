@@ -27,7 +27,7 @@ import multiprocessing
 import os
 import shutil
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -310,6 +310,14 @@ def _tile_capture(
         return write_tiles(ds, out, stretch, zooms, progress=progress)
 
 
+def _submit_tiling(pool: Executor, cap: ViewerCapture, crs: str, root: Path,
+                   dirs: Mapping[str, str], stretch: Stretch, zooms: range
+                   ) -> Future[TilePyramid]:
+    """Queue one capture's tiles in ``pool``, written under ``root``/tiles/<its directory>."""
+    return pool.submit(_tile_capture, cap, crs, root / "tiles" / dirs[cap.capture_id],
+                       stretch, zooms)
+
+
 def _tile_all(
     root: Path,
     crs: str,
@@ -327,11 +335,8 @@ def _tile_all(
         # "spawn": fresh interpreters, never forks of a process holding GDAL threads
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-            futures = [
-                pool.submit(_tile_capture, cap, crs, root / "tiles" / dirs[cap.capture_id],
-                            stretch, zooms)
-                for cap, zooms in plans
-            ]
+            futures = [_submit_tiling(pool, cap, crs, root, dirs, stretch, zooms)
+                       for cap, zooms in plans]
             done = 0
             for future in as_completed(futures):
                 done += future.result().count

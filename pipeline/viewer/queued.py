@@ -26,7 +26,7 @@ from pipeline.viewer.build import (
     _plan_captures,
     _replace_dir,
     _stage,
-    _tile_capture,
+    _submit_tiling,
     _write_page,
 )
 from pipeline.viewer.tiles import Stretch, TilePyramid
@@ -68,9 +68,8 @@ class QueuedViewer:
         futures = []
         for (cap, zooms), future in zip(self.plans, self.futures, strict=True):
             if future.cancel():  # not started: queued again, at the back
-                future = pool.submit(_tile_capture, cap, self.crs,
-                                     self.tmp / "tiles" / self.dirs[cap.capture_id],
-                                     self.stretch, zooms)
+                future = _submit_tiling(pool, cap, self.crs, self.tmp, self.dirs,
+                                        self.stretch, zooms)
             futures.append(future)
         return dataclasses.replace(self, futures=tuple(futures))
 
@@ -113,11 +112,8 @@ def start_viewer(
     dirs, ordered, out_dir, tmp = _stage(out_dir, crs, captures, (), min_zoom, max_zoom)
     try:
         plans, stretch, total = _plan_captures(crs, ordered, min_zoom, max_zoom)
-        futures = tuple(
-            pool.submit(_tile_capture, cap, crs, tmp / "tiles" / dirs[cap.capture_id],
-                        stretch, zooms)
-            for cap, zooms in plans
-        )
+        futures = tuple(_submit_tiling(pool, cap, crs, tmp, dirs, stretch, zooms)
+                        for cap, zooms in plans)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
