@@ -34,7 +34,7 @@ from scipy import ndimage
 from pipeline.change import detectors, filters
 from pipeline.change.calibration import prepare
 from pipeline.change.coregister import apply_shift
-from pipeline.change.estimate import calibrate, tile_windows
+from pipeline.change.estimate import calibrate, tile_windows, tile_with_context
 from pipeline.change.records import Calibration, ChangeParams, ChangeResult
 from pipeline.errors import ChangeInputError
 
@@ -396,16 +396,13 @@ def detect_learned(before: np.ndarray, after: np.ndarray, params: ChangeParams,
         if ref is None:
             ref = _sample_reference(before, after, valid, cal)
         prob = np.empty((h, w), np.float32)
-        m = CONTEXT_PX
         for r in range(0, h, BLOCK_PX):
             for c in range(0, w, BLOCK_PX):
-                r0, r1 = max(0, r - m), min(h, r + BLOCK_PX + m)
-                c0, c1 = max(0, c - m), min(w, c + BLOCK_PX + m)
-                rs, cs = slice(r0, r1), slice(c0, c1)
+                core = slice(r, min(r + BLOCK_PX, h)), slice(c, min(c + BLOCK_PX, w))
+                (rs, cs), inner = tile_with_context((h, w), *core, CONTEXT_PX)
                 pb, _ = _block(before[:, rs, cs], after[:, rs, cs],
                                None if valid is None else valid[rs, cs], cal, ref, model)
-                rr, cc = min(r + BLOCK_PX, h), min(c + BLOCK_PX, w)
-                prob[r:rr, c:cc] = pb[r - r0:rr - r0, c - c0:cc - c0]
+                prob[core] = pb[inner]
     ok = np.isfinite(prob)
     mask = np.where(ok, (prob > THRESHOLD).astype(np.uint8), np.uint8(255)).astype(np.uint8)
     thr = dict(zip(REFERENCE_KEYS, astuple(ref), strict=True))
