@@ -39,6 +39,35 @@ def test_irmad_chi2_is_high_where_changed() -> None:
     assert np.median(chi[:10, :10]) > 10 * np.median(chi[20:, 20:])
 
 
+def _changed_everywhere(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A 4-band 8x8 pair whose pixels fall in four groups, each mapped by its own random
+    linear transform: no pixel keeps the relation of the rest, so IR-MAD's re-weighting
+    drives every no-change weight to zero within a few iterations."""
+    rng = np.random.default_rng(seed)
+    b = rng.random((4, 8, 8)) * 100
+    group = np.arange(64).reshape(8, 8) % 4
+    a = np.empty_like(b)
+    for g in range(4):
+        a[:, group == g] = rng.normal(size=(4, 4)) @ b[:, group == g]
+    return b.astype(np.float32), a.astype(np.float32)
+
+
+@pytest.mark.parametrize("seed", [69, 100])
+def test_irmad_keeps_its_last_fit_when_every_weight_vanishes(
+    seed: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Regression: the weights' sum became 0 and the next iteration divided by it, so the
+    # default method crashed with numpy's "array must not contain infs or NaNs".
+    b, a = _changed_everywhere(seed)
+    with caplog.at_level("DEBUG", logger="pipeline.change.detectors"):
+        fit = detectors.irmad_fit(b, a, np.ones((8, 8), bool))
+    assert "all weights vanished" in caplog.text
+    assert fit.iterations >= 1
+    for v in (fit.a, fit.b, fit.mean_before, fit.mean_after, fit.sigma, fit.rho):
+        assert np.isfinite(v).all()
+    assert np.isfinite(detectors.irmad_chi2(b, a, fit)).all()
+
+
 def test_index_change_needs_red_and_nir() -> None:
     x = np.ones((3, 4, 4), np.float32)
     assert detectors.index_change(x, x, ("blue", "green", "red")) is None
