@@ -67,3 +67,24 @@ def test_planned_pair_combines_the_masks_as_read_pair(tmp_path: Path) -> None:
             want = (mb[0] == 1) & (ma[0] == 1) & (gap[0] != 1)
             assert ok is not None
             np.testing.assert_array_equal(ok, want[r0:r1, c0:c1])
+
+
+def test_only_what_later_windows_read_is_held(tmp_path: Path) -> None:
+    data = _raster(tmp_path / "a.tif", 2, "float32", 7)
+    halos = _halos()
+    reader = PlannedReader(tmp_path / "a.tif", halos)
+    for i, w in enumerate(halos):
+        (r0, r1), (c0, c1) = w.toranges()
+        np.testing.assert_array_equal(reader.read(w), data[:, r0:r1, c0:c1])
+        later = [h.toranges() for h in halos[i + 1:]]
+        for top, left, block in reader._blocks.values():
+            # every held pixel is one a later window reads, along rows and along columns
+            rows = range(top, top + block.shape[1])
+            cols = range(left, left + block.shape[2])
+            assert any(a <= rows[0] < b for (a, b), _ in later)
+            assert any(a < rows[-1] + 1 <= b for (a, b), _ in later)
+            assert any(a <= cols[0] < b for _, (a, b) in later)
+            assert any(a < cols[-1] + 1 <= b for _, (a, b) in later)
+            np.testing.assert_array_equal(block, data[:, rows[0]:rows[-1] + 1,
+                                                      cols[0]:cols[-1] + 1])
+    assert not reader._blocks
