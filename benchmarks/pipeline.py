@@ -2,7 +2,7 @@
 
 Usage:
     .venv/bin/python benchmarks/pipeline.py [--sizes-m 2040 4080] [--gsd 0.5] [--captures 4]
-                                            [--keep DIR]
+                                            [--keep DIR] [--gdal-cache-mb MB]
 
 For each size (default 2040 m and 4080 m squares at 0.5 m: 4080 x 4080 and 8160 x 8160 px,
 4 bands) it builds a facility near Kangdong's reported point and writes ``--captures`` uint16
@@ -224,13 +224,19 @@ def make_capture(path: Path, scene: Scene, grid: object, gsd: float, k: int) -> 
                 dst.write(np.clip(block, 1, 65535).astype(np.uint16), window=Window(c, r, ww, hh))
 
 
-def run_stages(work: Path, gsd: float) -> None:
-    """Child process: ingest, then ``run_and_report``, timing each stage; print a JSON line."""
+def run_stages(work: Path, gsd: float, cache_mb: int | None = None) -> None:
+    """Child process: ingest, then ``run_and_report``, timing each stage; print a JSON line.
+
+    GDAL runs with the CLI's options (:func:`pipeline.cli.options.gdal_options`); with
+    ``cache_mb``, its block cache is ``cache_mb`` MB instead (in bytes: ``rasterio.Env``
+    takes an integer ``GDAL_CACHEMAX`` as bytes, so the CLI's 256 is 256 bytes).
+    """
     import rasterio
 
     from facilities.load import load_facility
     from imagery.ingest import ingest_file
     from imagery.workspace import FacilityWorkspace, workspace_grid
+    from pipeline.cli.options import gdal_options
     from pipeline.runner import run_and_report
 
     facility = load_facility(work / "bench-facility.geojson")
@@ -249,7 +255,10 @@ def run_stages(work: Path, gsd: float) -> None:
                 mark(stage)
         return update
 
-    with rasterio.Env(GDAL_CACHEMAX=256):
+    options = gdal_options()
+    if cache_mb is not None:
+        options["GDAL_CACHEMAX"] = cache_mb << 20
+    with rasterio.Env(**options):
         grid = workspace_grid(ws, facility, gsd)
         mark("start")
         for path in sorted(work.glob("capture-*.tif")):
@@ -275,7 +284,8 @@ MAIN = ("read + warp + mask", "detect", "events", "report", "pdf")
 SUB = {"events": ("evidence", "metrics", "events", "store")}
 
 
-def run_size(side_m: float, gsd: float, captures: int, keep: Path | None) -> dict:
+def run_size(side_m: float, gsd: float, captures: int, keep: Path | None,
+             cache_mb: int | None = None) -> dict:
     """Write the inputs for one size and run the stages in a fresh subprocess."""
     from facilities.grid import facility_grid
     from facilities.load import load_facility
@@ -289,8 +299,9 @@ def run_size(side_m: float, gsd: float, captures: int, keep: Path | None) -> dic
         scene = make_scene(grid.west, grid.north, grid.width * gsd, captures)
         for k in range(captures):
             make_capture(work / f"capture-{k}.tif", scene, grid, gsd, k)
+        cache = [] if cache_mb is None else ["--gdal-cache-mb", str(cache_mb)]
         out = subprocess.run(
-            [sys.executable, __file__, "--child", str(work), "--gsd", str(gsd)],
+            [sys.executable, __file__, "--child", str(work), "--gsd", str(gsd), *cache],
             capture_output=True, text=True,
         )
         if out.returncode != 0:
@@ -343,12 +354,17 @@ def main() -> None:
     ap.add_argument("--gsd", type=float, default=0.5)
     ap.add_argument("--captures", type=int, default=4, help="Captures per series (>= 3).")
     ap.add_argument("--keep", type=Path, help="Keep each size's workspace under this folder.")
+    ap.add_argument("--gdal-cache-mb", type=int,
+                    help="Run with a GDAL block cache of this many MB instead of the CLI's "
+                         "GDAL_CACHEMAX (which rasterio takes as bytes): what fixing it would "
+                         "change.")
     ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        run_stages(args.child, args.gsd)
+        run_stages(args.child, args.gsd, args.gdal_cache_mb)
         return
-    results = [run_size(s, args.gsd, args.captures, args.keep) for s in args.sizes_m]
+    results = [run_size(s, args.gsd, args.captures, args.keep, args.gdal_cache_mb)
+               for s in args.sizes_m]
     for res in results:
         print(summary_line(res))
     if len(results) == 2:

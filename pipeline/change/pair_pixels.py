@@ -7,7 +7,8 @@ decodes each block once when the windows are known in advance (tiled detection's
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,11 +83,31 @@ def _cache_too_small() -> bool:
     return isinstance(value, int) and value < DECIMATED_READ_CACHE
 
 
-def _read(path: Path, window: Window, out_shape: tuple[int, int] | None = None) -> np.ndarray:
-    if out_shape is not None and _cache_too_small():
-        # a cache for this read only: leaving the Env restores the caller's value
+@contextmanager
+def decimation_cache() -> Iterator[None]:
+    """A GDAL block cache of at least :data:`DECIMATED_READ_CACHE` for the reads inside
+    (decimated ones); leaving restores the caller's ``rasterio.Env`` value.
+
+    Example:
+        >>> with rasterio.Env(GDAL_CACHEMAX=256), decimation_cache():
+        ...     rasterio.env.getenv()["GDAL_CACHEMAX"] == DECIMATED_READ_CACHE
+        True
+    """
+    if _cache_too_small():
         with rasterio.Env(GDAL_CACHEMAX=DECIMATED_READ_CACHE):
-            return _read(path, window, out_shape)
+            yield
+    else:
+        yield
+
+
+def _read(path: Path, window: Window, out_shape: tuple[int, int] | None = None) -> np.ndarray:
+    if out_shape is not None:
+        with decimation_cache():
+            return _read_file(path, window, out_shape)
+    return _read_file(path, window, None)
+
+
+def _read_file(path: Path, window: Window, out_shape: tuple[int, int] | None) -> np.ndarray:
     with rasterio.open(path) as src:
         kw: dict[str, Any] = {"window": window}
         if out_shape is not None:
@@ -177,12 +198,14 @@ def is_whole(read_window: PairReader) -> bool:
 
 
 __all__ = [
+    "DECIMATED_READ_CACHE",
     "WHOLE_READ_MAX_PX",
     "PairFiles",
     "PairReader",
     "Pixels",
     "WholePair",
     "WindowedPair",
+    "decimation_cache",
     "is_whole",
     "pair_reader",
     "planned_pair",
