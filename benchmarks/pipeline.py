@@ -61,6 +61,24 @@ work): 2.09x wall, 2.40x CPU (main 2.58x / 2.66x), read + warp + mask 212 s CPU,
 change objects and 252 events. Peaks 1134 / 903 = 1.26x. Not met: detect alone still costs
 more than reading, warping and masking, and the planned block reads hold about two block
 rows of both captures, which grows with the grid's width.
+
+Branch pipe7 (2026-11-29, shared machine at load 2 to 3, one size per invocation; the same
+510 change objects and 252 events (45 high, 207 medium) at 8160 px and 134 / 67 (7 high) at
+4080 px as main). The GDAL cache: ``rasterio.Env`` takes an integer ``GDAL_CACHEMAX`` as
+bytes, so the CLI's ``GDAL_CACHEMAX=256`` (and this benchmark's copy of it) is a 256-byte
+block cache, and the calibration's decimated pixel sample decoded its overview blocks again
+for every output row: 8 s of CPU per 8160 px capture, 16 s per pair (0.03 s with a cache
+that holds them; the same pixels). Decimated reads of the change wing now take a 64 MB cache
+for themselves (``pair_pixels.decimation_cache``); a pair's halos share one cached phase
+ramp; a shift along rows only is one 1-D transform pair; the planned block reads keep only
+the rows later halos read. The benchmark now enters the CLI's own ``gdal_options()``.
+At 1e2d9c7 (commit of this text): 8160 px: read + warp + mask 208.0 s CPU, detect 140.1 s
+(main that day: 220.1 s), events 30.0, report 12.0, pdf 10.5; 1.80x wall, 1.93x CPU;
+peak RSS 1109 MB in the detect stage (ingest 920). 4080 px (at 24ec379, without the phase
+ramp cache): detect 37.6 s CPU (main 86.7 s), 1.91x wall, 2.30x CPU, peak 918 MB in the
+detect stage (ingest 462). Peaks 1109 / 918 = 1.21x. Of the 8160 px detect stage about
+34 s of CPU is the persistence check (``pipeline.run._with_persistence``: it decodes the
+three captures whole, window by window, for two of the three pairs), not the detection.
 """
 
 from __future__ import annotations
