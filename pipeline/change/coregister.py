@@ -9,6 +9,7 @@ Pure numpy.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import warnings
@@ -72,6 +73,19 @@ def _estimate(ref: np.ndarray, mov: np.ndarray, upsample: int) -> np.ndarray:
     return np.asarray(shift, dtype=np.float64)
 
 
+@functools.lru_cache(maxsize=2)
+def _phase(h: int, w: int, dy: float, dx: float) -> np.ndarray:
+    """complex64 (h, w // 2 + 1) phase ramp of a (dy, dx) shift in :func:`scipy.fft.rfft2`'s
+    layout (h = 1: the columns' ramp alone). Kept for the next calls: a pair's tiles share
+    one shift and mostly one halo shape (1172² px: 10 ms of ``exp`` per tile saved).
+    Read-only, so a cached array cannot be changed by a caller."""
+    fy = sfft.fftfreq(h)[:, None]
+    fx = sfft.rfftfreq(w)[None, :]
+    phase = np.exp(-2j * np.pi * (fy * dy + fx * dx)).astype(np.complex64)
+    phase.flags.writeable = False
+    return phase
+
+
 def apply_shift(stack: np.ndarray, shift_px: tuple[float, float]) -> np.ndarray:
     """Shift a (bands, H, W) stack by (dy, dx) pixels; pixels from outside are NaN.
 
@@ -92,12 +106,23 @@ def apply_shift(stack: np.ndarray, shift_px: tuple[float, float]) -> np.ndarray:
     """
     dy, dx = shift_px
     _, h, w = stack.shape
-    fy = sfft.fftfreq(h)[:, None]
-    fx = sfft.rfftfreq(w)[None, :]
-    phase = np.exp(-2j * np.pi * (fy * dy + fx * dx)).astype(np.complex64)
     out = np.empty(stack.shape, dtype=np.float32)
-    for b in range(stack.shape[0]):
-        out[b] = sfft.irfft2(sfft.rfft2(stack[b]) * phase, s=(h, w))
+    if dy == 0.0:
+        # a shift along the rows only: the columns' phase is 1, so their transform and its
+        # inverse cancel; the same periodic shift with one 1-D real transform pair per band
+        # (float rounding apart), about 40 % less CPU. Not for a shift along the columns
+        # only: there the 2-D transform's complex axis treats the Nyquist row differently.
+        ramp = _phase(1, w, 0.0, dx)[0]
+        for b in range(stack.shape[0]):
+            spectrum = sfft.rfft(stack[b], axis=1)
+            spectrum *= ramp
+            out[b] = sfft.irfft(spectrum, n=w, axis=1)
+    else:
+        phase = _phase(h, w, dy, dx)
+        for b in range(stack.shape[0]):
+            spectrum = sfft.rfft2(stack[b])
+            spectrum *= phase
+            out[b] = sfft.irfft2(spectrum, s=(h, w))
     iy, ix = math.ceil(abs(dy)), math.ceil(abs(dx))
     if iy:
         out[:, :iy, :] = np.nan if dy > 0 else out[:, :iy, :]

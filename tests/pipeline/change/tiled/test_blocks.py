@@ -67,3 +67,43 @@ def test_planned_pair_combines_the_masks_as_read_pair(tmp_path: Path) -> None:
             want = (mb[0] == 1) & (ma[0] == 1) & (gap[0] != 1)
             assert ok is not None
             np.testing.assert_array_equal(ok, want[r0:r1, c0:c1])
+
+
+def test_only_what_later_windows_read_is_held(tmp_path: Path) -> None:
+    data = _raster(tmp_path / "a.tif", 2, "float32", 7)
+    halos = _halos()
+    reader = PlannedReader(tmp_path / "a.tif", halos)
+    for i, w in enumerate(halos):
+        (r0, r1), (c0, c1) = w.toranges()
+        np.testing.assert_array_equal(reader.read(w), data[:, r0:r1, c0:c1])
+        later = [h.toranges() for h in halos[i + 1:]]
+        for top, left, block in reader._blocks.values():
+            # every held pixel is one a later window reads, along rows and along columns
+            rows = range(top, top + block.shape[1])
+            cols = range(left, left + block.shape[2])
+            assert any(a <= rows[0] < b for (a, b), _ in later)
+            assert any(a < rows[-1] + 1 <= b for (a, b), _ in later)
+            assert any(a <= cols[0] < b for _, (a, b) in later)
+            assert any(a < cols[-1] + 1 <= b for _, (a, b) in later)
+            np.testing.assert_array_equal(block, data[:, rows[0]:rows[-1] + 1,
+                                                      cols[0]:cols[-1] + 1])
+    assert not reader._blocks
+
+
+def test_decimated_read_in_a_byte_sized_cache_gets_the_same_pixels(tmp_path: Path) -> None:
+    # rasterio takes an integer GDAL_CACHEMAX as bytes: the CLI's 256 is a 256-byte cache;
+    # a decimated read raises it for itself only, and gets the pixels it gets with room
+    from pipeline.change.pair_pixels import PairFiles, read_pair
+
+    _raster(tmp_path / "b.tif", 2, "float32", 8)
+    _raster(tmp_path / "a.tif", 2, "float32", 9)
+    files = PairFiles(tmp_path / "b.tif", tmp_path / "a.tif")
+    window = Window(0, 0, 90, 70)
+    with rasterio.Env(GDAL_CACHEMAX=64 << 20):
+        want = read_pair(files, window, (17, 23))
+    with rasterio.Env(GDAL_CACHEMAX=256):
+        got = read_pair(files, window, (17, 23))
+        assert rasterio.env.getenv()["GDAL_CACHEMAX"] == 256  # the caller's value is back
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+    assert got[2] is None
