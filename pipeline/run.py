@@ -40,7 +40,7 @@ from pipeline.change.evidence import (
     temporal_evidence,
 )
 from pipeline.change.pairs import CapturePair, capture_pairs, gap_pairs, series_of
-from pipeline.change.persistence import RING_M, persistence
+from pipeline.change.persistence import RING_M, burn_objects, persistence
 from pipeline.change.tiled import tile_records, tile_statuses
 from pipeline.change.zones import GridZone, grid_zones
 from pipeline.history.events import Event, find_events
@@ -218,8 +218,10 @@ def _with_persistence(
         for read, here in _change_blocks(grid, result.changes):
             a, b, c = (_read_clear(x, ws, read)
                        for x in (pair.before, pair.after, following.after))
-            verdicts = persistence([ch.geometry for ch in here], a, b, c,
-                                   rasterio.windows.transform(read, grid.transform))
+            transform = rasterio.windows.transform(read, grid.transform)
+            geometries = [ch.geometry for ch in here]
+            labels = burn_objects(geometries, transform, (int(read.height), int(read.width)))
+            verdicts = persistence(geometries, a, b, c, transform, burnt=labels)
             status |= {ch.change_id: v for ch, v in zip(here, verdicts, strict=True)}
     changes = tuple(
         dataclasses.replace(c, extra={**c.extra, "persistence": status[c.change_id]})
@@ -276,10 +278,20 @@ def _with_evidence(
             shape = (int(read.height), int(read.width))
             offsets = {ch.change_id: neighbour_offsets(ch.geometry, grid.resolution)
                        for ch in here} if two else {}
-            masks = {ch.change_id: object_masks(
-                ch.geometry, transform, shape,
-                reach_m=max(abs(v) for o in offsets.get(ch.change_id, [(0, 0)]) for v in o)
-                * grid.resolution) for ch in here}
+            # each pair's objects burnt once, each object's mask cut out of its pair's labels
+            by_pair: dict[tuple[str, str], list[StoredChange]] = {}
+            for ch in here:
+                by_pair.setdefault((ch.before_id, ch.after_id), []).append(ch)
+            masks = {}
+            for objects in by_pair.values():  # one pair's labels in memory at a time
+                labels = burn_objects([ch.geometry for ch in objects], transform, shape)
+                for i, ch in enumerate(objects):
+                    masks[ch.change_id] = object_masks(
+                        ch.geometry, transform, shape,
+                        reach_m=max(abs(v) for o in offsets.get(ch.change_id, [(0, 0)])
+                                    for v in o) * grid.resolution,
+                        burnt=None if labels is None else (labels, i + 1))
+            del by_pair
             for cap in members:
                 stack = _read_clear(cap, ws, read)
                 for ch in here:
