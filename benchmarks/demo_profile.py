@@ -15,8 +15,15 @@ evidence, events and land cover after ``detect``; the timeline after ``metrics``
 in the stage before it. With ``--workers 2`` the children's CPU is added at the end (it is
 known only once they are reaped), so per-stage CPU is for this process alone.
 
-Prints one line per stage (CPU s, wall s, share of CPU), the total, and the demo's events
-line (recall and precision against the simulated truth).
+A thread samples the demo's process tree from /proc every 0.5 s (``--samples`` writes
+them as CSV): per stage, the tree's CPU seconds (the workers' included, so with ``--workers 2``
+each stage's whole cost), the cores it kept busy, and the mean number of its threads that
+wanted a core (at most 2): that last figure does not depend on the machine's load, so it
+says where a core would idle on an idle machine even when the shared machine is busy.
+
+Prints one line per stage (CPU s of this process, CPU s of the tree, wall s, cores busy,
+runnable threads, share of this process's CPU), the total, and the demo's events line
+(recall and precision against the simulated truth).
 """
 
 from __future__ import annotations
