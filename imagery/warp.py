@@ -118,6 +118,11 @@ def warped(
 AVERAGE_EDGE_EPS = 1e-10
 """GDAL's tolerance when it rounds a target pixel's edges to source pixels (average)."""
 
+AVERAGE_MAX_READ = 64 * 1024 * 1024
+"""The numpy average reads a block's source window whole: above this many bytes (a source
+more than twice as fine as the grid, at 1024 px blocks) the block goes through GDAL, which
+reads in chunks of its warp memory."""
+
 
 @dataclass(frozen=True)
 class _Taps:
@@ -190,7 +195,8 @@ def _average_block(
 ) -> np.ndarray | None:
     """GDAL's average warp of ``window`` of the grid, in the source dtype with ``nodata``
     where no source pixel is valid; None where the source's bands disagree on nodata (GDAL's
-    unified and per-band validity would differ there: the caller warps through GDAL).
+    unified and per-band validity would differ there) or the source window is larger than
+    :data:`AVERAGE_MAX_READ`: the caller warps that block through GDAL.
 
     The same sums in the same order as GDAL's kernel (source rows, then columns; value times
     weight added in double precision, divided by the sum of the valid weights, rounded half
@@ -205,6 +211,8 @@ def _average_block(
     w, h = int(window.width), int(window.height)
     col, row = tx.first + tx.step * c0, ty.first + ty.step * r0
     span_w, span_h = tx.step * (w - 1) + tx.count, ty.step * (h - 1) + ty.count
+    if span_w * span_h * len(indexes) * np.dtype(src.dtypes[0]).itemsize > AVERAGE_MAX_READ:
+        return None
     data = src.read(list(indexes), window=Window(col, row, span_w, span_h))
     missing = data == data.dtype.type(nodata)
     valid = None

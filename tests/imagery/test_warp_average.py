@@ -116,3 +116,23 @@ def test_grid_raster_staged_on_disk_or_in_memory_is_the_same_file(
     on_disk = write_grid_raster(tmp_path / "d.tif", arr, GRID, nodata=np.nan, band_names=names)
     assert in_memory == on_disk
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.tif", "m.tif"]
+
+
+def test_a_block_too_large_to_read_whole_goes_through_gdal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = _dn((110, 130), 6)
+    path = _source(tmp_path / "s.tif", data, GRID.west - 2.37, GRID.north + 2.11)
+    monkeypatch.setattr(imagery.warp, "AVERAGE_MAX_READ", 1000)
+    calls: list[object] = []
+    real = imagery.warp._average_block
+
+    def spy(*args: object) -> object:
+        got = real(*args)  # type: ignore[arg-type]
+        calls.append(got)
+        return got
+
+    monkeypatch.setattr(imagery.warp, "_average_block", spy)
+    fast = _warp(path, monkeypatch, gdal=False)
+    assert calls and all(c is None for c in calls)
+    np.testing.assert_array_equal(fast, _warp(path, monkeypatch, gdal=True))
