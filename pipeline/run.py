@@ -40,7 +40,7 @@ from pipeline.change.evidence import (
     temporal_evidence,
 )
 from pipeline.change.pairs import CapturePair, capture_pairs, gap_pairs, series_of
-from pipeline.change.persistence import RING_M, persistence
+from pipeline.change.persistence import RING_M, burn_objects, persistence
 from pipeline.change.tiled import tile_records, tile_statuses
 from pipeline.change.zones import GridZone, grid_zones
 from pipeline.history.events import Event, find_events
@@ -103,13 +103,44 @@ def metrics_grid(grid: FacilityGrid) -> FacilityGrid:
                         max(1, grid.width // f), max(1, grid.height // f))
 
 
+@dataclass(frozen=True)
+class PackedMasks:
+    """Boolean masks packed eight pixels to a byte (:func:`numpy.packbits`): what a pool's
+    task is sent instead of the masks (the demo's twelve region masks are 50 MB as bool, 6 MB
+    packed, and were sent once per capture)."""
+
+    shape: tuple[int, int]
+    """(rows, cols) of every mask."""
+    bits: dict[str, np.ndarray]
+    """Packed uint8 bits of each mask, by key."""
+
+    @classmethod
+    def pack(cls, masks: dict[str, np.ndarray], shape: tuple[int, int]) -> PackedMasks:
+        """Pack bool masks of ``shape``.
+
+        Example:
+            >>> m = {"a": np.eye(3, dtype=bool)}
+            >>> bool((PackedMasks.pack(m, (3, 3)).unpack()["a"] == m["a"]).all())
+            True
+        """
+        return cls(shape, {k: np.packbits(v) for k, v in masks.items()})
+
+    def unpack(self) -> dict[str, np.ndarray]:
+        """The bool masks again."""
+        n = self.shape[0] * self.shape[1]
+        return {k: np.unpackbits(v, count=n).reshape(self.shape).view(bool)
+                for k, v in self.bits.items()}
+
+
 def _capture_metrics(
     cap: Capture, ws: FacilityWorkspace, grid: FacilityGrid, facility: Facility,
-    regions: dict[str, np.ndarray],
+    regions: dict[str, np.ndarray] | PackedMasks,
 ) -> dict[str, dict[str, float]]:
     # Indicators, not measurements: on a large grid read at most METRICS_MAX_PX pixels
     # (decimated through the COG overviews), so memory does not grow with the AOI.
     # ``regions`` are masks on metrics_grid(grid), rasterised there, not at full size.
+    if isinstance(regions, PackedMasks):
+        regions = regions.unpack()
     coarse = metrics_grid(grid)
     shape = coarse.shape
     refl, clear = read_decimated(ws.absolute(cap.raster_path), ws.absolute(cap.mask_path), shape)
@@ -187,8 +218,10 @@ def _with_persistence(
         for read, here in _change_blocks(grid, result.changes):
             a, b, c = (_read_clear(x, ws, read)
                        for x in (pair.before, pair.after, following.after))
-            verdicts = persistence([ch.geometry for ch in here], a, b, c,
-                                   rasterio.windows.transform(read, grid.transform))
+            transform = rasterio.windows.transform(read, grid.transform)
+            geometries = [ch.geometry for ch in here]
+            labels = burn_objects(geometries, transform, (int(read.height), int(read.width)))
+            verdicts = persistence(geometries, a, b, c, transform, burnt=labels)
             status |= {ch.change_id: v for ch, v in zip(here, verdicts, strict=True)}
     changes = tuple(
         dataclasses.replace(c, extra={**c.extra, "persistence": status[c.change_id]})
@@ -245,10 +278,20 @@ def _with_evidence(
             shape = (int(read.height), int(read.width))
             offsets = {ch.change_id: neighbour_offsets(ch.geometry, grid.resolution)
                        for ch in here} if two else {}
-            masks = {ch.change_id: object_masks(
-                ch.geometry, transform, shape,
-                reach_m=max(abs(v) for o in offsets.get(ch.change_id, [(0, 0)]) for v in o)
-                * grid.resolution) for ch in here}
+            # each pair's objects burnt once, each object's mask cut out of its pair's labels
+            by_pair: dict[tuple[str, str], list[StoredChange]] = {}
+            for ch in here:
+                by_pair.setdefault((ch.before_id, ch.after_id), []).append(ch)
+            masks = {}
+            for objects in by_pair.values():  # one pair's labels in memory at a time
+                labels = burn_objects([ch.geometry for ch in objects], transform, shape)
+                for i, ch in enumerate(objects):
+                    masks[ch.change_id] = object_masks(
+                        ch.geometry, transform, shape,
+                        reach_m=max(abs(v) for o in offsets.get(ch.change_id, [(0, 0)])
+                                    for v in o) * grid.resolution,
+                        burnt=None if labels is None else (labels, i + 1))
+            del by_pair
             for cap in members:
                 stack = _read_clear(cap, ws, read)
                 for ch in here:
@@ -319,7 +362,8 @@ def run_facility(
     metric_jobs: list[Future[dict[str, dict[str, float]]]] = []
 
     def queue_metrics(pool: Executor) -> None:
-        metric_jobs.extend(pool.submit(_capture_metrics, cap, ws, grid, facility, regions)
+        packed = PackedMasks.pack(regions, metrics_grid(grid).shape)
+        metric_jobs.extend(pool.submit(_capture_metrics, cap, ws, grid, facility, packed)
                            for cap in usable)
         if queued is not None:
             queued(pool)

@@ -61,13 +61,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
-from affine import Affine
-from rasterio.features import rasterize
-from scipy.ndimage import distance_transform_edt
 from shapely.geometry.base import BaseGeometry
 
 from imagery.types import ConfidenceLabel
 from pipeline.change.persistence import RING_M
+from pipeline.change.persistence import object_masks as object_masks  # its home until now
 
 CONTRAST_FLOOR = 0.1
 """Smallest change of log contrast with the surroundings (about 10 %) that is evidence."""
@@ -162,57 +160,6 @@ def log_contrast(stack: np.ndarray, inside: np.ndarray, ring: np.ndarray) -> np.
     if np.any(rm <= 0) or np.any(om <= 0):
         return None
     return np.asarray(np.log(om / rm))
-
-
-def object_masks(
-    geom: BaseGeometry, transform: Affine, shape: tuple[int, int],
-    ring_m: tuple[float, float] = RING_M,
-    reach_m: float = 0.0,
-) -> tuple[tuple[slice, slice], np.ndarray, np.ndarray] | None:
-    """An object and its background ring, rasterised in the ring's bounding box.
-
-    The ring is every pixel whose centre lies more than ``ring_m[0]`` and at most
-    ``ring_m[1]`` metres from the object's edge (a Euclidean distance transform between
-    pixel centres less half a pixel: far cheaper than buffering a pixel-edged outline).
-
-    Args:
-        geom: the outline, in the CRS of ``transform``.
-        transform: affine of the array the masks index (square pixels, north up).
-        shape: (rows, cols) of that array.
-        ring_m: inner and outer distance of the ring, metres.
-        reach_m: the box reaches this much further on every side (room to move the outline
-            to its neighbours, see :func:`neighbour_offsets`).
-
-    Returns:
-        ((rows, cols) slices of the box, object mask, ring mask), or None when the box
-        misses the array.
-
-    Example:
-        >>> from affine import Affine
-        >>> from shapely.geometry import box
-        >>> (rs, cs), inside, ring = object_masks(box(20, -30, 30, -20), Affine(1, 0, 0, 0, -1, 0),
-        ...                                       (60, 60))
-        >>> int(inside.sum()), bool((inside & ring).any())
-        (100, False)
-    """
-    res = abs(transform.a)
-    margin = ring_m[1] + res + reach_m
-    minx, miny, maxx, maxy = geom.bounds
-    c0, r0 = ~transform @ (minx - margin, maxy + margin)
-    c1, r1 = ~transform @ (maxx + margin, miny - margin)
-    r0, c0 = max(0, int(np.floor(r0))), max(0, int(np.floor(c0)))
-    r1, c1 = min(shape[0], int(np.ceil(r1))), min(shape[1], int(np.ceil(c1)))
-    if r1 <= r0 or c1 <= c0:
-        return None
-    local = transform @ Affine.translation(c0, r0)
-    inside = rasterize([(geom, 1)], out_shape=(r1 - r0, c1 - c0), transform=local, fill=0,
-                       dtype="uint8").astype(bool)
-    if not inside.any():
-        return None
-    # distance from the outline's edge: between pixel centres, less half a pixel
-    dist = distance_transform_edt(~inside) * res - res / 2
-    ring = (dist > ring_m[0]) & (dist <= ring_m[1])
-    return (slice(r0, r1), slice(c0, c1)), inside, ring
 
 
 def neighbour_offsets(

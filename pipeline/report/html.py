@@ -272,11 +272,6 @@ def report_facility(
     simulated = bool(simulated_captures)
     simulated_zones = [z for z in facility.zones if z.simulated]
     statuses = {r.event.change.change_id: r.status for r in reviewed}
-    timeline_png, timeline_svg = plot_timeline(
-        rows, events, [fig_dir / "timeline.png", fig_dir / "timeline.svg"],
-        title=f"{facility.names.english}: activity timeline", simulated=simulated,
-        statuses=statuses,
-    )
     findings = [(f"F{i + 1}", r) for i, r in enumerate(x for x in reviewed
                                                       if x.status == "accepted")]
     pending = [r for r in reviewed if r.status == "pending"]
@@ -292,6 +287,12 @@ def report_facility(
                        -p[1].event.change.confidence, -p[1].event.change.area_m2),
     )
     drawn = _EventFigures(by_priority, max_figures, (facility, ws, grid, fig_dir), pool)
+    # drawn here while the pool draws the event figures (before them, the pool waited 3 s)
+    timeline_png, timeline_svg = plot_timeline(
+        rows, events, [fig_dir / "timeline.png", fig_dir / "timeline.svg"],
+        title=f"{facility.names.english}: activity timeline", simulated=simulated,
+        statuses=statuses,
+    )
     base = overview_capture(usable)
     overview = None if base is None else overview_figure(
         facility, ws, grid, base, findings, pending_labelled, fig_dir)
