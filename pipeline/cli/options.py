@@ -23,7 +23,7 @@ from pipeline.errors import PipelineError
 F = TypeVar("F", bound=Callable[..., Any])
 
 GDAL_CACHEMAX_MB = 256
-"""GDAL block cache of every command, MB."""
+"""GDAL block cache of every command, MB (``rasterio.Env`` takes the value in bytes)."""
 
 
 def gdal_options() -> dict[str, Any]:
@@ -34,12 +34,12 @@ def gdal_options() -> dict[str, Any]:
     ``campwatch --help`` does not import rasterio.
 
     Example:
-        >>> gdal_options()["GDAL_CACHEMAX"]
-        256
+        >>> gdal_options()["GDAL_CACHEMAX"] == 256 * 1024 * 1024
+        True
     """
     from imagery.stac.read import gdal_env_options
 
-    return {**gdal_env_options(), "GDAL_CACHEMAX": GDAL_CACHEMAX_MB}
+    return {**gdal_env_options(), "GDAL_CACHEMAX": GDAL_CACHEMAX_MB << 20}
 
 WORKSPACE_ENV_VAR = "CAMPWATCH_WORKSPACE"
 """Environment variable that names the workspace when ``--workspace`` is not given."""
