@@ -7,15 +7,13 @@ decodes each block once when the windows are known in advance (tiled detection's
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import rasterio
-import rasterio.env
 from rasterio.enums import Resampling
 from rasterio.windows import Window
 
@@ -64,50 +62,7 @@ class PairFiles:
         return ((self.before_mask, True), (self.after_mask, True), (self.gap_mask, False))
 
 
-DECIMATED_READ_CACHE = 64 << 20
-"""GDAL block cache, bytes, a decimated read (the calibration's sample) runs with at least.
-
-GDAL resamples a decimated read row by row through its block cache. ``rasterio.Env`` takes
-an integer ``GDAL_CACHEMAX`` as bytes (it calls ``GDALSetCacheMax64``), so the CLI's
-``GDAL_CACHEMAX=256`` is a 256-byte cache in which no block stays: each output row decoded
-its overview blocks again, 8 s of CPU per 8160² px float32 capture against 0.03 s with a
-cache that holds them. The pixels are the same (the cache only keeps decoded blocks)."""
-
-
-def _cache_too_small() -> bool:
-    """Whether the current ``rasterio.Env`` sets a GDAL block cache under
-    :data:`DECIMATED_READ_CACHE` (without an Env, GDAL's default of 5 % of RAM holds)."""
-    if not rasterio.env.hasenv():
-        return False
-    value = rasterio.env.getenv().get("GDAL_CACHEMAX")
-    return isinstance(value, int) and value < DECIMATED_READ_CACHE
-
-
-@contextmanager
-def decimation_cache() -> Iterator[None]:
-    """A GDAL block cache of at least :data:`DECIMATED_READ_CACHE` for the reads inside
-    (decimated ones); leaving restores the caller's ``rasterio.Env`` value.
-
-    Example:
-        >>> with rasterio.Env(GDAL_CACHEMAX=256), decimation_cache():
-        ...     rasterio.env.getenv()["GDAL_CACHEMAX"] == DECIMATED_READ_CACHE
-        True
-    """
-    if _cache_too_small():
-        with rasterio.Env(GDAL_CACHEMAX=DECIMATED_READ_CACHE):
-            yield
-    else:
-        yield
-
-
 def _read(path: Path, window: Window, out_shape: tuple[int, int] | None = None) -> np.ndarray:
-    if out_shape is not None:
-        with decimation_cache():
-            return _read_file(path, window, out_shape)
-    return _read_file(path, window, None)
-
-
-def _read_file(path: Path, window: Window, out_shape: tuple[int, int] | None) -> np.ndarray:
     with rasterio.open(path) as src:
         kw: dict[str, Any] = {"window": window}
         if out_shape is not None:
@@ -198,14 +153,12 @@ def is_whole(read_window: PairReader) -> bool:
 
 
 __all__ = [
-    "DECIMATED_READ_CACHE",
     "WHOLE_READ_MAX_PX",
     "PairFiles",
     "PairReader",
     "Pixels",
     "WholePair",
     "WindowedPair",
-    "decimation_cache",
     "is_whole",
     "pair_reader",
     "planned_pair",

@@ -13,7 +13,7 @@ import logging
 import math
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -31,7 +31,6 @@ from pipeline.change.calibration import margin_px
 from pipeline.change.detect import Calibration, ChangeParams, ChangeResult, detect_change
 from pipeline.change.estimate import calibrate_windows
 from pipeline.change.objects import ChangeObject, change_objects
-from pipeline.change.pair_pixels import decimation_cache
 from pipeline.errors import ChangeInputError, OutputExistsError
 
 log = logging.getLogger(__name__)
@@ -208,10 +207,8 @@ def read_window(
         kwargs["resampling"] = Resampling.nearest
         mkw["out_shape"] = out_shape
         mkw["resampling"] = Resampling.nearest
-    # a decimated read resamples through GDAL's block cache (see decimation_cache)
-    with decimation_cache() if out_shape is not None else nullcontext():
-        data = src.read(bands, **kwargs).astype(np.float32, copy=False)
-        valid = src.dataset_mask(**mkw) > 0
+    data = src.read(bands, **kwargs).astype(np.float32, copy=False)
+    valid = src.dataset_mask(**mkw) > 0
     valid &= np.isfinite(data).all(axis=0)
     data[:, ~valid] = 0.0
     return data, valid

@@ -88,22 +88,3 @@ def test_only_what_later_windows_read_is_held(tmp_path: Path) -> None:
             np.testing.assert_array_equal(block, data[:, rows[0]:rows[-1] + 1,
                                                       cols[0]:cols[-1] + 1])
     assert not reader._blocks
-
-
-def test_decimated_read_in_a_byte_sized_cache_gets_the_same_pixels(tmp_path: Path) -> None:
-    # rasterio takes an integer GDAL_CACHEMAX as bytes: the CLI's 256 is a 256-byte cache;
-    # a decimated read raises it for itself only, and gets the pixels it gets with room
-    from pipeline.change.pair_pixels import PairFiles, read_pair
-
-    _raster(tmp_path / "b.tif", 2, "float32", 8)
-    _raster(tmp_path / "a.tif", 2, "float32", 9)
-    files = PairFiles(tmp_path / "b.tif", tmp_path / "a.tif")
-    window = Window(0, 0, 90, 70)
-    with rasterio.Env(GDAL_CACHEMAX=64 << 20):
-        want = read_pair(files, window, (17, 23))
-    with rasterio.Env(GDAL_CACHEMAX=256):
-        got = read_pair(files, window, (17, 23))
-        assert rasterio.env.getenv()["GDAL_CACHEMAX"] == 256  # the caller's value is back
-    np.testing.assert_array_equal(got[0], want[0])
-    np.testing.assert_array_equal(got[1], want[1])
-    assert got[2] is None
