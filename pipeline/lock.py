@@ -27,10 +27,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from imagery.errors import ImageryError
-from imagery.workspace import FacilityWorkspace
 from pipeline.errors import LockHeldError, PipelineError
+
+if TYPE_CHECKING:  # imported where used: the CLI imports this module for --help
+    from imagery.workspace import FacilityWorkspace
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +159,8 @@ def pid_alive(pid: int) -> bool:
 
 
 def _facility_workspaces(workspace: Path) -> list[FacilityWorkspace]:
+    from imagery.workspace import FacilityWorkspace
+
     return [
         FacilityWorkspace(workspace, p.parent.name)
         for p in sorted(workspace.glob("*/catalogue.gpkg"))

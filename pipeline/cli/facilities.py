@@ -13,29 +13,23 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from pyproj import Geod
 
 from facilities.errors import FacilityError
-from facilities.export import registry_geojson, registry_map_html, registry_rows
-from facilities.grid import facility_grid, to_grid_crs
-from facilities.load import (
-    load_facility_by_id,
-    load_registry,
-    validate_paths,
-    validate_registry,
-)
-from facilities.model import Facility, Source
 from pipeline.cli.options import facilities_option, json_option
+
+if TYPE_CHECKING:
+    from facilities.model import Facility, Source
+
+# facilities.load, .export and .grid (shapely, pyproj, numpy) are imported in the commands
+# that use them, so that ``campwatch --help`` stays fast (tests/pipeline/test_cli_startup.py)
 
 SHOW_GRID_RESOLUTION_M = 10.0
 """The grid resolution ``facilities show`` describes (Sentinel-2's finest bands)."""
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-_GEOD = Geod(ellps="WGS84")
 
 
 def facility_summary(
@@ -49,6 +43,7 @@ def facility_summary(
         >>> s["grid"]["crs"], s["zones"][0]["simulated"]
         ('EPSG:32652', True)
     """
+    from facilities.grid import facility_grid, to_grid_crs
 
     grid = facility_grid(facility, resolution)
     n = facility.names
@@ -129,7 +124,9 @@ def _status_json(facility: Facility) -> dict[str, Any] | None:
 def _source_summary(s: Source, lat: float, lon: float) -> dict[str, Any]:
     offset = None
     if s.lat is not None and s.lon is not None:
-        offset = round(abs(_GEOD.inv(lon, lat, s.lon, s.lat)[2]), 1)
+        from pyproj import Geod
+
+        offset = round(abs(Geod(ellps="WGS84").inv(lon, lat, s.lon, s.lat)[2]), 1)
     return {
         "id": s.id,
         "title": s.title,
@@ -168,6 +165,9 @@ def list_cmd(facility_dirs: tuple[Path, ...], as_json: bool, as_geojson: bool) -
     """List every facility as a table: id, type, status (as of), source, name."""
     if as_json and as_geojson:
         raise click.UsageError("use either --json or --geojson, not both")
+    from facilities.export import registry_geojson, registry_rows
+    from facilities.load import load_registry
+
     try:
         registry = load_registry(facility_dirs)
     except FacilityError as exc:
@@ -233,6 +233,7 @@ def _source_lines(s: dict[str, Any]) -> list[str]:
 @json_option
 def show_cmd(facility_id: str, facility_dirs: tuple[Path, ...], as_json: bool) -> None:
     """Show one facility: names, type, reported point, AOI, zones and its 10 m grid."""
+    from facilities.load import load_facility_by_id
 
     try:
         s = facility_summary(load_facility_by_id(facility_id, facility_dirs))
@@ -288,6 +289,7 @@ def validate_cmd(paths: tuple[Path, ...], facility_dirs: tuple[Path, ...], stric
 
     Prints every problem with its file, feature, field and value; exits 1 if there is any.
     """
+    from facilities.load import validate_paths, validate_registry
 
     try:
         if paths:
@@ -321,6 +323,9 @@ def validate_cmd(paths: tuple[Path, ...], facility_dirs: tuple[Path, ...], stric
 def map_cmd(facility_dirs: tuple[Path, ...], output: Path) -> None:
     """Write an offline map of the registry: every AOI, every source's point, and a popup with
     the facility's type, status and source (Leaflet inlined; no network, no base map)."""
+    from facilities.export import registry_map_html
+    from facilities.load import load_registry
+
     try:
         registry = load_registry(facility_dirs)
     except FacilityError as exc:

@@ -15,8 +15,6 @@ from typing import Any
 
 import click
 
-from facilities.load import load_facility_by_id
-from imagery.workspace import GRID_FILE, FacilityWorkspace, checked_grid, workspace_grid
 from pipeline.cli.change import change as change_command
 from pipeline.cli.facilities import facilities as facilities_group
 from pipeline.cli.fetch import fetch as fetch_command
@@ -130,9 +128,11 @@ def ingest(
     files are masked by the cloud model, other imagery by brightness rules, unless --mask
     gives an analyst's mask; each capture records how it was masked.
     """
+    from facilities.load import load_facility_by_id
     from imagery.ingest import expand_paths, ingest_paths
     from imagery.masks.choose import MaskOptions
     from imagery.vendor.metadata import overrides_from_cli
+    from imagery.workspace import GRID_FILE, FacilityWorkspace, checked_grid, workspace_grid
 
     if date_ is not None and date_pattern is not None:
         raise click.UsageError("give --date or --date-from-name, not both")

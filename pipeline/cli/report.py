@@ -11,8 +11,6 @@ from pathlib import Path
 
 import click
 
-from facilities.load import load_facility_by_id
-from imagery.workspace import FacilityWorkspace, workspace_grid
 from pipeline.cli.options import (
     facilities_option,
     json_option,
@@ -44,6 +42,8 @@ def export(
     as_json: bool,
 ) -> None:
     """Export an annotated capture of FACILITY_ID as PNG, GeoTIFF, GeoJSON and/or KMZ."""
+    from facilities.load import load_facility_by_id
+    from imagery.workspace import FacilityWorkspace, workspace_grid
     from pipeline.report.capture_export import export_capture, parse_formats
 
     with user_errors():
@@ -79,6 +79,7 @@ def report(
     """
     from facilities.load import load_facility_by_id
     from imagery.simulate.archive import read_truth
+    from imagery.workspace import FacilityWorkspace, workspace_grid
     from pipeline.history.events import read_events
     from pipeline.history.validation import validate_events
     from pipeline.report.html import report_facility

@@ -8,8 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from facilities.load import load_facility_by_id
-from imagery.workspace import FacilityWorkspace, workspace_grid
 from pipeline.cli.options import facilities_option, json_option, user_errors, workspace_option
 
 if TYPE_CHECKING:
@@ -94,7 +92,9 @@ def review(
     are kept as history. The report states only accepted events as findings
     (rebuild it with campwatch report --overwrite).
     """
+    from facilities.load import load_facility_by_id
     from imagery.catalogue import open_catalogue
+    from imagery.workspace import FacilityWorkspace, workspace_grid
     from pipeline.history.events import read_events
     from pipeline.history.review import record_review, review_events
     from pipeline.lock import workspace_lock

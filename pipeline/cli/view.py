@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from facilities.errors import FacilityError
-from facilities.load import load_facility_by_id
 from imagery.errors import ImageryError
-from imagery.workspace import FacilityWorkspace, workspace_grid
 from pipeline.cli.options import (
     facilities_option,
     json_option,
@@ -30,6 +29,9 @@ from pipeline.cli.options import (
 from pipeline.errors import OutputExistsError, PipelineError
 from pipeline.lock import workspace_lock
 
+if TYPE_CHECKING:
+    from imagery.workspace import FacilityWorkspace
+
 VIEWER_DIR = "viewer"
 """The viewer's directory inside a facility workspace."""
 
@@ -38,6 +40,7 @@ def viewer_dir(ws: FacilityWorkspace) -> Path:
     """Where ``campwatch view`` writes the page for a facility workspace.
 
     Example:
+        >>> from imagery.workspace import FacilityWorkspace
         >>> viewer_dir(FacilityWorkspace(Path("ws"), "kangdong-kyohwaso-4")).as_posix()
         'ws/kangdong-kyohwaso-4/viewer'
     """
@@ -68,7 +71,8 @@ def view(
     The page works offline: open WORKSPACE/FACILITY_ID/viewer/index.html from disk or
     serve that directory with any static file server.
     """
-    from imagery.workspace import FacilityWorkspace
+    from facilities.load import load_facility_by_id
+    from imagery.workspace import FacilityWorkspace, workspace_grid
     from pipeline.viewer.build import build_viewer
     from pipeline.viewer.inputs import viewer_inputs
 

@@ -17,16 +17,14 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from facilities.errors import FacilityError
-from facilities.load import load_registry
-from facilities.model import Facility
 from facilities.types import FACILITY_TYPES
 from imagery.errors import ImageryError
 from pipeline.cli.options import facilities_option, gdal_options, json_option, workspace_option
 from pipeline.errors import LockHeldError, PipelineError, SelectionError, WatchConfigError
-from pipeline.watch.config import WatchConfig, find_watch_config, parse_duration
-from pipeline.watch.selection import select_facilities
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the rest is imported where used, so that --help stays fast
+    from facilities.model import Facility
+    from pipeline.watch.config import WatchConfig
     from pipeline.watch.passes import WatchReport
 
 log = logging.getLogger(__name__)
@@ -49,6 +47,9 @@ def _facilities(
     dirs: tuple[Path, ...],
     workspace: Path,
 ) -> list[Facility]:
+    from facilities.load import load_registry
+    from pipeline.watch.selection import select_facilities
+
     registry = load_registry([*dirs, *config.facility_dirs])
     if not (ids or types or everything) and config.facilities:
         missing = sorted(set(config.facilities) - set(registry))
@@ -191,6 +192,8 @@ def watch(
     """
     if workers is not None and scheduler is not None:
         raise click.UsageError("use either --workers or --scheduler, not both")
+    from pipeline.watch.config import find_watch_config, parse_duration
+
     try:
         interval = parse_duration(every) if every is not None else None
         cfg = find_watch_config(config, workspace)
