@@ -22,9 +22,11 @@ REPO = Path(__file__).resolve().parents[2]
 HEAVY = (
     "dask", "distributed", "geopandas", "matplotlib", "weasyprint", "rio_tiler",
     "pystac_client", "pandas", "pyarrow", "skimage", "scipy", "rasterio",
+    "numpy", "shapely", "pyproj",
 )
 """Must not be imported to print help (rasterio too: the group enters GDAL's environment
-only for a command that runs)."""
+only for a command that runs; numpy, shapely and pyproj cost 0.3 s, most of a help's
+start-up, when a command module imports the facility model at module level)."""
 
 PROBE = """
 import json, sys
