@@ -136,6 +136,12 @@ def _coarse_mean(block: np.ndarray, f: int) -> np.ndarray:
         whole = block.reshape(b, h // f, f, w // f, f).sum(axis=(2, 4))
         mean: np.ndarray = (whole / np.float64(f * f)).astype(np.float32)
         return mean
+    return _nan_coarse_mean(block, f)
+
+
+def _nan_coarse_mean(block: np.ndarray, f: int) -> np.ndarray:
+    """:func:`_coarse_mean` of any block: padded with NaN, a cell needs over half valid."""
+    b, h, w = block.shape
     hp, wp = math.ceil(h / f) * f, math.ceil(w / f) * f
     padded = np.full((b, hp, wp), np.nan, dtype=np.float32)
     padded[:, :h, :w] = block
