@@ -42,6 +42,7 @@ from imagery.capture import Capture  # noqa: E402
 from imagery.catalogue import open_catalogue  # noqa: E402
 from imagery.records import StoredChange  # noqa: E402
 from imagery.simulate.archive import TruthEvent, read_truth, truth_params  # noqa: E402
+from imagery.simulate.records import TRUTH_RELATIVE  # noqa: E402
 from imagery.workspace import FacilityWorkspace, workspace_grid  # noqa: E402
 from pipeline.change.compare import PairResult  # noqa: E402
 from pipeline.change.pairs import capture_pairs, gap_pairs  # noqa: E402
@@ -49,7 +50,6 @@ from pipeline.demo import DEMO_FACILITY, run_demo  # noqa: E402
 from pipeline.history.events import find_events, read_events  # noqa: E402
 from pipeline.history.validation import validate_events  # noqa: E402
 from pipeline.run import _with_evidence  # noqa: E402
-from pipeline.runner import TRUTH_RELATIVE  # noqa: E402
 
 LABELS = ("high", "medium", "low")
 TUNING_SEEDS = (4, 7)

@@ -36,11 +36,10 @@ from pipeline.change.evidence import (
     log_contrast,
     neighbour_looks,
     neighbour_offsets,
-    object_masks,
     temporal_evidence,
 )
 from pipeline.change.pairs import CapturePair, capture_pairs, gap_pairs, series_of
-from pipeline.change.persistence import RING_M, burn_objects, persistence
+from pipeline.change.persistence import RING_M, burn_objects, object_masks, persistence
 from pipeline.change.tiled import tile_records, tile_statuses
 from pipeline.change.zones import GridZone, grid_zones
 from pipeline.history.events import Event, find_events

@@ -18,8 +18,6 @@ from pipeline.run import RunSummary, run_facility
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TRUTH_RELATIVE", "ProgressFactory", "run_and_report", "write_report_pdf"]
-
 ProgressFactory = Callable[[str], Callable[[int, int], None]]
 """Makes a (done, total) progress callable for a named stage (the CLI's progress bars)."""
 

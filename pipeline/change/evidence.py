@@ -65,7 +65,6 @@ from shapely.geometry.base import BaseGeometry
 
 from imagery.types import ConfidenceLabel
 from pipeline.change.persistence import RING_M
-from pipeline.change.persistence import object_masks as object_masks  # its home until now
 
 CONTRAST_FLOOR = 0.1
 """Smallest change of log contrast with the surroundings (about 10 %) that is evidence."""
@@ -169,7 +168,8 @@ def neighbour_offsets(
 
     Each lies one object width (the larger side of its bounding box) plus the ring's outer
     distance away, in the eight compass directions, so a moved outline does not cover the
-    object itself. ``max(abs(offset)) * res`` is the reach :func:`object_masks` needs.
+    object itself. ``max(abs(offset)) * res`` is the reach
+    :func:`pipeline.change.persistence.object_masks` needs.
 
     Example:
         >>> from shapely.geometry import box
@@ -198,7 +198,8 @@ def neighbour_looks(
     or is not clear).
 
     Args:
-        stack: (bands, H, W) reflectance of the box of :func:`object_masks` (NaN not clear).
+        stack: (bands, H, W) reflectance of the box of
+            :func:`pipeline.change.persistence.object_masks` (NaN not clear).
         inside, ring: the object and ring masks of that box.
         offsets: from :func:`neighbour_offsets`.
 

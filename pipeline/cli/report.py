@@ -79,11 +79,11 @@ def report(
     """
     from facilities.load import load_facility_by_id
     from imagery.simulate.archive import read_truth
+    from imagery.simulate.records import TRUTH_RELATIVE
     from imagery.workspace import FacilityWorkspace, workspace_grid
     from pipeline.history.events import read_events
     from pipeline.history.validation import validate_events
     from pipeline.report.html import report_facility
-    from pipeline.runner import TRUTH_RELATIVE
 
     with user_errors():
         facility = load_facility_by_id(facility_id, facility_dirs)

@@ -15,9 +15,9 @@ from pipeline.change.evidence import (
     log_contrast,
     neighbour_looks,
     neighbour_offsets,
-    object_masks,
     temporal_evidence,
 )
+from pipeline.change.persistence import object_masks
 
 GROUND = np.array([0.0, 0.0, 0.0, 0.0])
 ROOF = np.array([0.5, 0.6, 0.7, 0.2])  # a new material: bands change unequally
