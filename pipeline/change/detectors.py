@@ -137,7 +137,14 @@ def envelope_excess(before: np.ndarray, after: np.ndarray, size: int = 3) -> np.
     return np.sqrt(total, out=total)
 
 
-def _box(x: np.ndarray, size: int) -> np.ndarray:
+def box_mean(x: np.ndarray, size: int) -> np.ndarray:
+    """Mean over a ``size`` x ``size`` window (edges reflected), per band of a (bands, H, W)
+    stack, as float32.
+
+    Example:
+        >>> box_mean(np.arange(9, dtype=np.float32).reshape(3, 3), 3)[1, 1]
+        np.float32(4.0)
+    """
     sz = (1, size, size) if x.ndim == 3 else size
     return ndimage.uniform_filter(x, sz, mode="reflect").astype(np.float32, copy=False)
 
@@ -166,15 +173,15 @@ def structural_change(before: np.ndarray, after: np.ndarray, window: int) -> np.
     for k in range(before.shape[0]):
         x = before[k]
         y = after[k]
-        mx = _box(x, window)
-        my = _box(y, window)
+        mx = box_mean(x, window)
+        my = box_mean(y, window)
         # var_x + var_y - 2 cov = var(x - y), so the contrast-structure term is
         # 1 - var(x - y) / (var_x + var_y + C): four box filters per band.
-        vsum = _box(x * x + y * y, window)
+        vsum = box_mean(x * x + y * y, window)
         vsum -= mx * mx
         vsum -= my * my
         d = x - y
-        vd = _box(d * d, window)
+        vd = box_mean(d * d, window)
         mx -= my
         vd -= mx * mx
         np.maximum(vd, 0, out=vd)

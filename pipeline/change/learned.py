@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
 
 from pipeline.change import detectors, filters
 from pipeline.change.calibration import prepare
@@ -90,8 +89,8 @@ def _texture(x: np.ndarray) -> np.ndarray:
     """Local standard deviation (5x5 on the 2x2 grid), mean over bands, in pixels."""
     shape = (x.shape[1], x.shape[2])
     c = filters.bin_mean(x, 2)
-    m = ndimage.uniform_filter(c, (1, 5, 5), mode="reflect").astype(np.float32, copy=False)
-    v = ndimage.uniform_filter(c * c, (1, 5, 5), mode="reflect").astype(np.float32, copy=False)
+    m = detectors.box_mean(c, 5)
+    v = detectors.box_mean(c * c, 5)
     v -= m * m
     sd = np.sqrt(np.maximum(v, 0)).mean(axis=0)
     return filters.upsample(sd.astype(np.float32), 2, shape)
