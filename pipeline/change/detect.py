@@ -22,6 +22,7 @@ from pipeline.change.calibration import (
     prepare,
     thresholds,
 )
+from pipeline.change.envelope import gate_level
 from pipeline.change.estimate import calibrate
 from pipeline.change.learned import detect_learned
 from pipeline.change.records import METHODS, Calibration, ChangeParams, ChangeResult
@@ -122,10 +123,9 @@ def decide(
     """
     if params.method == "default":
         conf_st = confidence(statistics["structural"], thr["structural"])
-        # confidence(cva) > gate, without the exponential: cva > thr * -log2(1 - gate)
-        t_cva = thr["cva"]
-        if math.isfinite(t_cva) and t_cva > 0 and params.gate < 1:
-            gate = statistics["cva"] > np.float32(t_cva * -math.log2(1.0 - params.gate))
+        level = gate_level(thr["cva"], params.gate)  # confidence(cva) > gate
+        if level is not None:
+            gate = statistics["cva"] > level
         else:
             gate = np.zeros(statistics["cva"].shape, bool)
         if "envelope" in statistics:
@@ -155,13 +155,13 @@ def _fill(score: np.ndarray, valid: np.ndarray, statistics: dict[str, np.ndarray
     seed &= valid
     if not seed.any():
         return
-    t_cva = thr["cva"]
-    if not (math.isfinite(t_cva) and t_cva > 0 and params.fill_gate < 1):
+    level = gate_level(thr["cva"], params.fill_gate)
+    if level is None:
         return
     closed = filters.close_mask(seed, params.fill_px)
     closed &= ~seed
     closed &= valid
-    closed &= statistics["cva"] > np.float32(t_cva * -math.log2(1.0 - params.fill_gate))
+    closed &= statistics["cva"] > level
     if "envelope" in statistics:
         closed &= statistics["envelope"] > thr["envelope"]
     score[closed] = FILLED_SCORE

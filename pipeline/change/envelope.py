@@ -62,6 +62,22 @@ def envelope_strips(before: np.ndarray, after: np.ndarray, rows: int = ENVELOPE_
     return out
 
 
+def gate_level(threshold: float, gate: float) -> np.float32 | None:
+    """The statistic above which its confidence (``1 - 2 ** (-stat / threshold)``,
+    :func:`pipeline.change.detect.confidence`) exceeds ``gate``, without the exponential:
+    ``threshold * -log2(1 - gate)``; None when no value can pass (a threshold that is not
+    finite and positive, or a gate of 1). The decision's gates and :func:`envelope_rows`
+    take their levels from here, so the rows skipped are exactly the rows no gate opens.
+
+    Example:
+        >>> float(gate_level(2.0, 0.5)), gate_level(float("nan"), 0.5)
+        (2.0, None)
+    """
+    if not (math.isfinite(threshold) and threshold > 0 and gate < 1):
+        return None
+    return np.float32(threshold * -math.log2(1.0 - gate))
+
+
 def envelope_reach(params: ChangeParams) -> int:
     """Rows of raw envelope excess a decision depends on, either side of a candidate row:
     the gap fill's half side, then the smoothing (block means of ``structure_scale`` rows,
@@ -108,11 +124,11 @@ def envelope_rows(stats_: dict[str, np.ndarray], ok: np.ndarray,
     h = ok.shape[0]
     if thr is None:
         return np.ones(h, bool)
-    t_st, t_cva = thr.get("structural", 0.0), thr.get("cva", 0.0)
-    if not (math.isfinite(t_cva) and t_cva > 0 and params.gate < 1):
+    level = gate_level(thr.get("cva", 0.0), params.gate)
+    if level is None:
         return np.zeros(h, bool)  # decide() opens the gate nowhere
-    cand = stats_["structural"] > np.float32(t_st * (1 - 1e-3))
-    cand &= stats_["cva"] > np.float32(t_cva * -math.log2(1.0 - params.gate))
+    cand = stats_["structural"] > np.float32(thr.get("structural", 0.0) * (1 - 1e-3))
+    cand &= stats_["cva"] > level
     cand &= ok
     hit = np.flatnonzero(cand.any(axis=1))
     reach = envelope_reach(params)
