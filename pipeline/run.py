@@ -353,7 +353,8 @@ def run_facility(
             with open_catalogue(ws.catalogue_path, grid.crs) as cat:
                 cat.replace_tile_status(cap.capture_id, statuses)
     pairs = capture_pairs(captures) + gap_pairs(captures)
-    regions = region_masks(facility, metrics_grid(grid))
+    coarse = metrics_grid(grid)
+    regions = region_masks(facility, coarse)
     usable = [c for c in captures if c.usable]
     # Zone indicators need only the captures: with a pool they are queued behind the pairs
     # (and before ``queued``'s work), so this process does not compute them after the series
@@ -361,7 +362,7 @@ def run_facility(
     metric_jobs: list[Future[dict[str, dict[str, float]]]] = []
 
     def queue_metrics(pool: Executor) -> None:
-        packed = PackedMasks.pack(regions, metrics_grid(grid).shape)
+        packed = PackedMasks.pack(regions, coarse.shape)
         metric_jobs.extend(pool.submit(_capture_metrics, cap, ws, grid, facility, packed)
                            for cap in usable)
         if queued is not None:
