@@ -32,8 +32,8 @@ from imagery.capture import BANDS, Capture, safe_id
 from imagery.catalogue import open_catalogue
 from imagery.errors import ImageryError, IngestError
 from imagery.masks.choose import MaskOptions, check_analyst_mask, clear_sky, mask_conflicts
-from imagery.masks.rules import MaskParams, clear_mask
-from imagery.quality import DEFAULT_MIN_CLEAR, assess_quality, region_masks
+from imagery.masks.rules import MaskParams, clear_mask, coarse_mean
+from imagery.quality import DEFAULT_MIN_CLEAR, assess_quality, region_boxes
 from imagery.store import check_blocks, error_causes, grid_raster_writer, sha256_file
 from imagery.vendor.metadata import (
     Overrides,
@@ -122,35 +122,6 @@ def _scale_offset(
             "DN / 255 (8-bit product: relative brightness, not reflectance)"
         )
     return (1.0,) * n, (0.0,) * n, "values taken as reflectance"
-
-
-def _coarse_mean(block: np.ndarray, f: int) -> np.ndarray:
-    """Mean over f×f cells (NaN-aware); block dims are padded up to multiples of f."""
-    if f == 1:
-        return block
-    b, h, w = block.shape
-    if h % f == 0 and w % f == 0 and not np.isnan(block).any():
-        # the common block: no padding and no NaN, so nansum is the plain sum (the same
-        # additions in the same order) and every count is f * f: the same floats, at a
-        # fifth of the CPU (no padded copy, no NaN-replaced copy, no finite count)
-        whole = block.reshape(b, h // f, f, w // f, f).sum(axis=(2, 4))
-        mean: np.ndarray = (whole / np.float64(f * f)).astype(np.float32)
-        return mean
-    return _nan_coarse_mean(block, f)
-
-
-def _nan_coarse_mean(block: np.ndarray, f: int) -> np.ndarray:
-    """:func:`_coarse_mean` of any block: padded with NaN, a cell needs over half valid."""
-    b, h, w = block.shape
-    hp, wp = math.ceil(h / f) * f, math.ceil(w / f) * f
-    padded = np.full((b, hp, wp), np.nan, dtype=np.float32)
-    padded[:, :h, :w] = block
-    cells = padded.reshape(b, hp // f, f, wp // f, f)
-    with np.errstate(invalid="ignore"):
-        count = np.isfinite(cells).sum(axis=(2, 4))
-        total = np.nansum(cells, axis=(2, 4))
-        out = np.where(count > (f * f) // 2, total / np.maximum(count, 1), np.nan)
-    return out.astype(np.float32)
 
 
 def _footprint(valid: np.ndarray, grid: FacilityGrid, f: int) -> Polygon:
@@ -343,7 +314,7 @@ def _ingest_open(
                 valid[r : r + block.shape[1], c : c + block.shape[2]] = np.all(
                     np.isfinite(block), axis=0
                 )
-                cm = _coarse_mean(block, f)
+                cm = coarse_mean(block, f)
                 coarse[:, r // f : r // f + cm.shape[1], c // f : c // f + cm.shape[2]] = cm
         written.append(raster_path)
         if not valid.any():
@@ -359,7 +330,8 @@ def _ingest_open(
             indexes=indexes, rules=rules, options=masking, radiometry=radiometry,
             scale_offset=lambda idx: _scale_offset(src, idx, path, warn=False)[:2],
         )
-        clear = sky.clear & valid
+        clear, method, detail, threshold = sky.clear & valid, sky.method, sky.detail, sky.threshold
+        del sky, valid  # at 8000² px a full-grid mask is 64 MB: keep only ``clear``
         with grid_raster_writer(
             mask_path,
             grid,
@@ -369,9 +341,9 @@ def _ingest_open(
             band_names=("clear",),
             tags={"CAPTURE_ID": capture_id, "VALUES": "1 = clear, 0 = not clear or no data"},
         ) as msink:
-            msink.write(Window(0, 0, grid.width, grid.height), clear[np.newaxis].astype(np.uint8))
+            msink.write(Window(0, 0, grid.width, grid.height), clear[np.newaxis].view(np.uint8))
         written.append(mask_path)
-        quality = assess_quality(clear, region_masks(facility, grid), min_clear=min_clear)
+        quality = assess_quality(clear, region_boxes(facility, grid), min_clear=min_clear)
         capture = Capture(
             capture_id=capture_id,
             facility_id=facility.id,
@@ -402,9 +374,9 @@ def _ingest_open(
             sidecar_path=str(meta.sidecar_path) if meta.sidecar_path else None,
             sidecar_sha256=meta.sidecar_sha256,
             radiometry=radiometry,
-            mask_method=sky.method,
-            mask_detail=sky.detail,
-            cloud_threshold=sky.threshold,
+            mask_method=method,
+            mask_detail=detail,
+            cloud_threshold=threshold,
         )
         with open_catalogue(ws.catalogue_path, grid.crs) as cat:
             if not cat.add_capture(capture):

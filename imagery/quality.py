@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 from rasterio.features import rasterize
+from rasterio.windows import Window, from_bounds
+from rasterio.windows import transform as window_transform
 
 from facilities.grid import FacilityGrid, to_grid_crs
 from facilities.model import Facility
@@ -49,9 +53,52 @@ def region_masks(facility: Facility, grid: FacilityGrid) -> dict[str, np.ndarray
     return out
 
 
+@dataclass(frozen=True)
+class RegionBox:
+    """A region's mask cut to the pixels of its bounding box on the grid."""
+
+    rows: slice
+    """Grid rows of the box."""
+    cols: slice
+    """Grid columns of the box."""
+    mask: np.ndarray
+    """bool (rows, cols): True where a pixel's centre is inside the region."""
+
+
+def region_boxes(facility: Facility, grid: FacilityGrid) -> dict[str, RegionBox]:
+    """The masks of :func:`region_masks`, each cut to its region's bounding box.
+
+    The same pixels belong to each region (a pixel whose centre is inside a region is inside
+    its bounding box), but a zone a tenth of the grid's side holds a hundredth of the
+    grid's memory: ingesting an 8000² px capture no longer holds a full-grid mask per zone.
+
+    Example:
+        >>> # boxes = region_boxes(facility, grid); boxes["aoi"].mask.sum()
+    """
+    regions = {"aoi": facility.aoi} | {z.id: z.geometry for z in facility.zones}
+    out: dict[str, RegionBox] = {}
+    for key, geom in regions.items():
+        shape = to_grid_crs(geom, grid.crs)
+        w = from_bounds(*shape.bounds, transform=grid.transform)
+        r0, c0 = max(0, math.floor(w.row_off)), max(0, math.floor(w.col_off))
+        r1 = max(r0, min(grid.height, math.ceil(w.row_off + w.height)))
+        c1 = max(c0, min(grid.width, math.ceil(w.col_off + w.width)))
+        mask = np.zeros((r1 - r0, c1 - c0), bool)
+        if mask.size:
+            mask = rasterize(
+                [(shape, 1)],
+                out_shape=mask.shape,
+                transform=window_transform(Window(c0, r0, c1 - c0, r1 - r0), grid.transform),
+                fill=0,
+                dtype="uint8",
+            ).view(bool)
+        out[key] = RegionBox(slice(r0, r1), slice(c0, c1), mask)
+    return out
+
+
 def assess_quality(
     clear: np.ndarray,
-    regions: dict[str, np.ndarray],
+    regions: Mapping[str, np.ndarray | RegionBox],
     *,
     min_clear: float = DEFAULT_MIN_CLEAR,
 ) -> Quality:
@@ -59,7 +106,8 @@ def assess_quality(
 
     Args:
         clear: bool (H, W), True where the capture has valid, cloud-free data.
-        regions: masks from :func:`region_masks` (must include ``"aoi"``).
+        regions: masks from :func:`region_masks` or :func:`region_boxes` (must include
+            ``"aoi"``).
         min_clear: the AOI clear fraction below which the capture is not usable.
 
     Example:
@@ -68,9 +116,11 @@ def assess_quality(
         >>> assess_quality(np.array([[1, 0], [1, 1]], bool), regions).clear_fraction
         0.75
     """
-    def fraction(region: np.ndarray) -> float:
-        n = int(region.sum())
-        return float((clear & region).sum()) / n if n else 0.0
+    def fraction(region: np.ndarray | RegionBox) -> float:
+        part, mask = ((clear[region.rows, region.cols], region.mask)
+                      if isinstance(region, RegionBox) else (clear, region))
+        n = int(np.count_nonzero(mask))
+        return float(np.count_nonzero(part & mask)) / n if n else 0.0
 
     aoi = fraction(regions["aoi"])
     zones = {k: round(fraction(m), 4) for k, m in regions.items() if k != "aoi"}

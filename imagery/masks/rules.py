@@ -9,6 +9,7 @@ beside them, grown by a margin.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -76,3 +77,40 @@ def clear_mask(
             cloud = ndimage.distance_transform_edt(~cloud) * pixel_size_m <= p.margin_m
     clear: np.ndarray = valid & ~cloud
     return clear
+
+
+def coarse_mean(block: np.ndarray, f: int) -> np.ndarray:
+    """Mean of a (bands, h, w) block over f×f cells, NaN-aware: the dims are padded up to
+    multiples of f, and a cell needs more than half of its pixels valid (else NaN).
+
+    Example:
+        >>> import numpy as np
+        >>> coarse_mean(np.arange(16, dtype=np.float32).reshape(1, 4, 4), 2)[0]
+        array([[ 2.5,  4.5],
+               [10.5, 12.5]], dtype=float32)
+    """
+    if f == 1:
+        return block
+    b, h, w = block.shape
+    if h % f == 0 and w % f == 0 and not np.isnan(block).any():
+        # the common block: no padding and no NaN, so nansum is the plain sum (the same
+        # additions in the same order) and every count is f * f: the same floats, at a
+        # fifth of the CPU (no padded copy, no NaN-replaced copy, no finite count)
+        whole = block.reshape(b, h // f, f, w // f, f).sum(axis=(2, 4))
+        mean: np.ndarray = (whole / np.float64(f * f)).astype(np.float32)
+        return mean
+    return _nan_coarse_mean(block, f)
+
+
+def _nan_coarse_mean(block: np.ndarray, f: int) -> np.ndarray:
+    """:func:`coarse_mean` of any block: padded with NaN, a cell needs over half valid."""
+    b, h, w = block.shape
+    hp, wp = math.ceil(h / f) * f, math.ceil(w / f) * f
+    padded = np.full((b, hp, wp), np.nan, dtype=np.float32)
+    padded[:, :h, :w] = block
+    cells = padded.reshape(b, hp // f, f, wp // f, f)
+    with np.errstate(invalid="ignore"):
+        count = np.isfinite(cells).sum(axis=(2, 4))
+        total = np.nansum(cells, axis=(2, 4))
+        out = np.where(count > (f * f) // 2, total / np.maximum(count, 1), np.nan)
+    return out.astype(np.float32)

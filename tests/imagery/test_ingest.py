@@ -13,7 +13,8 @@ from affine import Affine
 from facilities.load import load_facility_by_id
 from imagery.catalogue import open_catalogue
 from imagery.errors import ImageryError, IngestError
-from imagery.ingest import _coarse_mean, _nan_coarse_mean, ingest_file, ingest_paths
+from imagery.ingest import ingest_file, ingest_paths
+from imagery.masks.rules import _nan_coarse_mean, coarse_mean
 from imagery.vendor.metadata import Overrides
 from imagery.workspace import FacilityWorkspace, workspace_grid
 
@@ -219,6 +220,6 @@ def test_coarse_mean_of_whole_clear_blocks_is_the_general_mean() -> None:
     rng = np.random.default_rng(5)
     for shape in [(4, 64, 48), (4, 62, 48), (4, 64, 47)]:
         block = (rng.random(shape, dtype=np.float32) * 0.3).astype(np.float32)
-        np.testing.assert_array_equal(_coarse_mean(block, 4), _nan_coarse_mean(block, 4))
+        np.testing.assert_array_equal(coarse_mean(block, 4), _nan_coarse_mean(block, 4))
         block[1, 5, 7] = np.nan
-        np.testing.assert_array_equal(_coarse_mean(block, 4), _nan_coarse_mean(block, 4))
+        np.testing.assert_array_equal(coarse_mean(block, 4), _nan_coarse_mean(block, 4))

@@ -8,7 +8,7 @@ import pytest
 from facilities.grid import facility_grid
 from facilities.load import load_facility_by_id
 from imagery.masks.rules import clear_mask
-from imagery.quality import assess_quality, region_masks
+from imagery.quality import assess_quality, region_boxes, region_masks
 
 
 def ground(h: int = 100, w: int = 100) -> np.ndarray:
@@ -54,6 +54,22 @@ def test_zone_clear_fractions_and_threshold() -> None:
     q2 = assess_quality(np.zeros(grid.shape, bool), regions, min_clear=0.6)
     assert not q2.usable
     assert q2.reason == "AOI clear fraction 0.00 is below the threshold 0.60"
+
+
+@pytest.mark.parametrize("resolution", [10.0, 3.0])
+def test_region_boxes_hold_the_same_pixels_as_the_full_masks(resolution: float) -> None:
+    fac = load_facility_by_id("kangdong-kyohwaso-4")
+    grid = facility_grid(fac, resolution)
+    full, boxes = region_masks(fac, grid), region_boxes(fac, grid)
+    assert set(boxes) == set(full)
+    for key, box in boxes.items():
+        rebuilt = np.zeros(grid.shape, bool)
+        rebuilt[box.rows, box.cols] = box.mask
+        np.testing.assert_array_equal(rebuilt, full[key], err_msg=key)
+        if key != "aoi":  # a zone's box is a small part of the grid
+            assert box.mask.size < grid.width * grid.height / 4
+    clear = np.random.default_rng(3).random(grid.shape) < 0.7
+    assert assess_quality(clear, boxes) == assess_quality(clear, full)
 
 
 def test_clear_mask_refuses_too_few_bands() -> None:
