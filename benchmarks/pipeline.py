@@ -28,74 +28,32 @@ size with total / (read + warp + mask) in wall and CPU time (goal <= 2x) and the
 and one line with the ratio of the two peaks (goal: the larger within 1.25x of the smaller).
 ``--keep DIR`` keeps each size's workspace (report, figures) under DIR to look at.
 
-Measured 2026-11-29 on the shared 2-core machine at load 6 to 9 (wall about twice CPU):
-4080 px: 86 change objects, 50 events, total / (read + warp + mask) 2.16x wall, 2.28x CPU,
-peak RSS 798 MB (reached in the events stage); 8160 px: 362 change objects, 189 events,
-1.71x wall, 1.79x CPU, peak RSS 915 MB (ingest 894 MB, events 915 MB); peaks 1.15x. The
-smaller grid's ratio is higher because each pair's calibration (16 tiles of 512 px at both
-sizes) is a fixed cost: detect took 34 s of CPU per pair at 4080 px and 91 s at 8160 px,
-about 15 s plus 1.1 s per million pixels. Those figures came from the benchmark's branch
-before it was merged with the 2x2 detector and the series evidence. Measured again on main
-(a42a547, idle machine, one size per invocation): 4080 px 134 change objects, 67 events,
-3.47x wall, 3.69x CPU, peak 776 MB; 8160 px 510 change objects, 252 events, 2.58x wall,
-2.66x CPU, peak 974 MB (detect 278 s against 217 s for read + warp + mask). The goal is not
-met there.
+History (details in this file's git log): 2.58x wall / 2.66x CPU at 8160 px on main a42a547;
+branches pipe6 and pipe7 cut detection (envelope in strips, each COG block decoded once for
+the tile halos, one cached phase ramp, the CLI's GDAL cache fixed to a real 256 MB) to 2.26x
+wall / 2.36x CPU on main 928faad, idle machine: 8160 px read + warp + mask 157.4 s CPU,
+detect 158.3, events 29.2, report 16.5, pdf 11.2, peak 1272 MB; 4080 px detect 44.3 s CPU,
+peak 1028 MB; peaks 1.24x.
 
-Branch pipe6 (detection speed-ups with the same outputs: envelope in row strips and only near
-candidates, each COG block of a pair decoded once for the tile halos, closing and upsampling
-without gathers, in-place standardisation), 2026-11-29 on the shared machine at load 4 to 7
-(wall two to three times CPU, so the wall ratios mean little): 4080 px, same 134 change
-objects and 67 events (7 high, 60 medium) as main; detect 89.9 s CPU against 101.9 s for
-main measured the same morning (the whole run: 3.53x CPU, main 3.55x: the load moved the
-ingest's CPU too); peak RSS 903 MB in the detect stage (main 822 MB that morning). The
-detection of a pair itself (calibration + tiles, interleaved A/B on the 4080 px workspace,
-two pairs, three rounds each): 21.0-21.8 s CPU against 30.1-30.9 s on main (-30 %), masks,
-objects and thresholds identical. The 8160 px run could not be made (the shared disk was
-full); the goal is not shown met.
-
-Measured on the merged tree (pipe6 with demo6 and learn6, 2026-11-29): 4080 px on the idle
-machine: 3.01x wall, 3.23x CPU (main 3.47x / 3.69x), detect 86.7 s CPU, peak 903 MB, the
-same 134 change objects and 67 events; 8160 px (pipe6's branch, at load 2 to 5 from other
-work): 2.09x wall, 2.40x CPU (main 2.58x / 2.66x), read + warp + mask 212 s CPU, detect
-235 s, events 33 s, report 18 s, pdf 10 s, peak 1134 MB in the detect stage, the same 510
-change objects and 252 events. Peaks 1134 / 903 = 1.26x. Not met: detect alone still costs
-more than reading, warping and masking, and the planned block reads hold about two block
-rows of both captures, which grows with the grid's width.
-
-Branch pipe7 (2026-11-29, shared machine at load 2 to 3, one size per invocation; the same
-510 change objects and 252 events (45 high, 207 medium) at 8160 px and 134 / 67 (7 high) at
-4080 px as main). The GDAL cache: ``rasterio.Env`` takes an integer ``GDAL_CACHEMAX`` as
-bytes, so the CLI's ``GDAL_CACHEMAX=256`` (and this benchmark's copy of it) is a 256-byte
-block cache, and the calibration's decimated pixel sample decoded its overview blocks again
-for every output row: 8 s of CPU per 8160 px capture, 16 s per pair (0.03 s with a cache
-that holds them; the same pixels). Decimated reads of the change wing took a 64 MB cache
-for themselves on that branch; a pair's halos share one cached phase
-ramp; a shift along rows only is one 1-D transform pair; the planned block reads keep only
-the rows later halos read. The benchmark now enters the CLI's own ``gdal_options()``.
-Measured at 6498a47 (the code of this text), each size in its own invocation: 8160 px:
-read + warp + mask 208.0 s CPU, detect 140.1 s (main that day: 220.1 s), events 30.0,
-report 12.0, pdf 10.5; 1.80x wall, 1.93x CPU (main that day 2.18x / 2.35x); peak RSS
-1109 MB in the detect stage (ingest 920). 4080 px: detect 42.1 s CPU (86.7 s before),
-1.74x wall, 2.42x CPU, peak 931 MB in the detect stage (ingest 494). Peaks 1109 / 931 =
-1.19x. The 1.93x is at load 2 to 3 and near the goal: of the 8160 px detect stage about
-34 s of CPU is the persistence check (``pipeline.run._with_persistence``: it decodes three
-captures whole, window by window, for two of the three pairs), not the detection; the
-detection of one pair alone (kept workspace) took 41 to 50 s of CPU, 63 s on main.
-``--gdal-cache-mb 256`` (a real 256 MB cache, at load 3 to 4 while the test suite ran):
-read + warp + mask 163.9 s CPU, detect 172.6, events 34.8, report 16.3, pdf 11.2: 2.43x
-CPU, peak 1280 MB; the same 510 objects and 252 events. A real cache makes the ingest
-cheaper, not the rest, and costs memory.
-
-Merged (pipe7 + demo7, 2026-11-29), with the CLI's cache fixed to the 256 MB it was meant
-to be (``pipeline.cli.options.gdal_options``; the change wing's own 64 MB cache removed: one
-front door for GDAL's options), idle machine (load 0 to 1), one size per invocation:
-8160 px: read + warp + mask 170.1 s wall / 157.4 s CPU, detect 157.9 / 158.3, events 29.2
-(evidence 21.8 CPU), report 16.5, pdf 11.2; **2.26x wall, 2.36x CPU**; peak RSS 1272 MB
-(ingest 1182); the same 510 change objects and 252 events. 4080 px: read + warp + mask
-43.6 s CPU, detect 44.3, events 8.8, report 16.2, pdf 7.1; 2.61x wall, 2.75x CPU; peak
-1028 MB; the same 134 / 67. Peaks 1272 / 1028 = **1.24x** (goal <= 1.25x: met). The ratio
-goal is not met: with the cache working, reading, warping and masking 8160² px cost 157 s
-of CPU instead of 208 s, so detection, events, report and PDF (214 s) must fit in 157 s.
+Branch det8 (eeb466c, 2026-11-29, shared machine at load 2 to 3 with other work, one size per
+invocation; the same 510 change objects and 252 events (45 high, 207 medium) at 8160 px, 134 /
+67 (7 high) at 4080 px). The persistence check reads only small windows around each pair's
+changes and their rings (``pipeline.change.persistence.object_windows``) through planned block
+reads, instead of three captures whole: 18-21 s of CPU per 8160 px pair down to 5-6 s, the
+same verdicts. Rows of a slow FFT length (the 1172 px halo is 4 x 293) are shifted by a
+circular convolution at a fast length: 4-5 s less per 8160 px pair, the same change mask and
+objects. A GDAL cache of 64 MB instead of 256 MB for the detect stage made no difference (pair
+0: 51.8 / 46.9 s CPU against 49.5 / 48.8) and was not adopted. The whole detect stage on the
+kept 8160 px workspace (all pairs and their persistence, 928faad and eeb466c side by side, two
+rounds at load 3 to 8): 181.1 and 192.7 s CPU before, 156.0 and 167.5 after (-13 %), the same
+objects and verdicts. This benchmark, 928faad then eeb466c in the same session: 8160 px read +
+warp + mask 184.6 / 170.3 s CPU, detect 148.6 / 136.9, events 35.2 / 33.8, report 15.9 / 17.1,
+pdf 10.7 / 10.7; 2.14x / 2.17x CPU (the load moved the ingest's CPU more than the detect stage
+fell); peak 1182 / 1183 MB, in the ingest. 4080 px (eeb466c): read + warp + mask 44.9 s CPU,
+detect 33.0, events 7.8, report 16.3, pdf 6.7; 2.42x CPU; peak 816 MB in the report stage
+(main: 1028 MB). Peaks 1183 / 816 = 1.45x: the smaller run's peak fell, the larger one's is
+the ingest's, which grows with the grid (702 MB at 4080 px, 1183 MB at 8160 px). Neither goal
+is met.
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ from imagery.store import read_clear, read_decimated
 from imagery.tiles import tile_index
 from imagery.warp import grid_blocks
 from imagery.workspace import FacilityWorkspace
+from pipeline.change.blocks import PlannedReader
 from pipeline.change.compare import TILE_SIZE, PairResult, compare_pair
 from pipeline.change.detect import ChangeParams
 from pipeline.change.evidence import (
@@ -39,7 +40,13 @@ from pipeline.change.evidence import (
     temporal_evidence,
 )
 from pipeline.change.pairs import CapturePair, capture_pairs, gap_pairs, series_of
-from pipeline.change.persistence import RING_M, burn_objects, object_masks, persistence
+from pipeline.change.persistence import (
+    RING_M,
+    burn_objects,
+    object_masks,
+    object_windows,
+    persistence,
+)
 from pipeline.change.tiled import tile_records, tile_statuses
 from pipeline.change.zones import GridZone, grid_zones
 from pipeline.history.events import Event, find_events
@@ -213,15 +220,27 @@ def _with_persistence(
     it (see :mod:`pipeline.change.persistence`)."""
     status: dict[str, str] = {}
     if following is not None and following.series == pair.series and result.changes:
-        # read the three captures block by block, so memory follows the block size
-        for read, here in _change_blocks(grid, result.changes):
-            a, b, c = (_read_clear(x, ws, read)
-                       for x in (pair.before, pair.after, following.after))
-            transform = rasterio.windows.transform(read, grid.transform)
-            geometries = [ch.geometry for ch in here]
-            labels = burn_objects(geometries, transform, (int(read.height), int(read.width)))
-            verdicts = persistence(geometries, a, b, c, transform, burnt=labels)
-            status |= {ch.change_id: v for ch, v in zip(here, verdicts, strict=True)}
+        # only small windows around the changes and their rings, each COG block of each
+        # capture decoded once (the whole grid was read three times: a third of the
+        # detect stage at 8160 px); the same pixels, masks and verdicts
+        here = result.changes
+        windows = [(Window(c0, r0, c1 - c0, r1 - r0), members) for (r0, r1, c0, c1), members
+                   in object_windows([ch.geometry for ch in here], grid.transform, grid.shape)]
+        plan = [w for w, _ in windows]
+        with contextlib.ExitStack() as stack:
+            readers = [(stack.enter_context(PlannedReader(ws.absolute(x.raster_path), plan)),
+                        stack.enter_context(PlannedReader(ws.absolute(x.mask_path), plan)))
+                       for x in (pair.before, pair.after, following.after)]
+            for read, members in windows:
+                a, b, c = (_clear(raster.read(read), mask.read(read)[0])
+                           for raster, mask in readers)
+                transform = rasterio.windows.transform(read, grid.transform)
+                geometries = [here[i].geometry for i in members]
+                labels = (burn_objects(geometries, transform, (int(read.height),
+                                                               int(read.width)))
+                          if len(members) > 1 else None)
+                verdicts = persistence(geometries, a, b, c, transform, burnt=labels)
+                status |= {here[i].change_id: v for i, v in zip(members, verdicts, strict=True)}
     changes = tuple(
         dataclasses.replace(c, extra={**c.extra, "persistence": status[c.change_id]})
         if c.change_id in status
@@ -229,6 +248,13 @@ def _with_persistence(
         for c in result.changes
     )
     return dataclasses.replace(result, changes=changes)
+
+
+def _clear(refl: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """:func:`imagery.store.read_clear`'s pixels from a window of a capture and its mask."""
+    refl = refl.astype(np.float32, copy=False)
+    refl[:, mask != 1] = np.nan
+    return refl
 
 
 def _change_blocks(

@@ -86,6 +86,48 @@ def _phase(h: int, w: int, dy: float, dx: float) -> np.ndarray:
     return phase
 
 
+SLOW_FACTOR = 100
+"""A row length with a prime factor above this is shifted by :func:`_circular_row_shift`
+(pocketfft's transforms of such lengths are slow: 13.5 ms for 1172 = 4 x 293 against
+6.4 ms for the convolution's 2400, and 3.1 ms for 1034 = 2 x 11 x 47)."""
+
+
+def _largest_prime_factor(n: int) -> int:
+    """Example: ``_largest_prime_factor(1172) == 293``."""
+    largest, p = 1, 2
+    while p * p <= n:
+        while n % p == 0:
+            largest, n = p, n // p
+        p += 1
+    return max(largest, n)
+
+
+@functools.lru_cache(maxsize=2)
+def _row_kernel(w: int, dx: float) -> tuple[int, np.ndarray]:
+    """(fast length, complex64 :func:`scipy.fft.rfft` of the kernel at that length) of the
+    periodic shift of rows of ``w`` pixels by ``dx``: the kernel is the inverse transform of
+    :func:`_phase`'s ramp (float64), zero-padded to a fast length of at least 2 w - 1."""
+    n = sfft.next_fast_len(2 * w - 1, real=True)
+    ramp = np.exp(-2j * np.pi * sfft.rfftfreq(w) * dx)
+    kernel = sfft.rfft(sfft.irfft(ramp, n=w), n=n).astype(np.complex64)
+    kernel.flags.writeable = False
+    return n, kernel
+
+
+def _circular_row_shift(stack: np.ndarray, w: int, dx: float, out: np.ndarray) -> None:
+    """The rows' periodic shift of :func:`apply_shift` (multiplying by the ramp in the
+    Fourier domain of length ``w``) as the circular convolution it is: a linear convolution
+    at a fast length, its tail folded back. The same values to float rounding, for row
+    lengths whose own transform is slow."""
+    n, kernel = _row_kernel(w, dx)
+    for b in range(stack.shape[0]):
+        spectrum = sfft.rfft(stack[b], n=n, axis=1)
+        spectrum *= kernel
+        full = sfft.irfft(spectrum, n=n, axis=1)
+        out[b] = full[:, :w]
+        out[b, :, : w - 1] += full[:, w : 2 * w - 1]
+
+
 def apply_shift(stack: np.ndarray, shift_px: tuple[float, float]) -> np.ndarray:
     """Shift a (bands, H, W) stack by (dy, dx) pixels; pixels from outside are NaN.
 
@@ -112,11 +154,14 @@ def apply_shift(stack: np.ndarray, shift_px: tuple[float, float]) -> np.ndarray:
         # inverse cancel; the same periodic shift with one 1-D real transform pair per band
         # (float rounding apart), about 40 % less CPU. Not for a shift along the columns
         # only: there the 2-D transform's complex axis treats the Nyquist row differently.
-        ramp = _phase(1, w, 0.0, dx)[0]
-        for b in range(stack.shape[0]):
-            spectrum = sfft.rfft(stack[b], axis=1)
-            spectrum *= ramp
-            out[b] = sfft.irfft(spectrum, n=w, axis=1)
+        if _largest_prime_factor(w) > SLOW_FACTOR:
+            _circular_row_shift(stack, w, dx, out)
+        else:
+            ramp = _phase(1, w, 0.0, dx)[0]
+            for b in range(stack.shape[0]):
+                spectrum = sfft.rfft(stack[b], axis=1)
+                spectrum *= ramp
+                out[b] = sfft.irfft(spectrum, n=w, axis=1)
     else:
         phase = _phase(h, w, dy, dx)
         for b in range(stack.shape[0]):

@@ -186,3 +186,64 @@ def object_masks(
     dist = distance_transform_edt(~inside) * res - res / 2
     ring = (dist > ring_m[0]) & (dist <= ring_m[1])
     return (slice(r0, r1), slice(c0, c1)), inside, ring
+
+
+def object_windows(
+    geometries: Sequence[BaseGeometry], transform: Affine, shape: tuple[int, int],
+    ring_m: tuple[float, float] = RING_M, join_px: int = 16,
+) -> list[tuple[tuple[int, int, int, int], list[int]]]:
+    """Small windows that hold every outline's :func:`object_masks` box (object and ring),
+    each with the outlines it holds: what to read to judge them, instead of the whole grid.
+
+    Each box (a pixel wider on every side than :func:`object_masks`' own, so that box never
+    meets a window's edge inside the array) is clipped to ``shape``; boxes closer than
+    ``join_px`` are joined into their bounding window, again until none are (fewer, larger
+    reads; one burn per window). Windows come in row-major order of their top-left corner.
+
+    Args:
+        geometries: outlines in the CRS of ``transform``.
+        transform: affine of the grid (square pixels, north up).
+        shape: (rows, cols) of the grid.
+        ring_m: inner and outer distance of the ring, metres.
+        join_px: boxes at most this far apart share a window.
+
+    Returns:
+        ((row start, row stop, column start, column stop), indices into ``geometries``) per
+        window; outlines whose box misses the grid are in none.
+
+    Example:
+        >>> from affine import Affine
+        >>> from shapely.geometry import box
+        >>> object_windows([box(20, -30, 30, -20), box(32, -30, 40, -20), box(200, -90, 210, -80)],
+        ...                Affine(1, 0, 0, 0, -1, 0), (100, 300))
+        [((6, 44, 6, 54), [0, 1]), ((66, 100, 186, 224), [2])]
+    """
+    res = abs(transform.a)
+    margin = ring_m[1] + res
+    inverse = ~transform
+    spans: list[tuple[list[int], list[int]]] = []
+    for i, geom in enumerate(geometries):
+        minx, miny, maxx, maxy = geom.bounds
+        c0, r0 = inverse @ (minx - margin, maxy + margin)
+        c1, r1 = inverse @ (maxx + margin, miny - margin)
+        span = [max(0, int(np.floor(r0)) - 1), min(shape[0], int(np.ceil(r1)) + 1),
+                max(0, int(np.floor(c0)) - 1), min(shape[1], int(np.ceil(c1)) + 1)]
+        if span[1] > span[0] and span[3] > span[2]:
+            spans.append((span, [i]))
+    joined = True
+    while joined:
+        joined = False
+        out: list[tuple[list[int], list[int]]] = []
+        for span, members in sorted(spans):
+            for other, others in out:
+                if (span[0] - join_px < other[1] and other[0] - join_px < span[1]
+                        and span[2] - join_px < other[3] and other[2] - join_px < span[3]):
+                    other[:] = [min(span[0], other[0]), max(span[1], other[1]),
+                                min(span[2], other[2]), max(span[3], other[3])]
+                    others.extend(members)
+                    joined = True
+                    break
+            else:
+                out.append((span, members))
+        spans = out
+    return [((s[0], s[1], s[2], s[3]), sorted(m)) for s, m in sorted(spans)]

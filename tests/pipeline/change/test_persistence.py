@@ -6,7 +6,7 @@ import numpy as np
 from affine import Affine
 from shapely.geometry import Polygon, box
 
-from pipeline.change.persistence import burn_objects, object_masks, persistence
+from pipeline.change.persistence import burn_objects, object_masks, object_windows, persistence
 
 T = Affine(1, 0, 0, 0, -1, 0)
 ROOF = box(15, -25, 25, -15)
@@ -61,3 +61,45 @@ def test_objects_cut_from_one_burn_are_judged_as_when_rasterised_one_by_one() ->
         assert one is not None and cut is not None and one[0] == cut[0]
         np.testing.assert_array_equal(one[1], cut[1])
         np.testing.assert_array_equal(one[2], cut[2])
+
+
+def test_windows_around_the_objects_give_the_whole_grid_verdicts() -> None:
+    # what pipeline.run._with_persistence reads instead of the whole grid: every object's
+    # box inside its window, the same masks (edges of the grid included) and verdicts
+    rng = np.random.default_rng(7)
+    res, shape = 0.5, (600, 900)
+    transform = Affine(res, 0, 1000.0, 0, -res, 2000.0)
+    a = rng.uniform(0.05, 0.1, (4, *shape)).astype(np.float32)
+    b, c = a.copy(), a.copy()
+    a[:, rng.uniform(size=shape) < 0.05] = np.nan  # some ground not clear
+    outlines = []
+    corners = [(0, 0), (shape[0] - 10, shape[1] - 12)]  # boxes the grid's edges clip
+    for k in range(30):
+        r, col = corners[k] if k < 2 else (int(rng.integers(0, shape[0] - 10)),
+                                           int(rng.integers(0, shape[1] - 12)))
+        h, w = int(rng.integers(2, 10)), int(rng.integers(2, 12))
+        x0, y0 = transform @ (col, r)
+        outlines.append(box(x0, y0 - h * res, x0 + w * res, y0))
+        b[:, r:r + h, col:col + w] += 0.3
+        if k % 3:
+            c[:, r:r + h, col:col + w] += 0.2
+    whole = persistence(outlines, a, b, c, transform)
+    assert {"persisted", "reverted"} <= set(whole)
+    windows = object_windows(outlines, transform, shape)
+    assert sorted(i for _, members in windows for i in members) == list(range(len(outlines)))
+    assert 1 < len(windows) < len(outlines)  # near objects share a window
+    for (r0, r1, c0, c1), members in windows:
+        local = transform @ Affine.translation(c0, r0)
+        ca, cb, cc = (s[:, r0:r1, c0:c1] for s in (a, b, c))
+        here = [outlines[i] for i in members]
+        labels = burn_objects(here, local, (r1 - r0, c1 - c0))
+        assert persistence(here, ca, cb, cc, local, burnt=labels) == [whole[i] for i in members]
+        for i in members:
+            full = object_masks(outlines[i], transform, shape)
+            part = object_masks(outlines[i], local, (r1 - r0, c1 - c0))
+            assert full is not None and part is not None
+            (fr, fc), (pr, pc) = full[0], part[0]
+            assert (fr.start - r0, fr.stop - r0, fc.start - c0, fc.stop - c0) == (
+                pr.start, pr.stop, pc.start, pc.stop)
+            np.testing.assert_array_equal(full[1], part[1])
+            np.testing.assert_array_equal(full[2], part[2])
