@@ -44,7 +44,7 @@ from pipeline.change.persistence import RING_M, burn_objects, object_masks, pers
 from pipeline.change.tiled import tile_records, tile_statuses
 from pipeline.change.zones import GridZone, grid_zones
 from pipeline.history.events import Event, find_events
-from pipeline.history.landcover import measure_event_land_cover
+from pipeline.history.landcover import LandCoverReader
 from pipeline.history.review import store_event_reviews
 from pipeline.history.timeline import build_timeline, zone_metrics
 from pipeline.history.tracks import assign_tracks
@@ -430,11 +430,12 @@ def run_facility(
         # what each event did to the ground, measured once here and stored with it
         found = find_events(captures, changes)
         events = []
-        for i, ev in enumerate(found):
-            events.append(dataclasses.replace(ev, land_cover=measure_event_land_cover(
-                ws, grid, ev.before, ev.after, ev.change.geometry)))
-            if progress:
-                progress("events", i + 1, len(found))
+        with LandCoverReader(ws, grid) as land_cover:
+            for i, ev in enumerate(found):
+                events.append(dataclasses.replace(ev, land_cover=land_cover.measure(
+                    ev.before, ev.after, ev.change.geometry)))
+                if progress:
+                    progress("events", i + 1, len(found))
         store_event_reviews(cat, events)
     csv_path = ws.report_dir / "timeline.csv"
     write_timeline(rows, csv_path, csv_path.with_suffix(".parquet"))
