@@ -231,7 +231,8 @@ def pending_widths(pending: Sequence[tuple[str, ReviewedEvent]]) -> tuple[float,
     """Content widths (em of the table's font) of the unreviewed-detections table's label and
     change-id columns: the widest label ("U" and digits) and the widest id (monospace).
 
-    The PDF lays the table out with these widths fixed (``table-layout: fixed``): the same
+    The PDF (the print stylesheet only: a browser sets ``code`` in its own monospace size)
+    lays the table out with these widths fixed (``table-layout: fixed``): the same
     columns as the automatic layout, which gives a column whose text cannot break its
     max-content width (on the 8160² benchmark report 39.12 and 104.03 px with padding and
     border; these give 0.1 px more, :data:`WIDTH_SLACK_EM`), without measuring every cell
