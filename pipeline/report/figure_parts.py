@@ -17,6 +17,7 @@ import numpy as np
 from matplotlib import patheffects
 from matplotlib.axes import Axes
 from matplotlib.patches import FancyArrow
+from matplotlib.patches import Polygon as MplPolygon
 from matplotlib_scalebar.scalebar import ScaleBar
 from pyproj import CRS, Proj, Transformer
 from shapely.geometry import MultiPolygon, Point, Polygon
@@ -390,9 +391,12 @@ def add_locator(
             if part.is_empty or not isinstance(part, Polygon | MultiPolygon):
                 continue
             for poly in (part.geoms if isinstance(part, MultiPolygon) else [part]):
-                xs, ys = poly.exterior.xy
-                ax.fill(xs, ys, facecolor="#f3f0e8", edgecolor="#555555", linewidth=0.6,
-                        zorder=1)
+                # added as an artist: the view is already set, and ``fill``/``add_patch``
+                # walk every vertex to widen the data limits nothing reads (a second of a
+                # report's twelve figures)
+                ax.add_artist(MplPolygon(np.asarray(poly.exterior.coords)[:, :2], closed=True,
+                                         facecolor="#f3f0e8", edgecolor="#555555",
+                                         linewidth=0.6, zorder=1))
             if c.geometry.contains(Point(point)):
                 home = c.name  # named in the title: its label would sit on the star and towns
             elif part.area > 0.02 * frame.area:

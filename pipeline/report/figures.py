@@ -297,7 +297,8 @@ def compose_figure(
                               (_SIDE_W - 0.45) / width, (_LOCATOR_H - 0.5) / height))
 
     layout(8.0)
-    fig.canvas.draw()  # scale bars compute their boxes when drawn
+    # scale bars compute their boxes when drawn: a draw that lays out but renders nothing
+    fig.draw_without_rendering()
 
     town_labels = label_towns(locator, town_dots, renderer, fontsize=_TOWN_PT)
     view = box(*ext)

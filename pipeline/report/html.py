@@ -214,6 +214,42 @@ def _pair_table(
     return out
 
 
+DEJAVU_SANS_EM = {"U": 1499 / 2048, "digit": 1303 / 2048}
+"""Advance widths (em) in DejaVu Sans, the report's font, of the letter U and of a digit
+(digits all share one width)."""
+DEJAVU_MONO_EM = 1233 / 2048
+"""Advance width (em) of every character of DejaVu Sans Mono, the report's code font."""
+CODE_SCALE = 0.9
+"""The report's ``code`` font size, relative to its table cell's."""
+WIDTH_SLACK_EM = 0.01
+"""Added to each computed width: the text shaper rounds advances to 1/1024 px, so a width
+of exactly the sum of the font's advances can fall short of the shaped text by a few
+thousandths of a pixel, and an id would wrap its last character."""
+
+
+def pending_widths(pending: Sequence[tuple[str, ReviewedEvent]]) -> tuple[float, float]:
+    """Content widths (em of the table's font) of the unreviewed-detections table's label and
+    change-id columns: the widest label ("U" and digits) and the widest id (monospace).
+
+    The PDF (the print stylesheet only: a browser sets ``code`` in its own monospace size)
+    lays the table out with these widths fixed (``table-layout: fixed``): the same
+    columns as the automatic layout, which gives a column whose text cannot break its
+    max-content width (on the 8160² benchmark report 39.12 and 104.03 px with padding and
+    border; these give 0.1 px more, :data:`WIDTH_SLACK_EM`), without measuring every cell
+    of hundreds of rows (half the PDF's layout time).
+
+    Example:
+        >>> from types import SimpleNamespace as NS
+        >>> rev = NS(event=NS(change=NS(change_id="5588930e58881e1a")))
+        >>> [round(w, 3) for w in pending_widths([("U252", rev)])]
+        [2.651, 8.68]
+    """
+    label = max((len(lab) - 1 for lab, _ in pending), default=1)
+    ids = max((len(r.event.change.change_id) for _, r in pending), default=16)
+    return (DEJAVU_SANS_EM["U"] + label * DEJAVU_SANS_EM["digit"] + WIDTH_SLACK_EM,
+            ids * DEJAVU_MONO_EM * CODE_SCALE + WIDTH_SLACK_EM)
+
+
 def _existing_outputs(out_dir: Path, pdf: bool) -> list[Path]:
     names = ["report.html"] + (["report.pdf"] if pdf else [])
     return [out_dir / n for n in names if (out_dir / n).exists()]
@@ -351,6 +387,7 @@ def report_facility(
         n_events=len(events),
         findings=findings,
         pending=pending_labelled,
+        pending_widths=[f"{w:.4f}" for w in pending_widths(pending_labelled)],
         needs_vhr=needs_vhr,
         rejected=rejected,
         figure_of=figure_of,
