@@ -251,11 +251,23 @@ def read_clear(raster: Path, mask: Path, window: Window) -> np.ndarray:
         >>> # refl = read_clear(ws.absolute(cap.raster_path), ws.absolute(cap.mask_path),
         >>> #                   Window(0, 0, 512, 512))
     """
-    with rasterio.open(raster) as src:
-        refl: np.ndarray = src.read(window=window).astype(np.float32, copy=False)
-    with rasterio.open(mask) as src:
-        refl[:, src.read(1, window=window) != 1] = np.nan
-    return refl
+    with rasterio.open(raster) as src, rasterio.open(mask) as clear:
+        return clear_pixels(src.read(window=window), clear.read(1, window=window))
+
+
+def clear_pixels(refl: np.ndarray, clear: np.ndarray) -> np.ndarray:
+    """(bands, h, w) reflectance as float32, NaN where the (h, w) clear mask is not 1: what
+    :func:`read_clear` returns, for callers that keep the files open or plan their reads
+    (float32 input is changed in place).
+
+    Example:
+        >>> import numpy as np
+        >>> clear_pixels(np.ones((1, 1, 2), np.float32), np.array([[1, 0]], np.uint8))
+        array([[[ 1., nan]]], dtype=float32)
+    """
+    out: np.ndarray = refl.astype(np.float32, copy=False)
+    out[:, clear != 1] = np.nan
+    return out
 
 
 def read_decimated(

@@ -27,7 +27,7 @@ from imagery.capture import Capture
 from imagery.catalogue import open_catalogue
 from imagery.quality import region_masks
 from imagery.records import StoredChange
-from imagery.store import read_clear, read_decimated
+from imagery.store import clear_pixels, read_clear, read_decimated
 from imagery.tiles import tile_index
 from imagery.warp import grid_blocks
 from imagery.workspace import FacilityWorkspace
@@ -233,7 +233,7 @@ def _with_persistence(
                         stack.enter_context(PlannedReader(ws.absolute(x.mask_path), plan)))
                        for x in (pair.before, pair.after, following.after)]
             for read, members in windows:
-                a, b, c = (_clear(raster.read(read), mask.read(read)[0])
+                a, b, c = (clear_pixels(raster.read(read), mask.read(read)[0])
                            for raster, mask in readers)
                 transform = rasterio.windows.transform(read, grid.transform)
                 geometries = [here[i].geometry for i in members]
@@ -249,13 +249,6 @@ def _with_persistence(
         for c in result.changes
     )
     return dataclasses.replace(result, changes=changes)
-
-
-def _clear(refl: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """:func:`imagery.store.read_clear`'s pixels from a window of a capture and its mask."""
-    refl = refl.astype(np.float32, copy=False)
-    refl[:, mask != 1] = np.nan
-    return refl
 
 
 def _change_blocks(
@@ -286,14 +279,6 @@ Looks = dict[str, list[tuple[datetime, np.ndarray | None]]]
 """Each change's log contrast in each capture of its series, by change id."""
 NearLooks = dict[str, list[list[np.ndarray | None]]]
 """Each change's outline moved to its neighbours' places, in A and in B, by change id."""
-
-
-def _read_box(src: DatasetReader, clear: DatasetReader, window: Window) -> np.ndarray:
-    """A window of an open capture as float32 reflectance, NaN where its open clear mask
-    is not 1 (:func:`imagery.store.read_clear` on files kept open)."""
-    refl: np.ndarray = src.read(window=window).astype(np.float32, copy=False)
-    refl[:, clear.read(1, window=window) != 1] = np.nan
-    return refl
 
 
 def _series_looks(
@@ -327,9 +312,10 @@ def _series_looks(
                     looks.setdefault(ch.change_id, []).append((cap.acquired, None))
                     continue
                 rows, cols = m[0]
-                box = _read_box(src, clear, Window(cols.start, rows.start,
-                                                   cols.stop - cols.start,
-                                                   rows.stop - rows.start))
+                box_window = Window(cols.start, rows.start,
+                                    cols.stop - cols.start, rows.stop - rows.start)
+                box = clear_pixels(src.read(window=box_window),
+                                   clear.read(1, window=box_window))
                 looks.setdefault(ch.change_id, []).append(
                     (cap.acquired, log_contrast(box, m[1], m[2])))
                 if two:
