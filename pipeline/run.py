@@ -281,6 +281,18 @@ NearLooks = dict[str, list[list[np.ndarray | None]]]
 """Each change's outline moved to its neighbours' places, in A and in B, by change id."""
 
 
+@contextlib.contextmanager
+def _open_captures(
+    ws: FacilityWorkspace, captures: list[Capture]
+) -> Iterator[dict[str, tuple[DatasetReader, DatasetReader]]]:
+    """Each capture's raster and clear mask, open for the ``with`` block, by capture id."""
+    with contextlib.ExitStack() as files:
+        yield {cap.capture_id: (
+            files.enter_context(rasterio.open(ws.absolute(cap.raster_path))),
+            files.enter_context(rasterio.open(ws.absolute(cap.mask_path))))
+            for cap in captures}
+
+
 def _series_looks(
     grid: FacilityGrid, todo: list[StoredChange], members: list[Capture],
     sources: dict[str, tuple[DatasetReader, DatasetReader]], looks: Looks, near: NearLooks,
@@ -340,11 +352,7 @@ def _with_evidence(
                 for ch in r.changes]
         if not todo:
             continue
-        with contextlib.ExitStack() as files:
-            sources = {cap.capture_id: (
-                files.enter_context(rasterio.open(ws.absolute(cap.raster_path))),
-                files.enter_context(rasterio.open(ws.absolute(cap.mask_path))))
-                for cap in members}
+        with _open_captures(ws, members) as sources:
             _series_looks(grid, todo, members, sources, looks, near)
     sun = {c.acquired: c.sun_elevation_deg for c in captures}
     out = []

@@ -3,7 +3,6 @@ same pixels as reading the captures whole (demo workspace, every change and even
 
 from __future__ import annotations
 
-import contextlib
 import math
 from datetime import datetime
 from pathlib import Path
@@ -23,7 +22,7 @@ from pipeline.change.persistence import object_masks
 from pipeline.demo import DEMO_FACILITY
 from pipeline.history.events import read_events
 from pipeline.history.landcover import MAX_READ_PX, LandCoverReader
-from pipeline.run import Looks, NearLooks, _series_looks
+from pipeline.run import Looks, NearLooks, _open_captures, _series_looks
 
 
 def _same(a: np.ndarray | None, b: np.ndarray | None) -> bool:
@@ -45,11 +44,7 @@ def test_series_looks_read_each_box_as_the_whole_capture_would(demo_workspace: P
             continue
         looks: Looks = {}
         near: NearLooks = {}
-        with contextlib.ExitStack() as files:
-            sources = {c.capture_id: (
-                files.enter_context(rasterio.open(ws.absolute(c.raster_path))),
-                files.enter_context(rasterio.open(ws.absolute(c.mask_path))))
-                for c in members}
+        with _open_captures(ws, members) as sources:
             _series_looks(grid, todo, members, sources, looks, near)
         whole = Window(0, 0, grid.width, grid.height)
         two = len(members) == 2
