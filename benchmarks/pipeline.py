@@ -35,25 +35,22 @@ wall / 2.36x CPU on main 928faad, idle machine: 8160 px read + warp + mask 157.4
 detect 158.3, events 29.2, report 16.5, pdf 11.2, peak 1272 MB; 4080 px detect 44.3 s CPU,
 peak 1028 MB; peaks 1.24x.
 
-Branch det8 (eeb466c, 2026-11-29, shared machine at load 2 to 3 with other work, one size per
-invocation; the same 510 change objects and 252 events (45 high, 207 medium) at 8160 px, 134 /
-67 (7 high) at 4080 px). The persistence check reads only small windows around each pair's
-changes and their rings (``pipeline.change.persistence.object_windows``) through planned block
-reads, instead of three captures whole: 18-21 s of CPU per 8160 px pair down to 5-6 s, the
-same verdicts. Rows of a slow FFT length (the 1172 px halo is 4 x 293) are shifted by a
-circular convolution at a fast length: 4-5 s less per 8160 px pair, the same change mask and
-objects. A GDAL cache of 64 MB instead of 256 MB for the detect stage made no difference (pair
-0: 51.8 / 46.9 s CPU against 49.5 / 48.8) and was not adopted. The whole detect stage on the
-kept 8160 px workspace (all pairs and their persistence, 928faad and eeb466c side by side, two
-rounds at load 3 to 8): 181.1 and 192.7 s CPU before, 156.0 and 167.5 after (-13 %), the same
-objects and verdicts. This benchmark, 928faad then eeb466c in the same session: 8160 px read +
-warp + mask 184.6 / 170.3 s CPU, detect 148.6 / 136.9, events 35.2 / 33.8, report 15.9 / 17.1,
-pdf 10.7 / 10.7; 2.14x / 2.17x CPU (the load moved the ingest's CPU more than the detect stage
-fell); peak 1182 / 1183 MB, in the ingest. 4080 px (eeb466c): read + warp + mask 44.9 s CPU,
-detect 33.0, events 7.8, report 16.3, pdf 6.7; 2.42x CPU; peak 816 MB in the report stage
-(main: 1028 MB). Peaks 1183 / 816 = 1.45x: the smaller run's peak fell, the larger one's is
-the ingest's, which grows with the grid (702 MB at 4080 px, 1183 MB at 8160 px). Neither goal
-is met.
+Merged tree of session 8 (det8: persistence in windows around the changes, the row shift at
+a fast FFT length; rep8: the series evidence and land cover read each object's box from files
+opened once, figures laid out without rendering, the PDF's images from a URL fetcher; mem8: the
+ingest holds one full-grid mask instead of seven), idle machine (load 0.2 to 1.0), one size per
+invocation, each stage's own peak:
+
+    8160 px: read + warp + mask 189.2 s wall / 172.6 CPU (868 MB) | detect 141.6 / 142.2 (830)
+             events 17.0 / 16.8 (evidence 11.6) | report 15.6 / 15.5 (1043) | pdf 8.3 / 7.9
+             510 change objects, 252 events (45 high, 207 medium): the same as main
+             total / (read + warp + mask) = 1.96x wall, 2.06x CPU; peak RSS 1043 MB
+    4080 px: read + warp + mask 40.8 s CPU | detect 37.5 | events 5.0 | report 14.2 | pdf 5.3
+             134 change objects, 67 events: the same; 2.34x wall, 2.52x CPU; peak 848 MB
+    peaks 1043 / 848 = 1.23x (goal <= 1.25x): met
+
+The ratio is under 2 in wall time and just over it in CPU time; read + warp + mask took 172.6 s
+of CPU here against 157.4 s in session 7's run of the same ingest code, so it is not shown met.
 """
 
 from __future__ import annotations
