@@ -27,7 +27,7 @@ from imagery.capture import Capture
 from imagery.catalogue import open_catalogue
 from imagery.quality import region_masks
 from imagery.records import StoredChange
-from imagery.store import clear_pixels, read_clear, read_decimated
+from imagery.store import clear_pixels, read_decimated
 from imagery.tiles import tile_index
 from imagery.warp import grid_blocks
 from imagery.workspace import FacilityWorkspace
@@ -154,10 +154,6 @@ def _capture_metrics(
     f = coarse.resolution / grid.resolution
     types = {z.id: z.zone_type for z in facility.zones}
     return zone_metrics(refl, clear, regions, types, (grid.resolution * f) ** 2)
-
-
-def _read_clear(cap: Capture, ws: FacilityWorkspace, window: Window) -> np.ndarray:
-    return read_clear(ws.absolute(cap.raster_path), ws.absolute(cap.mask_path), window)
 
 
 def _compare_pairs(
