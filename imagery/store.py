@@ -292,25 +292,33 @@ def read_decimated(
 
 
 def read_window_averaged(
-    raster: Path, window: Window, shape: tuple[int, int, int]
+    src: DatasetReader, window: Window, shape: tuple[int, int, int]
 ) -> tuple[np.ndarray, Affine]:
-    """A window of a stored capture at ``shape`` (bands, rows, cols), area-averaged, NaN
-    outside the raster; and the transform of the returned pixels.
+    """A window of an open stored capture at ``shape`` (bands, rows, cols), area-averaged,
+    NaN outside the raster; and the transform of the returned pixels.
 
     Reads bands 1..``shape[0]`` (the capture's blue, green, red, nir for 4). Memory follows
-    ``shape``, not the window.
+    ``shape``, not the window. A window inside the raster at its own size is read as it is:
+    the same pixels as the boundless read, without the warped VRT that read goes through.
 
     Example:
-        >>> # refl, transform = read_window_averaged(raster, Window(0, 0, 4096, 4096),
-        >>> #                                        (4, 512, 512))
+        >>> # with rasterio.open(raster) as src:
+        >>> #     refl, transform = read_window_averaged(src, Window(0, 0, 4096, 4096),
+        >>> #                                            (4, 512, 512))
     """
-    with rasterio.open(raster) as src:
-        refl: np.ndarray = src.read(
-            indexes=list(range(1, shape[0] + 1)), window=window, out_shape=shape,
+    indexes = list(range(1, shape[0] + 1))
+    inside = (window.col_off >= 0 and window.row_off >= 0
+              and window.col_off + window.width <= src.width
+              and window.row_off + window.height <= src.height)
+    if inside and shape[1:] == (window.height, window.width):
+        refl: np.ndarray = src.read(indexes=indexes, window=window).astype(np.float32)
+    else:
+        refl = src.read(
+            indexes=indexes, window=window, out_shape=shape,
             boundless=True, fill_value=np.nan, resampling=Resampling.average,
         ).astype(np.float32)
-        transform = src.window_transform(window) @ Affine.scale(
-            window.width / shape[2], window.height / shape[1])
+    transform = src.window_transform(window) @ Affine.scale(
+        window.width / shape[2], window.height / shape[1])
     return refl, transform
 
 

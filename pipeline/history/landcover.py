@@ -188,21 +188,11 @@ class LandCoverReader:
                         max(1, window.height))
         f = max(1, math.ceil(max(window.width, window.height) / MAX_READ_PX))
         shape = (4, max(1, int(window.height) // f), max(1, int(window.width) // f))
-        inside_grid = (window.col_off >= 0 and window.row_off >= 0
-                       and window.col_off + window.width <= grid.width
-                       and window.row_off + window.height <= grid.height)
-        if f == 1 and inside_grid:
-            # the pixels themselves, from the open file: the same values as the boundless,
-            # area-averaged read (a warped VRT per call, three quarters of this stage's CPU)
-            src = self._open.get(cap.raster_path)
-            if src is None:
-                src = self._files.enter_context(rasterio.open(self._ws.absolute(cap.raster_path)))
-                self._open[cap.raster_path] = src
-            arr = src.read(indexes=[1, 2, 3, 4], window=window).astype(np.float32)
-            transform = src.window_transform(window)
-        else:
-            arr, transform = read_window_averaged(self._ws.absolute(cap.raster_path), window,
-                                                  shape)
+        src = self._open.get(cap.raster_path)
+        if src is None:
+            src = self._files.enter_context(rasterio.open(self._ws.absolute(cap.raster_path)))
+            self._open[cap.raster_path] = src
+        arr, transform = read_window_averaged(src, window, shape)
         inside = geometry_mask([geom], out_shape=shape[1:], transform=transform, invert=True,
                                all_touched=f > 1)
         return arr[:, inside]

@@ -10,11 +10,13 @@ from pathlib import Path
 import numpy as np
 import rasterio
 import rasterio.features
+from affine import Affine
+from rasterio.enums import Resampling
 from rasterio.windows import Window, from_bounds
 
 from facilities.load import load_facility_by_id
 from imagery.catalogue import open_catalogue
-from imagery.store import read_clear, read_window_averaged
+from imagery.store import read_clear
 from imagery.workspace import FacilityWorkspace, workspace_grid
 from pipeline.change.evidence import log_contrast, neighbour_looks, neighbour_offsets
 from pipeline.change.pairs import series_of
@@ -85,7 +87,12 @@ def test_land_cover_reads_the_pixels_the_boundless_read_gives(demo_workspace: Pa
                 w = Window(w.col_off, w.row_off, max(1, w.width), max(1, w.height))
                 f = max(1, math.ceil(max(w.width, w.height) / MAX_READ_PX))
                 shape = (4, max(1, int(w.height) // f), max(1, int(w.width) // f))
-                arr, transform = read_window_averaged(ws.absolute(cap.raster_path), w, shape)
+                with rasterio.open(ws.absolute(cap.raster_path)) as src:  # the boundless read
+                    arr = src.read(indexes=[1, 2, 3, 4], window=w, out_shape=shape,
+                                   boundless=True, fill_value=np.nan,
+                                   resampling=Resampling.average).astype(np.float32)
+                    transform = src.window_transform(w) @ Affine.scale(
+                        w.width / shape[2], w.height / shape[1])
                 inside = rasterio.features.geometry_mask(
                     [geom], out_shape=shape[1:], transform=transform, invert=True,
                     all_touched=f > 1)
