@@ -40,16 +40,10 @@ def region_masks(facility: Facility, grid: FacilityGrid) -> dict[str, np.ndarray
     Example:
         >>> # masks = region_masks(facility, facility_grid(facility, 10.0)); masks["aoi"].sum()
     """
-    regions = {"aoi": facility.aoi} | {z.id: z.geometry for z in facility.zones}
     out: dict[str, np.ndarray] = {}
-    for key, geom in regions.items():
-        out[key] = rasterize(
-            [(to_grid_crs(geom, grid.crs), 1)],
-            out_shape=grid.shape,
-            transform=grid.transform,
-            fill=0,
-            dtype="uint8",
-        ).astype(bool)
+    for key, box in region_boxes(facility, grid).items():
+        out[key] = np.zeros(grid.shape, bool)
+        out[key][box.rows, box.cols] = box.mask
     return out
 
 
@@ -66,11 +60,12 @@ class RegionBox:
 
 
 def region_boxes(facility: Facility, grid: FacilityGrid) -> dict[str, RegionBox]:
-    """The masks of :func:`region_masks`, each cut to its region's bounding box.
-
-    The same pixels belong to each region (a pixel whose centre is inside a region is inside
-    its bounding box), but a zone a tenth of the grid's side holds a hundredth of the
-    grid's memory: ingesting an 8000² px capture no longer holds a full-grid mask per zone.
+    """The AOI's (key ``"aoi"``) and every zone's mask on ``grid``, each cut to the region's
+    bounding box: a pixel belongs to a region when its centre is inside it (GDAL's
+    rasterize rule), and such a pixel is inside the region's bounding box. A zone a tenth
+    of the grid's side holds a hundredth of the grid's memory: ingesting an 8000² px
+    capture no longer holds a full-grid mask per zone (:func:`region_masks` puts the boxes
+    on the whole grid).
 
     Example:
         >>> # boxes = region_boxes(facility, grid); boxes["aoi"].mask.sum()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from rasterio.features import rasterize
 
-from facilities.grid import facility_grid
+from facilities.grid import facility_grid, to_grid_crs
 from facilities.load import load_facility_by_id
 from imagery.masks.rules import clear_mask
 from imagery.quality import assess_quality, region_boxes, region_masks
@@ -60,12 +61,18 @@ def test_zone_clear_fractions_and_threshold() -> None:
 def test_region_boxes_hold_the_same_pixels_as_the_full_masks(resolution: float) -> None:
     fac = load_facility_by_id("kangdong-kyohwaso-4")
     grid = facility_grid(fac, resolution)
-    full, boxes = region_masks(fac, grid), region_boxes(fac, grid)
-    assert set(boxes) == set(full)
+    boxes = region_boxes(fac, grid)
+    shapes = {"aoi": fac.aoi} | {z.id: z.geometry for z in fac.zones}
+    assert set(boxes) == set(shapes)
+    full = {}  # the reference: each region rasterised on the whole grid (pixel centres)
+    for key, geom in shapes.items():
+        full[key] = rasterize([(to_grid_crs(geom, grid.crs), 1)], out_shape=grid.shape,
+                              transform=grid.transform, fill=0, dtype="uint8").astype(bool)
     for key, box in boxes.items():
         rebuilt = np.zeros(grid.shape, bool)
         rebuilt[box.rows, box.cols] = box.mask
         np.testing.assert_array_equal(rebuilt, full[key], err_msg=key)
+        np.testing.assert_array_equal(region_masks(fac, grid)[key], full[key], err_msg=key)
         if key != "aoi":  # a zone's box is a small part of the grid
             assert box.mask.size < grid.width * grid.height / 4
     clear = np.random.default_rng(3).random(grid.shape) < 0.7
