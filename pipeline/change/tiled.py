@@ -27,13 +27,14 @@ from scipy import ndimage
 
 from facilities.grid import FacilityGrid
 from imagery.store import GridRasterSink
-from imagery.tiles import Tile, tile_index
+from imagery.tiles import Tile, core_size, tile_index
 from pipeline.change.calibration import (
     block_statistics,
     margin_px,
     prepare,
     thresholds,
 )
+from pipeline.change.coregister import fast_halo
 from pipeline.change.detect import Calibration, ChangeParams, decide, detect_change
 from pipeline.change.estimate import calibrate_windows
 from pipeline.change.objects import ChangeObject, change_objects, closed_change
@@ -301,7 +302,10 @@ def tiled_change(
     if not cal.thresholds and not pools_thresholds(read_window):
         cal = calibrate_pair(files, grid.shape, params, read_window)
     p = replace(params, calibration=cal)
-    tiles = tile_index(grid, tile_size=tile_size, halo=margin_px(p) + RING)
+    # the halo widened to a fast FFT length for the shift (1172 px tiles: 1176), kept even
+    # as margin_px keeps it (the structural grid's 2 x 2 bins in the whole image's phase)
+    halo = fast_halo(core_size(grid.resolution, tile_size), margin_px(p) + RING, step=2)
+    tiles = tile_index(grid, tile_size=tile_size, halo=halo)
     results: list[TileChange] = []
     changed = valid_px = 0
     planned = planned_pair(read_window, tiles) if cal.thresholds else None

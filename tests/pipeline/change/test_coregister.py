@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.change.coregister import apply_shift, coregister
+from pipeline.change.coregister import (
+    FAST_PRIME,
+    _largest_prime_factor,
+    apply_shift,
+    coregister,
+    fast_halo,
+)
 from tests.pipeline.change.conftest import texture
 
 
@@ -79,3 +85,14 @@ def test_apply_shift_is_the_two_d_fourier_shift(shape: tuple[int, int, int],
     else:
         np.testing.assert_array_equal(got[inside], want[inside])
     assert np.array_equal(apply_shift(stack, shift), got, equal_nan=True)  # cached phase
+
+
+@pytest.mark.parametrize(("core", "halo", "step"), [(960, 106, 2), (48, 38, 2), (768, 57, 1),
+                                                     (480, 0, 2), (1920, 106, 2)])
+def test_fast_halo_is_the_smallest_fast_length_in_phase(core: int, halo: int, step: int) -> None:
+    got = fast_halo(core, halo, step)
+    assert got >= halo and (got - halo) % step == 0
+    assert _largest_prime_factor(core + 2 * got) <= FAST_PRIME
+    # nothing smaller in the same phase is fast
+    assert all(_largest_prime_factor(core + 2 * h) > FAST_PRIME
+               for h in range(halo, got, step))
