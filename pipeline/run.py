@@ -225,8 +225,14 @@ def _with_persistence(
                    in object_windows([ch.geometry for ch in here], grid.transform, grid.shape)]
         plan = [w for w, _ in windows]
         with contextlib.ExitStack() as stack:
-            readers = [(stack.enter_context(PlannedReader(ws.absolute(x.raster_path), plan)),
-                        stack.enter_context(PlannedReader(ws.absolute(x.mask_path), plan)))
+
+            def planned(path: str) -> PlannedReader:
+                # each file opened once for its many small windows (GDAL's cache keeps
+                # their blocks until the files close here, at most GDAL_CACHEMAX)
+                src = stack.enter_context(rasterio.open(ws.absolute(path)))
+                return stack.enter_context(PlannedReader(src, plan))
+
+            readers = [(planned(x.raster_path), planned(x.mask_path))
                        for x in (pair.before, pair.after, following.after)]
             for read, members in windows:
                 a, b, c = (clear_pixels(raster.read(read), mask.read(read)[0])

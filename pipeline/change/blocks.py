@@ -18,6 +18,7 @@ block row they end in, across the raster: 336 rows of 256 px blocks for 1024 px 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -25,6 +26,7 @@ from types import TracebackType
 
 import numpy as np
 import rasterio
+from rasterio.io import DatasetReader
 from rasterio.windows import Window
 
 log = logging.getLogger(__name__)
@@ -41,15 +43,22 @@ def _span(window: Window) -> Span:
 class PlannedReader:
     """Windows of one raster, read in a planned order with each block decoded once.
 
+    ``source`` is the raster's path or a dataset the caller holds open. A path is opened for
+    each read of new blocks and closed again, so GDAL's block cache (up to GDAL_CACHEMAX)
+    keeps nothing between reads and the memory is what this reader holds: for the tiles'
+    large halos. An open dataset is not reopened (2 ms and a re-read of the file's
+    directory each time): for many small windows, whose blocks then stay in GDAL's cache
+    until the caller closes the dataset.
+
     Example:
         >>> # with PlannedReader(path, [t.halo_window for t in tiles]) as reader:
         >>> #     for t in tiles:
         >>> #         pixels = reader.read(t.halo_window)
     """
 
-    def __init__(self, path: Path, windows: Sequence[Window]) -> None:
-        self._path = path
-        with rasterio.open(path) as src:
+    def __init__(self, source: Path | DatasetReader, windows: Sequence[Window]) -> None:
+        self._source = source
+        with self._open() as src:
             self._bh, self._bw = (int(v) for v in src.block_shapes[0])
             self._shape = (src.count, src.height, src.width)
             self._dtype = np.dtype(src.dtypes[0])
@@ -71,8 +80,14 @@ class PlannedReader:
         self.close()
 
     def close(self) -> None:
-        """Drop the blocks held."""
+        """Drop the blocks held (an open dataset given stays open: it is the caller's)."""
         self._blocks.clear()
+
+    def _open(self) -> contextlib.AbstractContextManager[DatasetReader]:
+        """The raster: opened now (a path), or the caller's open dataset, left open."""
+        if isinstance(self._source, DatasetReader):
+            return contextlib.nullcontext(self._source)
+        return rasterio.open(self._source)
 
     def _keys(self, span: Span) -> list[tuple[int, int]]:
         r0, r1, c0, c1 = span
@@ -85,12 +100,10 @@ class PlannedReader:
         if not missing:
             return
         _, height, width = self._shape
-        # opened per window, as a direct read would be: closing drops the blocks GDAL's own
-        # cache took (up to GDAL_CACHEMAX), so memory stays what this reader holds
-        with rasterio.open(self._path) as src:
+        with self._open() as src:
             self._runs(src, missing, height, width)
 
-    def _runs(self, src: rasterio.io.DatasetReader, missing: list[tuple[int, int]],
+    def _runs(self, src: DatasetReader, missing: list[tuple[int, int]],
               height: int, width: int) -> None:
         i = 0
         while i < len(missing):
@@ -115,7 +128,7 @@ class PlannedReader:
         """
         span = _span(window)
         if self._next >= len(self._plan) or span != self._plan[self._next]:
-            with rasterio.open(self._path) as src:
+            with self._open() as src:
                 return np.asarray(src.read(window=window))
         index = self._next
         self._next += 1

@@ -88,3 +88,17 @@ def test_only_what_later_windows_read_is_held(tmp_path: Path) -> None:
             np.testing.assert_array_equal(block, data[:, rows[0]:rows[-1] + 1,
                                                       cols[0]:cols[-1] + 1])
     assert not reader._blocks
+
+
+def test_an_open_dataset_gives_the_same_pixels_and_stays_the_callers(tmp_path: Path) -> None:
+    data = _raster(tmp_path / "a.tif", 3, "float32", 8)
+    halos = _halos()
+    with rasterio.open(tmp_path / "a.tif") as src:
+        with PlannedReader(src, halos) as reader:
+            for w in halos:
+                (r0, r1), (c0, c1) = w.toranges()
+                np.testing.assert_array_equal(reader.read(w), data[:, r0:r1, c0:c1])
+            # a window outside the plan is read directly from the same dataset
+            np.testing.assert_array_equal(reader.read(Window(3, 4, 5, 6)), data[:, 4:10, 3:8])
+        assert not src.closed  # closing the reader leaves the caller's dataset open
+    assert src.closed
