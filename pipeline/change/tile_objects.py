@@ -129,8 +129,9 @@ def band_stats(b: np.ndarray, valid: np.ndarray) -> np.ndarray:
         [[2.0, 2.0, 2.0]]
     """
     out = np.zeros((b.shape[0], 3), np.float64)
+    every = bool(valid.all())  # then no gather: the same values in the same order
     for i in range(b.shape[0]):
-        v = b[i][valid].astype(np.float64)
+        v = (b[i].astype(np.float64).ravel() if every else b[i][valid].astype(np.float64))
         finite = np.isfinite(v)
         if not finite.all():
             v = v[finite]
@@ -186,12 +187,21 @@ def core_pieces(
     n = count + 1
     sums = _piece_sums(labels, n, score, before, after, bands)
     pixels = np.bincount(labels.ravel(), minlength=n)
+    # each piece's first pixel in raster order, from the labelled pixels alone (sorting the
+    # whole core's labels cost as much as polygonising it)
+    flat = np.flatnonzero(labels)
     flat_first = np.full(n, -1, np.int64)
-    uniq, first_idx = np.unique(labels.ravel(), return_index=True)
-    flat_first[uniq] = first_idx
+    uniq, first_idx = np.unique(labels.ravel()[flat], return_index=True)
+    flat_first[uniq] = flat[first_idx]
+    # polygonised over the rows and columns that hold change, not the whole core: the same
+    # outlines, vertex for vertex (the same scan order, shifted)
+    fr0, fr1 = int(flat[0]) // w, int(flat[-1]) // w + 1
+    cols = np.flatnonzero(change.any(axis=0))
+    fc0, fc1 = int(cols[0]), int(cols[-1]) + 1
     polys: dict[int, list[Polygon]] = {}
-    shift = Affine.translation(c0, r0)
-    for geom, value in features.shapes(labels, mask=change, connectivity=4, transform=shift):
+    shift = Affine.translation(c0 + fc0, r0 + fr0)
+    for geom, value in features.shapes(labels[fr0:fr1, fc0:fc1], mask=change[fr0:fr1, fc0:fc1],
+                                       connectivity=4, transform=shift):
         polys.setdefault(int(value), []).append(cast(Polygon, shapely.geometry.shape(geom)))
     pieces = []
     for lab in range(1, n):

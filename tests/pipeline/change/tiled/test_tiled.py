@@ -10,13 +10,17 @@ import numpy as np
 import pytest
 import rasterio
 import shapely
+from affine import Affine
+from rasterio import features
 from rasterio.warp import Resampling, reproject, transform_bounds
+from scipy import ndimage
 
 from facilities.grid import FacilityGrid
 from imagery.capture import BANDS
 from imagery.store import grid_raster_writer
 from pipeline.change.detect import ChangeParams
 from pipeline.change.objects import ChangeObject
+from pipeline.change.tile_objects import band_stats, core_pieces
 from pipeline.change.tiled import (
     PairFiles,
     TiledChange,
@@ -149,3 +153,42 @@ def test_real_oscd_pair_tiled_equals_untiled(shared_data: Path, tmp_path: Path) 
         assert_same_objects(res.objects, ref_objs)
     else:
         assert abs(len(res.objects) - len(ref_objs)) <= 2
+
+
+def test_band_stats_without_a_gather_when_every_pixel_is_valid() -> None:
+    rng = np.random.default_rng(4)
+    core = rng.normal(5, 2, (3, 40, 60)).astype(np.float32)[:, 5:35, 7:50]  # a strided view
+    core[1, 3, 4] = np.nan
+    every = np.ones(core.shape[1:], bool)
+    some = every.copy()
+    some[10:20, 5:9] = False
+    for valid in (every, some):
+        want = []
+        for i in range(3):
+            v = core[i][valid].astype(np.float64)
+            v = v[np.isfinite(v)]
+            want.append([v.size, v.mean(), ((v - v.mean()) ** 2).sum()])
+        np.testing.assert_array_equal(band_stats(core, valid), np.array(want))
+
+
+def test_core_pieces_polygonise_only_where_change_is_with_the_same_outlines() -> None:
+    change = np.zeros((50, 70), bool)
+    change[12:20, 30:41] = True
+    change[15, 41:45] = True
+    change[30:33, 22:25] = True
+    rng = np.random.default_rng(5)
+    score = rng.random((50, 70)).astype(np.float32)
+    before, after = rng.random((2, 2, 50, 70))
+    pieces, edges = core_pieces(change, score, before, after, None, 3, (100, 200))
+    labels, n = ndimage.label(change, structure=ndimage.generate_binary_structure(2, 1))
+    whole = {int(v): shapely.geometry.shape(g) for g, v in features.shapes(
+        labels.astype(np.int32), mask=change, connectivity=4,
+        transform=Affine.translation(200, 100))}
+    assert len(pieces) == n == 2
+    for piece in pieces:
+        lab = piece.key[1]
+        assert [p.wkb for p in piece.polygons] == [whole[lab].wkb]  # vertex for vertex
+        rows, cols = np.nonzero(labels == lab)
+        assert piece.first == (100 + int(rows[0]), 200 + int(cols[0]))
+        assert piece.pixels == int((labels == lab).sum())
+    assert not edges["left"].any() and not edges["top"].any()
