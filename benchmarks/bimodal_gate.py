@@ -28,12 +28,17 @@ Measured (one run, 29 Nov 2026)::
 
     eta ranges (min..max; median):
       null pairs       eta 0.40..0.91; 0.63  eta log 0.41..0.87; 0.63  eta raw 0.42..0.81; 0.63
+                       D 0.00..2.92; 1.20  D raw 0.37..8.90; 1.60
       TUNE pairs       eta 0.38..0.81; 0.67  eta log 0.58..0.80; 0.69  eta raw 0.49..0.85; 0.63
+                       D 1.22..6.18; 2.08  D raw 0.16..5.80; 1.81
       TEST pairs       eta 0.53..0.81; 0.68  eta log 0.60..0.86; 0.68  eta raw 0.54..0.76; 0.66
+                       D 0.40..3.87; 2.00  D raw 0.04..11.63; 1.70
       >= 20 % change   eta 0.58..0.81; 0.69  eta log 0.63..0.81; 0.71  eta raw 0.60..0.85; 0.72
+                       D 1.06..3.46; 2.18  D raw 0.63..11.63; 1.90
       < 2 % change     eta 0.38..0.81; 0.65  eta log 0.58..0.79; 0.67  eta raw 0.49..0.73; 0.65
+                       D 1.22..3.30; 1.69  D raw 0.16..5.80; 1.73
 
-    macro-F1 TUNE/TEST by gate level g (pair gated through when its eta > g):
+    macro-F1 TUNE/TEST by gate level g (pair gated through when its statistic > g):
     g             eta|cva   eta|cva+env       eta|raw       log|cva   log|cva+env       raw|raw
     0.500     0.329/0.231   0.334/0.238   0.316/0.250   0.331/0.231   0.334/0.238   0.316/0.250
     0.525     0.329/0.231   0.334/0.238   0.316/0.250   0.331/0.231   0.334/0.238   0.316/0.250
@@ -54,6 +59,20 @@ Measured (one run, 29 Nov 2026)::
     0.900     0.352/0.276   0.352/0.276   0.352/0.276   0.352/0.276   0.352/0.276   0.352/0.276
     0.925     0.352/0.276   0.352/0.276   0.352/0.276   0.352/0.276   0.352/0.276   0.352/0.276
     0.950     0.352/0.276   0.352/0.276   0.352/0.276   0.352/0.276   0.352/0.276   0.352/0.276
+
+    macro-F1 TUNE/TEST by gate level g (pair gated through when its statistic > g):
+    g               D|cva     D|cva+env         D|raw      Draw|raw
+    1.000     0.331/0.231   0.334/0.238   0.246/0.251   0.322/0.290
+    1.500     0.329/0.294   0.335/0.296   0.317/0.290   0.322/0.279
+    2.000     0.341/0.294   0.341/0.294   0.339/0.297   0.337/0.285
+    2.500     0.343/0.276   0.343/0.276   0.337/0.275   0.334/0.281
+    3.000     0.343/0.276   0.343/0.276   0.337/0.275   0.334/0.280
+    3.500     0.350/0.276   0.350/0.276   0.340/0.276   0.334/0.282
+    4.000     0.350/0.276   0.350/0.276   0.340/0.276   0.334/0.282
+    5.000     0.352/0.276   0.352/0.276   0.351/0.276   0.335/0.282
+    6.000     0.352/0.276   0.352/0.276   0.351/0.276   0.352/0.282
+    8.000     0.352/0.276   0.352/0.276   0.352/0.276   0.352/0.282
+    12.000     0.352/0.276   0.352/0.276   0.352/0.276   0.352/0.276
 
     TUNE | TEST (F1)              |  oscd levir   xbd ombri  macro|  oscd levir   xbd ombri  macro
     ----------------------------------------------------------------------------------------------
@@ -100,18 +119,45 @@ Measured (one run, 29 Nov 2026)::
       TEST pairs through: 4 2021_GUYANA_04, 2021_TIMOR_17, main-test_0123, main-test_0750
     raw|raw g=0.700 (TEST peek)   | 0.309 0.366 0.204 0.544  0.356| 0.461 0.136 0.147 0.400  0.286
       null pairs   median 0.00 %  p95 35.59 %  max 97.5 %  ev/km² 1.058  (4/41 through)
+    D|cva g=12.000 (TUNE best)    | 0.309 0.366 0.204 0.531  0.352| 0.461 0.136 0.124 0.384  0.276
+      null pairs   median 0.00 %  p95 0.00 %  max 0.1 %  ev/km² 0.003  (0/41 through)
+      TUNE pairs through: 0
+      TEST pairs through: 0
+    D|cva g=2.000 (TEST peek)     | 0.309 0.366 0.204 0.486  0.341| 0.461 0.136 0.150 0.430  0.294
+      null pairs   median 0.00 %  p95 0.00 %  max 12.7 %  ev/km² 1.891  (4/41 through)
+    D|cva+env g=12.000 (TUNE best)| 0.309 0.366 0.204 0.531  0.352| 0.461 0.136 0.124 0.384  0.276
+      null pairs   median 0.00 %  p95 0.00 %  max 0.1 %  ev/km² 0.003  (0/41 through)
+      TUNE pairs through: 0
+      TEST pairs through: 0
+    D|cva+env g=1.500 (TEST peek) | 0.309 0.366 0.196 0.467  0.335| 0.461 0.138 0.160 0.424  0.296
+      null pairs   median 0.00 %  p95 0.00 %  max 1.8 %  ev/km² 0.014  (14/41 through)
+    D|raw g=12.000 (TUNE best)    | 0.309 0.366 0.204 0.531  0.352| 0.461 0.136 0.124 0.384  0.276
+      null pairs   median 0.00 %  p95 0.00 %  max 0.1 %  ev/km² 0.003  (0/41 through)
+      TUNE pairs through: 0
+      TEST pairs through: 0
+    D|raw g=2.000 (TEST peek)     | 0.309 0.366 0.204 0.476  0.339| 0.461 0.136 0.147 0.443  0.297
+      null pairs   median 0.00 %  p95 19.82 %  max 22.9 %  ev/km² 10.695  (4/41 through)
+    Draw|raw g=12.000 (TUNE best) | 0.309 0.366 0.204 0.531  0.352| 0.461 0.136 0.124 0.384  0.276
+      null pairs   median 0.00 %  p95 0.00 %  max 0.1 %  ev/km² 0.003  (0/41 through)
+      TUNE pairs through: 0
+      TEST pairs through: 0
+    Draw|raw g=1.000 (TEST peek)  | 0.309 0.305 0.195 0.478  0.322| 0.461 0.126 0.150 0.424  0.290
+      null pairs   median 28.13 %  p95 92.95 %  max 98.6 %  ev/km² 21.709  (37/41 through)
 
 Reading. The gate does not separate anything: the null pairs (nothing changed) span the same
-eta as the labelled pairs, and pairs with >= 20 % labelled change the same as pairs with
-< 2 % (a gamma 0.8 copy of an OMBRIA image has eta 0.91, the highest of all; gamma copies of
-LEVIR-CD and xBD images have raw eta 0.81 and 0.80, above every TEST pair). On the default's
-own CVA no gate level raises TUNE macro-F1 above the default's 0.352 (the TUNE-best level is
-"never"). Only the raw-CVA variant gains on TUNE (+0.008 at g = 0.75), all of it from three
-pairs of the one TUNE flood event (ALBANIA_06, _10, _19); on TEST it adds +0.001, and two
-null pairs (gamma 0.8) pass the gate and flag up to 97.5 % of their pixels: item 1's p95
-(0.10 %) hides them only because 2 of 41 is under 5 %. Peeking at TEST would pick g 0.65
-(TEST 0.295-0.297, from xBD and the cloudy large-flood OMBRIA pairs) at a TUNE cost of
-0.015-0.032 and, without the envelope floor, null p95 of 8-93 %. Nothing was adopted.
+eta and D as the labelled pairs, and pairs with >= 20 % labelled change the same as pairs
+with < 2 % (a gamma 0.8 copy of an OMBRIA image has eta 0.91, the highest of all; gamma copies
+of LEVIR-CD and xBD images have raw eta 0.81 and 0.80, above every TEST pair; a 1 px shift of
+OSCD Bercy has raw D 8.9). On the default's own CVA no level of eta or D raises TUNE
+macro-F1 above the default's 0.352 (the TUNE-best level is "never"). Only the raw-CVA variant
+``raw|raw`` gains on TUNE (+0.008 at eta > 0.75), all of it from three pairs of the one TUNE
+flood event (ALBANIA_06, _10, _19); on TEST it adds +0.001, and two null pairs (gamma 0.8)
+pass the gate and flag up to 97.5 % of their pixels: item 1's p95 (0.10 %) hides them only
+because 2 of 41 is under 5 %. Peeking at TEST would pick eta 0.65 or D 1.5-2 (TEST
+0.294-0.297: xBD 00000002, the cloudy large-flood OMBRIA pairs 0480, 0642, 0723, and OSCD
+Hong Kong kept out by its low eta) at a TUNE cost of 0.011-0.032; with the envelope floor
+the null pairs would even stay within item 1 (``D|cva+env`` at 1.5: max 1.8 %, 0.014
+events/km²). TUNE does not support it, so nothing was adopted.
 """
 
 from __future__ import annotations
@@ -163,12 +209,45 @@ def otsu_separability(values: np.ndarray, nbins: int = 512) -> tuple[float, floa
     return float(edges[k + 1]), float(between[k] / var_t) if var_t > 0 else 0.0
 
 
+def ashman_d(values: np.ndarray, samples: int = 20000, steps: int = 60) -> float:
+    """Ashman's D of a two-component Gaussian mixture fitted to ``values`` by EM (started at
+    Otsu's split; a seeded subsample of ``samples`` values): ``sqrt(2) |m1 - m2| /
+    sqrt(s1² + s2²)``; above 2 the components are cleanly separated.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> ashman_d(np.r_[rng.normal(0, 1, 5000), rng.normal(8, 1, 5000)]) > 4
+        True
+    """
+    v = values[np.isfinite(values)].astype(np.float64)
+    if v.size > samples:
+        v = np.random.default_rng(0).choice(v, samples, replace=False)
+    t, _ = otsu_separability(v)
+    if not np.isfinite(t):
+        return 0.0
+    hi = v > t
+    w = np.array([1 - hi.mean(), hi.mean()])
+    m = np.array([v[~hi].mean(), v[hi].mean()])
+    sd = np.array([v[~hi].std(), v[hi].std()]) + 1e-6
+    for _ in range(steps):
+        dens = w / sd * np.exp(-0.5 * ((v[:, None] - m) / sd) ** 2)
+        r = dens / np.maximum(dens.sum(axis=1, keepdims=True), 1e-300)
+        n = r.sum(axis=0) + 1e-12
+        w = n / v.size
+        m = (r * v[:, None]).sum(axis=0) / n
+        sd = np.sqrt((r * (v[:, None] - m) ** 2).sum(axis=0) / n) + 1e-6
+    return float(np.sqrt(2) * abs(m[1] - m[0]) / np.sqrt((sd**2).sum()))
+
+
 def gate_stats(arrays: dict[str, np.ndarray]) -> dict[str, float]:
-    """eta of the default's smoothed CVA, of its log and of the raw CVA (valid pixels)."""
+    """Bimodality of the default's smoothed CVA (eta, eta of its log1p, Ashman's D of its
+    log1p) and of the raw CVA (eta, D of its log1p), over the valid pixels."""
     ok = arrays["ok"]
     cva = arrays["cva default"][ok]
+    raw = arrays["cva raw"][ok]
     return {"eta": otsu_separability(cva)[1], "eta log": otsu_separability(np.log1p(cva))[1],
-            "eta raw": otsu_separability(arrays["cva raw"][ok])[1]}
+            "eta raw": otsu_separability(raw)[1], "D": ashman_d(np.log1p(cva)),
+            "D raw": ashman_d(np.log1p(raw))}
 
 
 def added(arrays: dict[str, np.ndarray], kind: str) -> np.ndarray:
@@ -229,7 +308,14 @@ VARIANTS: dict[str, tuple[str, str]] = {
     "log|cva": ("eta log", "cva"), "log|cva+env": ("eta log", "cva+env"),
     "raw|raw": ("eta raw", "raw"),
 }
-"""Gate statistic and added mask of each variant (see :func:`added`)."""
+"""Gate statistic and added mask of each eta variant (see :func:`added`)."""
+D_VARIANTS: dict[str, tuple[str, str]] = {
+    "D|cva": ("D", "cva"), "D|cva+env": ("D", "cva+env"), "D|raw": ("D", "raw"),
+    "Draw|raw": ("D raw", "raw"),
+}
+"""The same with Ashman's D as the gate statistic."""
+D_LEVELS = (1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 8.0, 12.0)
+"""Gate levels of Ashman's D (at 12 no pair passes)."""
 
 
 def main() -> None:
@@ -246,14 +332,15 @@ def main() -> None:
         union = counts(a["shipped"] | added(a, "cva"), a["truth"])
         e = eta[it.name]
         print(f"  {it.part} {it.dataset:<8} {it.name:<36} eta {e['eta']:.3f} log "
-              f"{e['eta log']:.3f} raw {e['eta raw']:.3f}  change {100 * a['truth'].mean():5.1f} "
-              f"%  F1 {f1(*base):.3f} -> {f1(*union):.3f}")
+              f"{e['eta log']:.3f} raw {e['eta raw']:.3f} D {e['D']:.2f} D raw {e['D raw']:.2f}"
+              f"  change {100 * a['truth'].mean():5.1f} %  F1 {f1(*base):.3f} -> "
+              f"{f1(*union):.3f}")
     nulls = null_items()
     null_eta = {name: gate_stats(a) for name, _, a in nulls}
     for name, _, _ in nulls:
         e = null_eta[name]
         print(f"  NULL {name:<58} eta {e['eta']:.3f} log {e['eta log']:.3f} "
-              f"raw {e['eta raw']:.3f}")
+              f"raw {e['eta raw']:.3f} D {e['D']:.2f} D raw {e['D raw']:.2f}")
     print("\neta ranges (min..max; median):")
     groups = {
         "null pairs": [null_eta[n] for n, _, _ in nulls],
@@ -266,26 +353,12 @@ def main() -> None:
         print(f"  {gname:<15}" + "".join(
             f"  {k} {min(e[k] for e in es):.2f}..{max(e[k] for e in es):.2f}; "
             f"{float(np.median([e[k] for e in es])):.2f}" for k in ("eta", "eta log", "eta raw")))
-    print("\nmacro-F1 TUNE/TEST by gate level g (pair gated through when its eta > g):")
-    print("g      " + "".join(f"{v:>14}" for v in VARIANTS))
-    scans = {v: {g: {p: macro(items, datasets, p, key, g, eta, kind) for p in PARTS}
-                 for g in GATES} for v, (key, kind) in VARIANTS.items()}
-    for g in GATES:
-        print(f"{g:.3f}  " + "".join(
-            f"   {np.mean(scans[v][g]['TUNE']):.3f}/{np.mean(scans[v][g]['TEST']):.3f}"
-            for v in VARIANTS), flush=True)
+        print(f"  {'':<15}" + "".join(
+            f"  {k} {min(e[k] for e in es):.2f}..{max(e[k] for e in es):.2f}; "
+            f"{float(np.median([e[k] for e in es])):.2f}" for k in ("D", "D raw")))
     lines = []
-    for v, (key, kind) in VARIANTS.items():
-        scan = scans[v]
-        best = best_gate(scan, "TUNE")
-        peek = best_gate(scan, "TEST")
-        lines.append(row(f"{v} g={best:.3f} (TUNE best)", scan[best]))
-        lines.append(null_row("  null pairs", nulls, null_eta, key, best, kind))
-        for part in PARTS:
-            passed = [it.name for it in items if it.part == part and eta[it.name][key] > best]
-            lines.append(f"  {part} pairs through: {len(passed)} {', '.join(passed)}"[:92])
-        lines.append(row(f"{v} g={peek:.3f} (TEST peek)", scan[peek]))
-        lines.append(null_row("  null pairs", nulls, null_eta, key, peek, kind))
+    for variants, levels in ((VARIANTS, GATES), (D_VARIANTS, D_LEVELS)):
+        lines += scan_table(items, datasets, eta, nulls, null_eta, variants, levels)
     inf = float("inf")
     head = [row("default (shipped)", {p: macro(items, datasets, p, "eta", inf, eta, "cva")
                                       for p in PARTS}),
@@ -305,7 +378,38 @@ def main() -> None:
 
 def best_gate(scan: dict[float, dict[str, list[float]]], part: str) -> float:
     """The gate level with the highest macro-F1 on ``part`` (ties: the higher level)."""
-    return max(GATES, key=lambda g: (round(float(np.mean(scan[g][part])), 6), g))
+    return max(scan, key=lambda g: (round(float(np.mean(scan[g][part])), 6), g))
+
+
+Nulls = list[tuple[str, float, dict[str, np.ndarray]]]
+
+
+def scan_table(items: list[Item], datasets: list[str], eta: dict[str, dict[str, float]],
+               nulls: Nulls, null_eta: dict[str, dict[str, float]],
+               variants: dict[str, tuple[str, str]], levels: tuple[float, ...]) -> list[str]:
+    """Print macro-F1 TUNE/TEST of each variant at each gate level; return the summary rows
+    at the TUNE-best level (and, for contrast, the TEST-best one) with their null pairs."""
+    print("\nmacro-F1 TUNE/TEST by gate level g (pair gated through when its statistic > g):")
+    print("g      " + "".join(f"{v:>14}" for v in variants))
+    scans = {v: {g: {p: macro(items, datasets, p, key, g, eta, kind) for p in PARTS}
+                 for g in levels} for v, (key, kind) in variants.items()}
+    for g in levels:
+        print(f"{g:.3f}  " + "".join(
+            f"   {np.mean(scans[v][g]['TUNE']):.3f}/{np.mean(scans[v][g]['TEST']):.3f}"
+            for v in variants), flush=True)
+    lines = []
+    for v, (key, kind) in variants.items():
+        scan = scans[v]
+        best = best_gate(scan, "TUNE")
+        peek = best_gate(scan, "TEST")
+        lines.append(row(f"{v} g={best:.3f} (TUNE best)", scan[best]))
+        lines.append(null_row("  null pairs", nulls, null_eta, key, best, kind))
+        for part in PARTS:
+            passed = [it.name for it in items if it.part == part and eta[it.name][key] > best]
+            lines.append(f"  {part} pairs through: {len(passed)} {', '.join(passed)}"[:92])
+        lines.append(row(f"{v} g={peek:.3f} (TEST peek)", scan[peek]))
+        lines.append(null_row("  null pairs", nulls, null_eta, key, peek, kind))
+    return lines
 
 
 def row(name: str, values: dict[str, list[float]]) -> str:
