@@ -3,7 +3,7 @@
 Usage::
 
     .venv/bin/python benchmarks/ceiling.py            # about 1 min; per-pair arrays are
-                                                      # cached in /tmp/ceil9-cache
+                                                      # cached in /tmp/campwatch-ceiling-cache
     .venv/bin/python benchmarks/ceiling.py --fresh    # recompute the cache
 
 Pairs, loaders and the TUNE / TEST split are those of ``benchmarks/accuracy.py`` (read in
@@ -116,7 +116,7 @@ from pipeline.change.detect import ChangeParams, decide  # noqa: E402
 from pipeline.change.envelope import gate_level  # noqa: E402
 from pipeline.change.estimate import calibrate  # noqa: E402
 
-CACHE = Path("/tmp/ceil9-cache")
+CACHE = Path("/tmp/campwatch-ceiling-cache")
 BINS = 4096
 """Quantile bins of a statistic (edges from all pairs of all data sets together)."""
 BINS_2D = 64
