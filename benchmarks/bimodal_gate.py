@@ -3,7 +3,7 @@
 Usage::
 
     .venv/bin/python benchmarks/bimodal_gate.py     # about 1 min with the cache of
-                                                    # benchmarks/ceiling.py (/tmp/campwatch-ceiling-cache)
+                                                    # benchmarks/ceiling.py
 
 The idea (issue #11, item 2): xBD and OMBRIA hold large, strongly spectral changes that the
 default's structural path under-fills, where CVA+Otsu scores higher. Decide once per PAIR
