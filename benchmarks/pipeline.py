@@ -64,9 +64,10 @@ both sizes in one invocation (``--sizes-m 2040 4080``), each stage's own peak:
              total / (read + warp + mask) = 1.85x wall, 1.90x CPU; peak RSS 994 MB
     peaks 994 / 877 = 1.13x (goal <= 1.25x)
 
-Read + warp + mask took 171.7 to 174.1 s of CPU in the three idle runs of the current ingest
-(sessions 8 and 9); the stages after it take 155 s, so the CPU ratio stays under 2 as long as
-the ingest takes more than 155 s.
+Read + warp + mask took 171.7 to 174.1 s of CPU in three runs of the current ingest on an idle
+machine (sessions 8 and 9), and 163.8 s in one run while another session used the second
+core; the stages after it take 155 s, so the CPU ratio stays under 2 while the ingest takes
+more than that.
 """
 
 from __future__ import annotations
