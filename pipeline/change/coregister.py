@@ -20,6 +20,8 @@ from scipy import fft as sfft
 from scipy import ndimage
 from skimage.registration import phase_cross_correlation
 
+from pipeline.errors import ChangeInputError
+
 log = logging.getLogger(__name__)
 
 MIN_SIDE = 32
@@ -116,7 +118,13 @@ def fast_halo(core: int, halo: int, step: int = 1) -> int:
     Example:
         >>> fast_halo(960, 106), fast_halo(48, 38), fast_halo(48, 38, step=2), fast_halo(9, 0)
         (108, 39, 40, 0)
+
+    Raises:
+        ChangeInputError: a negative halo or a step below 1 (naming the value).
     """
+    if halo < 0 or step < 1:
+        raise ChangeInputError(f"fast_halo needs halo >= 0 and step >= 1, got halo={halo!r}, "
+                               f"step={step!r}")
     h = halo
     while _largest_prime_factor(core + 2 * h) > FAST_PRIME:
         h += step

@@ -12,6 +12,7 @@ from pipeline.change.coregister import (
     coregister,
     fast_halo,
 )
+from pipeline.errors import ChangeInputError
 from tests.pipeline.change.conftest import texture
 
 
@@ -96,3 +97,9 @@ def test_fast_halo_is_the_smallest_fast_length_in_phase(core: int, halo: int, st
     # nothing smaller in the same phase is fast
     assert all(_largest_prime_factor(core + 2 * h) > FAST_PRIME
                for h in range(halo, got, step))
+
+
+@pytest.mark.parametrize(("halo", "step"), [(-1, 2), (10, 0)])
+def test_fast_halo_rejects_a_bad_halo_or_step(halo: int, step: int) -> None:
+    with pytest.raises(ChangeInputError, match=rf"halo={halo}, step={step}"):
+        fast_halo(960, halo, step)
