@@ -130,6 +130,15 @@ def burn_objects(
     return burnt
 
 
+def _box(geom: BaseGeometry, transform: Affine, margin: float) -> tuple[int, int, int, int]:
+    """(row start, row stop, column start, column stop) of the pixels holding ``geom``'s
+    bounds grown by ``margin`` metres, not clipped to any array."""
+    minx, miny, maxx, maxy = geom.bounds
+    c0, r0 = ~transform @ (minx - margin, maxy + margin)
+    c1, r1 = ~transform @ (maxx + margin, miny - margin)
+    return (int(np.floor(r0)), int(np.ceil(r1)), int(np.floor(c0)), int(np.ceil(c1)))
+
+
 def object_masks(
     geom: BaseGeometry, transform: Affine, shape: tuple[int, int],
     ring_m: tuple[float, float] = RING_M,
@@ -166,12 +175,9 @@ def object_masks(
         (100, False)
     """
     res = abs(transform.a)
-    margin = ring_m[1] + res + reach_m
-    minx, miny, maxx, maxy = geom.bounds
-    c0, r0 = ~transform @ (minx - margin, maxy + margin)
-    c1, r1 = ~transform @ (maxx + margin, miny - margin)
-    r0, c0 = max(0, int(np.floor(r0))), max(0, int(np.floor(c0)))
-    r1, c1 = min(shape[0], int(np.ceil(r1))), min(shape[1], int(np.ceil(c1)))
+    r0, r1, c0, c1 = _box(geom, transform, ring_m[1] + res + reach_m)
+    r0, c0 = max(0, r0), max(0, c0)
+    r1, c1 = min(shape[0], r1), min(shape[1], c1)
     if r1 <= r0 or c1 <= c0:
         return None
     if burnt is not None:
@@ -218,16 +224,11 @@ def object_windows(
         ...                Affine(1, 0, 0, 0, -1, 0), (100, 300))
         [((6, 44, 6, 54), [0, 1]), ((66, 100, 186, 224), [2])]
     """
-    res = abs(transform.a)
-    margin = ring_m[1] + res
-    inverse = ~transform
+    margin = ring_m[1] + abs(transform.a)
     spans: list[tuple[list[int], list[int]]] = []
     for i, geom in enumerate(geometries):
-        minx, miny, maxx, maxy = geom.bounds
-        c0, r0 = inverse @ (minx - margin, maxy + margin)
-        c1, r1 = inverse @ (maxx + margin, miny - margin)
-        span = [max(0, int(np.floor(r0)) - 1), min(shape[0], int(np.ceil(r1)) + 1),
-                max(0, int(np.floor(c0)) - 1), min(shape[1], int(np.ceil(c1)) + 1)]
+        r0, r1, c0, c1 = _box(geom, transform, margin)
+        span = [max(0, r0 - 1), min(shape[0], r1 + 1), max(0, c0 - 1), min(shape[1], c1 + 1)]
         if span[1] > span[0] and span[3] > span[2]:
             spans.append((span, [i]))
     joined = True
